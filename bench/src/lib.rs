@@ -1,0 +1,1 @@
+//! pinion-bench: shared helpers for the criterion benchmarks in benches/.

@@ -1,0 +1,228 @@
+//! Instruments: ids, symbols in every accepted spelling, precisions, pips, margin, and the built-in table.
+
+use crate::fixed::{Rate, POW10};
+use serde::Serialize;
+use thiserror::Error;
+
+/// Dense integer id of an instrument within one engine (index into its [`InstrumentTable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[repr(transparent)]
+pub struct InstrumentId(pub u16);
+
+/// Asset class, as OANDA names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstrumentKind {
+    Currency,
+    Crypto,
+}
+
+/// One tradable instrument with explicit precisions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instrument {
+    /// Canonical OANDA-style name, e.g. `EUR_USD`, `BTC_USDT`.
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub kind: InstrumentKind,
+    /// Decimal places of a price (EUR_USD 5, USD_JPY 3).
+    pub price_precision: u8,
+    /// Decimal places of a quantity (FX 0: whole units).
+    pub size_precision: u8,
+    /// Exponent of one pip: -4 for EUR_USD, -2 for USD_JPY.
+    pub pip_location: i8,
+    /// Margin requirement as a fraction of notional.
+    pub margin_rate: Rate,
+    /// Smallest order size, in size steps.
+    pub min_trade_size: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InstrumentError {
+    #[error("unknown instrument {0:?}")]
+    Unknown(String),
+    #[error("instrument table is full")]
+    Full,
+}
+
+impl Instrument {
+    /// An FX pair with the usual OANDA conventions (JPY pairs 3 dp, others 5 dp; 30:1 margin).
+    pub fn fx(base: &str, quote: &str) -> Instrument {
+        let jpy = quote == "JPY";
+        Instrument {
+            symbol: format!("{base}_{quote}"),
+            base: base.to_string(),
+            quote: quote.to_string(),
+            kind: InstrumentKind::Currency,
+            price_precision: if jpy { 3 } else { 5 },
+            size_precision: 0,
+            pip_location: if jpy { -2 } else { -4 },
+            margin_rate: Rate(33_300_000_000),
+            min_trade_size: 1,
+        }
+    }
+
+    /// A crypto pair (spot-like, 2:1 margin by default).
+    pub fn crypto(base: &str, quote: &str, price_precision: u8, size_precision: u8) -> Instrument {
+        Instrument {
+            symbol: format!("{base}_{quote}"),
+            base: base.to_string(),
+            quote: quote.to_string(),
+            kind: InstrumentKind::Crypto,
+            price_precision,
+            size_precision,
+            pip_location: -(price_precision as i8),
+            margin_rate: Rate(500_000_000_000),
+            min_trade_size: 1,
+        }
+    }
+
+    /// One pip in price steps (EUR_USD: 10 steps of 0.00001).
+    pub fn pip_steps(&self) -> i64 {
+        let exp = self.price_precision as i32 + self.pip_location as i32;
+        if exp >= 0 {
+            POW10[exp as usize]
+        } else {
+            1
+        }
+    }
+
+    /// The pip as a decimal value (0.0001).
+    pub fn pip_value(&self) -> f64 {
+        10f64.powi(self.pip_location as i32)
+    }
+
+    /// `EUR/USD` style display name.
+    pub fn display_name(&self) -> String {
+        format!("{}/{}", self.base, self.quote)
+    }
+}
+
+/// Splits any accepted spelling (`EUR_USD`, `EUR-USD`, `EUR/USD`, `eurusd`, `BTCUSDT`) into base/quote.
+pub fn split_symbol(name: &str) -> Option<(String, String)> {
+    let upper = name.trim().to_ascii_uppercase();
+    if let Some((b, q)) = upper.split_once(['_', '-', '/']) {
+        if is_code(b) && is_code(q) {
+            return Some((b.to_string(), q.to_string()));
+        }
+        return None;
+    }
+    for quote in ["USDT", "USDC", "USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "NZD", "BTC"] {
+        if let Some(base) = upper.strip_suffix(quote) {
+            if is_code(base) {
+                return Some((base.to_string(), quote.to_string()));
+            }
+        }
+    }
+    None
+}
+
+fn is_code(s: &str) -> bool {
+    (2..=6).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Canonical `BASE_QUOTE` form of any accepted spelling.
+pub fn canonical_symbol(name: &str) -> Option<String> {
+    split_symbol(name).map(|(b, q)| format!("{b}_{q}"))
+}
+
+/// The common FX pairs and crypto pairs the engine knows without a broker.
+pub fn builtin_instruments() -> Vec<Instrument> {
+    let fx = [
+        ("EUR", "USD"),
+        ("GBP", "USD"),
+        ("AUD", "USD"),
+        ("NZD", "USD"),
+        ("USD", "JPY"),
+        ("USD", "CHF"),
+        ("USD", "CAD"),
+        ("EUR", "GBP"),
+        ("EUR", "JPY"),
+        ("GBP", "JPY"),
+        ("AUD", "JPY"),
+        ("EUR", "CHF"),
+        ("EUR", "AUD"),
+        ("GBP", "CHF"),
+        ("AUD", "NZD"),
+        ("CAD", "JPY"),
+    ];
+    let mut out: Vec<Instrument> = fx.iter().map(|(b, q)| Instrument::fx(b, q)).collect();
+    out.push(Instrument::crypto("BTC", "USDT", 2, 5));
+    out.push(Instrument::crypto("ETH", "USDT", 2, 4));
+    out
+}
+
+/// The instruments of one engine, indexed by [`InstrumentId`].
+#[derive(Debug, Clone, Default)]
+pub struct InstrumentTable {
+    items: Vec<Instrument>,
+}
+
+impl InstrumentTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn builtin() -> Self {
+        InstrumentTable { items: builtin_instruments() }
+    }
+    /// Adds an instrument (or returns the id of the one with the same symbol).
+    pub fn add(&mut self, inst: Instrument) -> Result<InstrumentId, InstrumentError> {
+        if let Some(id) = self.find(&inst.symbol) {
+            return Ok(id);
+        }
+        if self.items.len() >= u16::MAX as usize {
+            return Err(InstrumentError::Full);
+        }
+        self.items.push(inst);
+        Ok(InstrumentId((self.items.len() - 1) as u16))
+    }
+    /// Looks a symbol up in any accepted spelling.
+    pub fn find(&self, name: &str) -> Option<InstrumentId> {
+        let canon = canonical_symbol(name)?;
+        self.items.iter().position(|i| i.symbol == canon).map(|p| InstrumentId(p as u16))
+    }
+    pub fn resolve(&self, name: &str) -> Result<InstrumentId, InstrumentError> {
+        self.find(name).ok_or_else(|| InstrumentError::Unknown(name.to_string()))
+    }
+    pub fn get(&self, id: InstrumentId) -> &Instrument {
+        &self.items[id.0 as usize]
+    }
+    pub fn try_get(&self, id: InstrumentId) -> Option<&Instrument> {
+        self.items.get(id.0 as usize)
+    }
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (InstrumentId, &Instrument)> {
+        self.items.iter().enumerate().map(|(i, x)| (InstrumentId(i as u16), x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_every_spelling() {
+        let t = InstrumentTable::builtin();
+        let id = t.find("EUR_USD").unwrap();
+        assert_eq!(t.find("EUR-USD"), Some(id));
+        assert_eq!(t.find("eur/usd"), Some(id));
+        assert_eq!(t.find("EURUSD"), Some(id));
+        assert!(t.find("BTCUSDT").is_some());
+        assert!(t.find("XXX_YYY").is_none());
+        assert!(t.find("EUR_").is_none());
+    }
+
+    #[test]
+    fn pips() {
+        let eu = Instrument::fx("EUR", "USD");
+        assert_eq!(eu.pip_steps(), 10);
+        let uj = Instrument::fx("USD", "JPY");
+        assert_eq!(uj.price_precision, 3);
+        assert_eq!(uj.pip_steps(), 10);
+    }
+}

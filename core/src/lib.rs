@@ -1,0 +1,7 @@
+//! pinion-core: the trading engine's domain and its single-threaded heart. It knows nothing of files,
+//! sockets or libtorch: ticks arrive through rings, commands through queues, state leaves as snapshots.
+
+pub mod fixed;
+pub mod instrument;
+pub mod tick;
+pub mod time;

@@ -1,0 +1,1 @@
+//! pinion-http: the REST APIs and the WebSocket push.

@@ -1,0 +1,1 @@
+//! pinion-io: tick files, importers, replay feeds and the journal.

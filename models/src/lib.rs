@@ -1,0 +1,1 @@
+//! pinion-models: TorchScript policies.

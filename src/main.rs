@@ -1,0 +1,2 @@
+//! The `pinion` binary: wires core, io, http and models together behind subcommands.
+fn main() {}
