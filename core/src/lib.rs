@@ -3,5 +3,6 @@
 
 pub mod fixed;
 pub mod instrument;
+pub mod policy;
 pub mod tick;
 pub mod time;

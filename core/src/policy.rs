@@ -1,0 +1,38 @@
+//! The policy interface the core calls at decision points; `pinion-models` implements it with libtorch.
+//! The core never links libtorch: it fills preallocated observation buffers and reads actions back.
+
+use thiserror::Error;
+
+/// The fixed tensor shape a policy was trained for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyShape {
+    pub max_symbols: usize,
+    pub lookback_window: usize,
+    pub n_features: usize,
+}
+
+impl PolicyShape {
+    /// Length of one observation buffer: `max_symbols * lookback_window * n_features` (batch of 1).
+    pub fn observation_len(&self) -> usize {
+        self.max_symbols * self.lookback_window * self.n_features
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PolicyError {
+    #[error("observation has {got} values, the policy expects {expected}")]
+    ShapeMismatch { expected: usize, got: usize },
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// A trained decision model: observation `[1, max_symbols, lookback_window, n_features]` (row-major,
+/// float32) plus a `[1, max_symbols]` mask of active slots (1.0 active, 0.0 empty) in, actions
+/// `[1, max_symbols]` in [-1, 1] (target exposure fraction per symbol) out.
+pub trait Policy: Send {
+    fn shape(&self) -> PolicyShape;
+    /// Runs one decision. `observation.len() == shape().observation_len()`,
+    /// `mask.len() == actions.len() == shape().max_symbols`. Must not allocate per call beyond what the
+    /// inference runtime needs, and must be deterministic for the same inputs.
+    fn decide(&mut self, observation: &[f32], mask: &[f32], actions: &mut [f32]) -> Result<(), PolicyError>;
+}
