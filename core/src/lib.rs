@@ -3,6 +3,9 @@
 
 pub mod fixed;
 pub mod instrument;
+pub mod order;
 pub mod policy;
 pub mod tick;
 pub mod time;
+pub mod broker;
+pub mod events;
