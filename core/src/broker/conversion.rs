@@ -64,6 +64,20 @@ impl Rates {
         self.mid_x2[instrument.0 as usize]
     }
 
+    /// USD value of one unit of the instrument's quote currency at the current mid (for sizing decisions).
+    pub fn usd_per_quote_unit(&self, instrument: InstrumentId) -> Option<f64> {
+        let mid = |r: InstrumentId| {
+            let m = self.mid_x2[r.0 as usize];
+            (m > 0).then(|| m as f64 / (2 * POW10[self.precision[r.0 as usize] as usize]) as f64)
+        };
+        match self.routes[instrument.0 as usize] {
+            Route::Usd => Some(1.0),
+            Route::Multiply(r) => mid(r),
+            Route::Divide(r) => mid(r).map(|m| 1.0 / m),
+            Route::Unknown => None,
+        }
+    }
+
     /// Converts `amount` (in units of `10^-(price_precision + size_precision)` of the instrument's quote
     /// currency, i.e. `qty_raw * price_raw`) to USD cents.
     pub fn to_usd(&self, instrument: InstrumentId, amount: i128) -> Result<Money, RejectReason> {

@@ -326,7 +326,7 @@ impl PaperBroker {
         let Some(p) = self.positions.get(&key).filter(|p| !p.is_flat()) else { return };
         let side = if p.quantity > 0 { Side::Sell } else { Side::Buy };
         let qty = Quantity(p.quantity.abs());
-        let mut make = |purpose, order_type, price: Price, out: &mut Vec<EngineEvent>, id: OrderId| {
+        let make = |purpose, order_type, price: Price, out: &mut Vec<EngineEvent>, id: OrderId| {
             let order = Order { id, book, instrument, side, order_type, purpose, quantity: qty, price, created_ns: ts };
             out.push(EngineEvent::Order { order, status: OrderStatus::Pending, fill_price: Price(0), reason: None, ts_ns: ts });
             Protective { order_id: id, price }

@@ -1,0 +1,140 @@
+//! A book: one strategy instance trading one instrument (an operation, or the session), with its bars,
+//! protective-order rules, sizing and capital.
+
+use crate::bars::{Bar, BarAggregator, BarSize};
+use crate::events::BookStatus;
+use crate::fixed::Money;
+use crate::indicators::atr::Atr;
+use crate::instrument::{Instrument, InstrumentId};
+use crate::order::BookId;
+use crate::strategy::{Intents, Strategy};
+use serde::{Deserialize, Serialize};
+
+/// How a stop-loss distance is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StopLossType {
+    Atr,
+    Percentage,
+    Fixed,
+    Pips,
+}
+
+/// How a take-profit distance is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TakeProfitType {
+    RiskReward,
+    Atr,
+    Percentage,
+    Fixed,
+    Pips,
+}
+
+/// What to do with an active book's open positions after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CrashRecoveryMode {
+    CloseAll,
+    Resume,
+    EmergencyExit,
+}
+
+/// Period of the ATR used by ATR stop-losses and take-profits (Wilder, on the primary bar size).
+pub const PROTECTION_ATR_PERIOD: usize = 14;
+
+/// Everything needed to create a book, already validated.
+pub struct BookSpec {
+    pub instrument: InstrumentId,
+    pub bar_sizes: Vec<BarSize>,
+    /// Index of the primary size in `bar_sizes`.
+    pub primary: usize,
+    pub strategy: Box<dyn Strategy>,
+    pub capital: Money,
+    pub stop_loss: Option<(StopLossType, f64)>,
+    pub take_profit: Option<(TakeProfitType, f64)>,
+    /// Fraction of current capital risked per entry under default sizing (0.01 = 1%).
+    pub risk_fraction: f64,
+}
+
+pub struct Book {
+    pub id: BookId,
+    pub instrument: InstrumentId,
+    pub status: BookStatus,
+    pub strategy: Box<dyn Strategy>,
+    pub bars: BarAggregator,
+    pub primary: usize,
+    pub atr: Atr,
+    pub stop_loss: Option<(StopLossType, f64)>,
+    pub take_profit: Option<(TakeProfitType, f64)>,
+    pub risk_fraction: f64,
+    pub initial_capital: Money,
+    pub realized: Money,
+    pub commission: Money,
+    /// Closed bars of the current tick, delivered after aggregation (capacity reserved up front).
+    pub(crate) closed: Vec<(usize, Bar)>,
+    pub(crate) intents: Intents,
+}
+
+impl Book {
+    pub fn new(id: BookId, spec: BookSpec) -> Book {
+        let n = spec.bar_sizes.len();
+        Book {
+            id,
+            instrument: spec.instrument,
+            status: BookStatus::Active,
+            strategy: spec.strategy,
+            bars: BarAggregator::new(&spec.bar_sizes),
+            primary: spec.primary,
+            atr: Atr::new(PROTECTION_ATR_PERIOD).expect("constant period is valid"),
+            stop_loss: spec.stop_loss,
+            take_profit: spec.take_profit,
+            risk_fraction: spec.risk_fraction,
+            initial_capital: spec.capital,
+            realized: Money::ZERO,
+            commission: Money::ZERO,
+            closed: Vec::with_capacity(n * 2 + 2),
+            intents: Intents::default(),
+        }
+    }
+
+    /// Initial capital plus realized P&L minus commission.
+    pub fn capital(&self) -> Money {
+        self.initial_capital + self.realized - self.commission
+    }
+
+    /// Stop distance in price units for an entry at `entry`, or None when not available yet.
+    pub fn stop_distance(&self, inst: &Instrument, entry: f64) -> Option<f64> {
+        let (kind, v) = self.stop_loss?;
+        let d = match kind {
+            StopLossType::Atr => {
+                if !self.atr.is_ready() {
+                    return None;
+                }
+                v * self.atr.value()
+            }
+            StopLossType::Percentage => v * entry,
+            StopLossType::Fixed => v,
+            StopLossType::Pips => v * inst.pip_value(),
+        };
+        (d > 0.0 && d.is_finite()).then_some(d)
+    }
+
+    /// Take-profit distance given the stop distance (needed by RISK_REWARD).
+    pub fn take_distance(&self, inst: &Instrument, entry: f64, stop_distance: Option<f64>) -> Option<f64> {
+        let (kind, v) = self.take_profit?;
+        let d = match kind {
+            TakeProfitType::RiskReward => v * stop_distance?,
+            TakeProfitType::Atr => {
+                if !self.atr.is_ready() {
+                    return None;
+                }
+                v * self.atr.value()
+            }
+            TakeProfitType::Percentage => v * entry,
+            TakeProfitType::Fixed => v,
+            TakeProfitType::Pips => v * inst.pip_value(),
+        };
+        (d > 0.0 && d.is_finite()).then_some(d)
+    }
+}

@@ -1,0 +1,367 @@
+//! The engine: the single-threaded state machine the pinned core thread drives. It routes each tick to
+//! the paper broker and to the books on its instrument, turns strategy intents into orders, and collects
+//! the resulting events in a preallocated buffer for the caller to drain.
+
+pub mod book;
+mod latency;
+pub mod pipeline;
+
+pub use book::{Book, BookSpec, CrashRecoveryMode, StopLossType, TakeProfitType};
+pub use latency::LatencyRecorder;
+
+use crate::broker::{PaperBroker, PaperConfig};
+use crate::events::{BookStatus, EngineEvent};
+use crate::fixed::{Money, Price, Quantity};
+use crate::instrument::{InstrumentId, InstrumentTable};
+use crate::order::{BookId, Order, OrderPurpose, OrderType, RejectReason, Side};
+use crate::strategy::{Intent, StrategyContext};
+use crate::tick::Tick;
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EngineError {
+    #[error("unknown book {0}")]
+    UnknownBook(u32),
+    #[error("book {book} is {status}: {action} needs it {needs}")]
+    WrongState { book: u32, status: &'static str, action: &'static str, needs: &'static str },
+    #[error("unknown instrument id {0}")]
+    UnknownInstrument(u16),
+    #[error("bar size index {0} out of range")]
+    BadPrimary(usize),
+}
+
+/// Initial capacity of the event buffer; it only grows if a single step emits more.
+const EVENT_CAPACITY: usize = 4096;
+
+pub struct Engine {
+    broker: PaperBroker,
+    books: Vec<Book>,
+    /// Books per instrument id.
+    by_instrument: Vec<Vec<u32>>,
+    events: Vec<EngineEvent>,
+    now_ns: i64,
+    ticks: u64,
+    latency: Option<LatencyRecorder>,
+}
+
+impl Engine {
+    pub fn new(instruments: InstrumentTable, config: PaperConfig) -> Engine {
+        let n = instruments.len();
+        Engine {
+            broker: PaperBroker::new(instruments, config),
+            books: Vec::new(),
+            by_instrument: (0..n).map(|_| Vec::with_capacity(8)).collect(),
+            events: Vec::with_capacity(EVENT_CAPACITY),
+            now_ns: 0,
+            ticks: 0,
+            latency: None,
+        }
+    }
+
+    pub fn instruments(&self) -> &InstrumentTable {
+        self.broker.instruments()
+    }
+    pub fn broker(&self) -> &PaperBroker {
+        &self.broker
+    }
+    pub fn books(&self) -> &[Book] {
+        &self.books
+    }
+    pub fn book(&self, id: BookId) -> Option<&Book> {
+        self.books.get(id.0 as usize)
+    }
+    pub fn now_ns(&self) -> i64 {
+        self.now_ns
+    }
+    pub fn ticks_processed(&self) -> u64 {
+        self.ticks
+    }
+
+    /// Turns on tick -> order-intent latency recording with room for `capacity` samples.
+    pub fn enable_latency(&mut self, capacity: usize) {
+        self.latency = Some(LatencyRecorder::with_capacity(capacity));
+    }
+    pub fn latency(&self) -> Option<&LatencyRecorder> {
+        self.latency.as_ref()
+    }
+    pub fn latency_mut(&mut self) -> Option<&mut LatencyRecorder> {
+        self.latency.as_mut()
+    }
+
+    /// Events emitted since the last drain, in order.
+    pub fn events(&self) -> &[EngineEvent] {
+        &self.events
+    }
+    /// Hands every pending event to `f` and clears the buffer (keeping its capacity).
+    pub fn drain_events(&mut self, mut f: impl FnMut(&EngineEvent)) {
+        for e in &self.events {
+            f(e);
+        }
+        self.events.clear();
+    }
+
+    /// Adds a book; it receives the next tick of its instrument.
+    pub fn add_book(&mut self, spec: BookSpec) -> Result<BookId, EngineError> {
+        if self.instruments().try_get(spec.instrument).is_none() {
+            return Err(EngineError::UnknownInstrument(spec.instrument.0));
+        }
+        if spec.primary >= spec.bar_sizes.len().max(1) {
+            return Err(EngineError::BadPrimary(spec.primary));
+        }
+        let id = BookId(self.books.len() as u32);
+        self.by_instrument[spec.instrument.0 as usize].push(id.0);
+        self.books.push(Book::new(id, spec));
+        self.events.push(EngineEvent::BookStatus { book: id, status: BookStatus::Active, ts_ns: self.now_ns });
+        Ok(id)
+    }
+
+    fn book_mut(&mut self, id: BookId) -> Result<&mut Book, EngineError> {
+        self.books.get_mut(id.0 as usize).ok_or(EngineError::UnknownBook(id.0))
+    }
+
+    fn set_status(&mut self, id: BookId, status: BookStatus) {
+        self.books[id.0 as usize].status = status;
+        self.events.push(EngineEvent::BookStatus { book: id, status, ts_ns: self.now_ns });
+    }
+
+    /// Stops new entries; open positions and their protective orders stay live.
+    pub fn pause(&mut self, id: BookId) -> Result<(), EngineError> {
+        let b = self.book_mut(id)?;
+        if b.status != BookStatus::Active {
+            return Err(EngineError::WrongState { book: id.0, status: b.status.as_str(), action: "pause", needs: "active" });
+        }
+        self.set_status(id, BookStatus::Paused);
+        Ok(())
+    }
+
+    pub fn resume(&mut self, id: BookId) -> Result<(), EngineError> {
+        let b = self.book_mut(id)?;
+        if b.status != BookStatus::Paused {
+            return Err(EngineError::WrongState { book: id.0, status: b.status.as_str(), action: "resume", needs: "paused" });
+        }
+        self.set_status(id, BookStatus::Active);
+        Ok(())
+    }
+
+    /// Closes every open position of the book at market, then marks it closed.
+    pub fn close_book(&mut self, id: BookId, purpose: OrderPurpose) -> Result<(), EngineError> {
+        let b = self.book_mut(id)?;
+        if b.status == BookStatus::Closed {
+            return Err(EngineError::WrongState { book: id.0, status: "closed", action: "stop", needs: "not closed" });
+        }
+        let inst = b.instrument;
+        self.close_positions(id, inst, purpose);
+        self.set_status(id, BookStatus::Closed);
+        Ok(())
+    }
+
+    /// Closes one book's position in one instrument at market (used by close and crash recovery).
+    pub fn close_positions(&mut self, id: BookId, inst: InstrumentId, purpose: OrderPurpose) {
+        let start = self.events.len();
+        let _ = self.broker.close_position(id, inst, purpose, self.now_ns, &mut self.events);
+        self.book_fills(start);
+    }
+
+    /// Closes everything still open (end of a backtest).
+    pub fn close_all(&mut self, purpose: OrderPurpose) {
+        for i in 0..self.books.len() {
+            let inst = self.books[i].instrument;
+            self.close_positions(BookId(i as u32), inst, purpose);
+        }
+    }
+
+    /// Publishes account state and each open book's equity (the caller decides the cadence).
+    pub fn publish_account(&mut self) {
+        let ts = self.now_ns;
+        self.events.push(EngineEvent::Account(self.broker.account_state(ts)));
+        for b in &self.books {
+            if b.status != BookStatus::Closed {
+                let equity = b.capital() + self.broker.book_unrealized(b.id);
+                self.events.push(EngineEvent::BookEquity { book: b.id, equity, ts_ns: ts });
+            }
+        }
+    }
+
+    /// Processes one tick: broker first (protective orders), then every book on the instrument.
+    /// Allocation-free unless orders are created.
+    #[inline]
+    pub fn on_tick(&mut self, tick: &Tick) {
+        let started = self.latency.as_ref().map(|_| std::time::Instant::now());
+        self.now_ns = tick.ts_ns;
+        self.ticks += 1;
+        let inst = tick.instrument as usize;
+        if inst >= self.by_instrument.len() {
+            return;
+        }
+        let start = self.events.len();
+        self.broker.on_tick(tick, &mut self.events);
+        if self.books.len() > self.by_instrument[inst].len() {
+            self.advance_other_books(tick);
+        }
+        for k in 0..self.by_instrument[inst].len() {
+            let b = self.by_instrument[inst][k] as usize;
+            self.book_on_tick(b, tick, started);
+        }
+        if self.events.len() > start {
+            self.book_fills(start);
+        }
+    }
+
+    /// Lets time close bars of books on other instruments (a bar closes when time passes its end).
+    fn advance_other_books(&mut self, tick: &Tick) {
+        for b in 0..self.books.len() {
+            if self.books[b].instrument.0 == tick.instrument || self.books[b].status == BookStatus::Closed {
+                continue;
+            }
+            let book = &mut self.books[b];
+            let closed = &mut book.closed;
+            closed.clear();
+            book.bars.advance_time(tick.ts_ns, &mut |i, bar| closed.push((i, *bar)));
+            if !book.closed.is_empty() {
+                self.deliver_bars(b, None);
+            }
+        }
+    }
+
+    fn book_on_tick(&mut self, b: usize, tick: &Tick, started: Option<std::time::Instant>) {
+        if matches!(self.books[b].status, BookStatus::Closed | BookStatus::Error) {
+            return;
+        }
+        {
+            let book = &mut self.books[b];
+            let closed = &mut book.closed;
+            closed.clear();
+            if tick.is_quote() {
+                book.bars.on_tick(tick.ts_ns, tick.mid_x2(), &mut |i, bar| closed.push((i, *bar)));
+            } else {
+                book.bars.advance_time(tick.ts_ns, &mut |i, bar| closed.push((i, *bar)));
+            }
+        }
+        self.deliver_bars(b, Some(tick));
+        if let (Some(t0), Some(rec)) = (started, self.latency.as_mut()) {
+            if !self.books[b].intents.is_empty() {
+                rec.record(t0.elapsed());
+            }
+        }
+        self.execute_intents(b);
+    }
+
+    /// Calls the strategy for each closed bar (and the tick, if any), collecting intents.
+    fn deliver_bars(&mut self, b: usize, tick: Option<&Tick>) {
+        let inst_id = self.books[b].instrument;
+        let position = self.broker.net_quantity(BookId(b as u32), inst_id);
+        let instrument = self.broker.instruments().get(inst_id);
+        let book = &mut self.books[b];
+        let entries_allowed = book.status == BookStatus::Active;
+        book.intents.clear();
+        let prec = instrument.price_precision;
+        for k in 0..book.closed.len() {
+            let (i, bar) = book.closed[k];
+            if i == book.primary {
+                book.atr.update(bar.high_f64(prec), bar.low_f64(prec), bar.close_f64(prec));
+            }
+            let mut ctx = StrategyContext { instrument, position, bars: &book.bars, primary: book.primary, entries_allowed, intents: &mut book.intents };
+            book.strategy.on_bar(i, &bar, &mut ctx);
+        }
+        if let Some(t) = tick {
+            let mut ctx = StrategyContext { instrument, position, bars: &book.bars, primary: book.primary, entries_allowed, intents: &mut book.intents };
+            book.strategy.on_tick(t, &mut ctx);
+        }
+        if tick.is_none() {
+            self.execute_intents(b);
+        }
+    }
+
+    fn execute_intents(&mut self, b: usize) {
+        let n = self.books[b].intents.len();
+        for k in 0..n {
+            let Some(intent) = self.books[b].intents.get(k) else { continue };
+            let id = BookId(b as u32);
+            let inst = self.books[b].instrument;
+            match intent {
+                Intent::Close => {
+                    let _ = self.broker.close_position(id, inst, OrderPurpose::Exit, self.now_ns, &mut self.events);
+                }
+                Intent::Enter { side, quantity } => {
+                    if self.books[b].status == BookStatus::Active {
+                        self.enter(id, inst, side, quantity);
+                    }
+                }
+            }
+        }
+        self.books[b].intents.clear();
+    }
+
+    /// Sizes, protects and sends an entry. Rejections are published as REJECTED orders.
+    fn enter(&mut self, id: BookId, inst: InstrumentId, side: Side, quantity: Option<Quantity>) {
+        let q = self.broker.quote(inst);
+        let instrument = self.broker.instruments().get(inst);
+        let prec = instrument.price_precision;
+        let entry_steps = if side == Side::Buy { q.ask } else { q.bid };
+        let entry = Price(entry_steps).as_f64(prec);
+        let book = &self.books[id.0 as usize];
+        let stop_d = book.stop_distance(instrument, entry);
+        let take_d = book.take_distance(instrument, entry, stop_d);
+        let rejected = |_: RejectReason| Order { id: 0, book: id, instrument: inst, side, order_type: OrderType::Market, purpose: OrderPurpose::Entry, quantity: quantity.unwrap_or_default(), price: Price(0), created_ns: self.now_ns };
+        if book.stop_loss.is_some() && stop_d.is_none() {
+            let o = rejected(RejectReason::StopNotReady);
+            self.broker.reject(o, RejectReason::StopNotReady, &mut self.events);
+            return;
+        }
+        let qty = match quantity {
+            Some(q) => q,
+            None => match self.default_size(id, inst, entry, stop_d) {
+                Some(q) => q,
+                None => {
+                    let reason = if self.broker.rates().usd_per_quote_unit(inst).is_none() { RejectReason::NoConversionRate } else { RejectReason::ZeroSize };
+                    self.broker.reject(rejected(reason), reason, &mut self.events);
+                    return;
+                }
+            },
+        };
+        if self.broker.submit_market(id, inst, side, qty, OrderPurpose::Entry, self.now_ns, &mut self.events).is_ok() {
+            let dir = side.sign() as f64;
+            let to_price = |d: Option<f64>, sign: f64| d.map(|d| Price::from_f64(entry + sign * d, prec));
+            let stop = to_price(stop_d, -dir);
+            let take = to_price(take_d, dir);
+            if stop.is_some() || take.is_some() {
+                self.broker.set_protection(id, inst, stop, take, self.now_ns, &mut self.events);
+            }
+        }
+    }
+
+    /// Default size: risk `risk_fraction` of the book's capital over the stop distance, in whole units;
+    /// without a stop, the book's capital as notional (1:1).
+    fn default_size(&self, id: BookId, inst: InstrumentId, entry: f64, stop_d: Option<f64>) -> Option<Quantity> {
+        let book = &self.books[id.0 as usize];
+        let usd_per_quote = self.broker.rates().usd_per_quote_unit(inst)?;
+        let capital = book.capital().as_f64().max(0.0);
+        let units = match stop_d {
+            Some(d) => capital * book.risk_fraction / (d * usd_per_quote),
+            None => capital / (entry * usd_per_quote),
+        };
+        let size_prec = self.broker.instruments().get(inst).size_precision;
+        let steps = if size_prec == 0 { units.floor() } else { (units * 10f64.powi(size_prec as i32)).floor() };
+        (steps.is_finite() && steps >= 1.0).then_some(Quantity(steps as i64))
+    }
+
+    /// Applies fills emitted since `start` to their books' capital.
+    fn book_fills(&mut self, start: usize) {
+        for e in &self.events[start..] {
+            if let EngineEvent::Fill(f) = e {
+                if let Some(b) = self.books.get_mut(f.book.0 as usize) {
+                    b.realized += f.realized_pnl;
+                    b.commission += f.commission;
+                }
+            }
+        }
+    }
+
+    /// Total money of all books' capital (for summaries).
+    pub fn total_book_capital(&self) -> Money {
+        self.books.iter().map(|b| b.capital()).fold(Money::ZERO, |a, c| a + c)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! Engine tests: stop-loss/take-profit placement by type, pause/resume/close, bars closed by time.
+
+use super::*;
+use crate::bars::BarSize;
+use crate::fixed::Rate;
+use crate::instrument::Instrument;
+use crate::order::OrderStatus;
+use crate::strategy::{Strategy, StrategyContext};
+
+/// Enters long on the first tick it sees while flat, if `go` is set.
+struct EnterOnce {
+    side: Side,
+    quantity: Option<Quantity>,
+    done: bool,
+}
+
+impl Strategy for EnterOnce {
+    fn name(&self) -> &'static str {
+        "enter_once"
+    }
+    fn on_tick(&mut self, _t: &Tick, ctx: &mut StrategyContext) {
+        if !self.done && ctx.position == 0 && ctx.entries_allowed {
+            self.done = true;
+            ctx.enter(self.side, self.quantity);
+        }
+    }
+}
+
+fn engine() -> Engine {
+    let mut t = InstrumentTable::new();
+    t.add(Instrument::fx("EUR", "USD")).unwrap();
+    Engine::new(t, PaperConfig { starting_balance: Money::from_units(100_000), commission_rate: Rate::ZERO })
+}
+
+fn spec(side: Side, q: Option<i64>, sl: Option<(StopLossType, f64)>, tp: Option<(TakeProfitType, f64)>) -> BookSpec {
+    BookSpec {
+        instrument: InstrumentId(0),
+        bar_sizes: vec![BarSize::parse("1 min").unwrap()],
+        primary: 0,
+        strategy: Box::new(EnterOnce { side, quantity: q.map(Quantity), done: false }),
+        capital: Money::from_units(10_000),
+        stop_loss: sl,
+        take_profit: tp,
+        risk_fraction: 0.01,
+    }
+}
+
+fn tick(ts: i64, bid: i64, ask: i64) -> Tick {
+    Tick::quote(ts, InstrumentId(0), Price(bid), Price(ask), Quantity(1), Quantity(1))
+}
+
+fn protective(e: &Engine) -> (Option<Price>, Option<Price>) {
+    let p = e.broker().position(BookId(0), InstrumentId(0)).expect("open position");
+    (p.stop_loss.map(|s| s.price), p.take_profit.map(|t| t.price))
+}
+
+#[test]
+fn stop_and_take_by_type() {
+    // entry long at the ask 1.10010
+    let cases: [(Option<(StopLossType, f64)>, Option<(TakeProfitType, f64)>, Option<i64>, Option<i64>); 5] = [
+        (Some((StopLossType::Pips, 20.0)), Some((TakeProfitType::RiskReward, 2.0)), Some(109_810), Some(110_410)),
+        (Some((StopLossType::Percentage, 0.01)), Some((TakeProfitType::Percentage, 0.02)), Some(108_910), Some(112_210)),
+        (Some((StopLossType::Fixed, 0.005)), Some((TakeProfitType::Fixed, 0.0025)), Some(109_510), Some(110_260)),
+        (Some((StopLossType::Pips, 10.0)), Some((TakeProfitType::Pips, 15.0)), Some(109_910), Some(110_160)),
+        (None, None, None, None),
+    ];
+    for (sl, tp, want_sl, want_tp) in cases {
+        let mut e = engine();
+        e.add_book(spec(Side::Buy, Some(1000), sl, tp)).unwrap();
+        e.on_tick(&tick(1, 110_000, 110_010));
+        assert_eq!(protective(&e), (want_sl.map(Price), want_tp.map(Price)), "{sl:?} {tp:?}");
+    }
+}
+
+#[test]
+fn atr_stops_wait_for_the_indicator_then_use_it() {
+    let mut e = engine();
+    e.add_book(spec(Side::Sell, Some(1000), Some((StopLossType::Atr, 1.5)), Some((TakeProfitType::Atr, 3.0)))).unwrap();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    let rejected = e.events().iter().any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::StopNotReady), .. }));
+    assert!(rejected, "ATR not ready: refused with a reason");
+    // 15 one-minute bars each 20 pips high-low at constant close: ATR(14) = 0.0020
+    let mut e = engine();
+    let mut s = spec(Side::Sell, Some(1000), Some((StopLossType::Atr, 1.5)), Some((TakeProfitType::Atr, 3.0)));
+    s.strategy = Box::new(EnterOnce { side: Side::Sell, quantity: Some(Quantity(1000)), done: true });
+    e.add_book(s).unwrap();
+    let min = 60_000_000_000i64;
+    for k in 0..16 {
+        let t0 = k * min;
+        e.on_tick(&tick(t0, 110_000, 110_000));
+        e.on_tick(&tick(t0 + 1, 110_100, 110_100));
+        e.on_tick(&tick(t0 + 2, 109_900, 109_900));
+        e.on_tick(&tick(t0 + 3, 110_000, 110_000));
+    }
+    assert!(e.books()[0].atr.is_ready());
+    assert!((e.books()[0].atr.value() - 0.0020).abs() < 1e-12);
+    e.books[0].strategy = Box::new(EnterOnce { side: Side::Sell, quantity: Some(Quantity(1000)), done: false });
+    e.on_tick(&tick(16 * min, 110_000, 110_010));
+    // short at the bid 1.10000: stop 1.10000 + 1.5*0.0020, take 1.10000 - 3*0.0020
+    assert_eq!(protective(&e), (Some(Price(110_300)), Some(Price(109_400))));
+}
+
+#[test]
+fn default_size_risks_one_percent_over_the_stop() {
+    let mut e = engine();
+    e.add_book(spec(Side::Buy, None, Some((StopLossType::Pips, 20.0)), None)).unwrap();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    // 1% of 10,000 USD = 100 USD over 0.0020 = 50,000 units
+    assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 50_000);
+}
+
+#[test]
+fn pause_blocks_entries_resume_and_close() {
+    let mut e = engine();
+    let id = e.add_book(spec(Side::Buy, Some(1000), None, None)).unwrap();
+    e.pause(id).unwrap();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    assert_eq!(e.broker().net_quantity(id, InstrumentId(0)), 0, "paused: no entry");
+    assert!(matches!(e.pause(id), Err(EngineError::WrongState { .. })));
+    e.resume(id).unwrap();
+    assert!(matches!(e.resume(id), Err(EngineError::WrongState { .. })));
+    e.on_tick(&tick(2, 110_000, 110_010));
+    assert_eq!(e.broker().net_quantity(id, InstrumentId(0)), 1000);
+    e.close_book(id, OrderPurpose::Close).unwrap();
+    assert_eq!(e.broker().net_quantity(id, InstrumentId(0)), 0);
+    assert_eq!(e.books()[0].status, BookStatus::Closed);
+    assert!(matches!(e.close_book(id, OrderPurpose::Close), Err(EngineError::WrongState { .. })));
+    assert!(matches!(e.pause(BookId(9)), Err(EngineError::UnknownBook(9))));
+}

@@ -1,0 +1,67 @@
+//! `ema_cross`: a tick-level fast/slow EMA crossover that is always in the market once both EMAs are
+//! ready, long when fast >= slow and short otherwise, reversing with two market orders.
+
+use super::{check_range, size_to_quantity, Strategy, StrategyContext, StrategyError};
+use crate::fixed::Quantity;
+use crate::indicators::ema::Ema;
+use crate::instrument::Instrument;
+use crate::order::Side;
+use crate::tick::Tick;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmaCrossConfig {
+    pub fast: usize,
+    pub slow: usize,
+    /// Order size in instrument units (FX: units of the base currency).
+    pub trade_size: f64,
+}
+
+impl Default for EmaCrossConfig {
+    fn default() -> Self {
+        EmaCrossConfig { fast: 10, slow: 20, trade_size: 100_000.0 }
+    }
+}
+
+pub struct EmaCross {
+    fast: Ema,
+    slow: Ema,
+    size: Quantity,
+    precision: u8,
+}
+
+impl EmaCross {
+    pub fn new(cfg: EmaCrossConfig, instrument: &Instrument) -> Result<EmaCross, StrategyError> {
+        check_range("fast", cfg.fast, 1, 100_000)?;
+        check_range("slow", cfg.slow, 1, 100_000)?;
+        if cfg.fast >= cfg.slow {
+            return Err(StrategyError::Config(format!("fast ({}) must be below slow ({})", cfg.fast, cfg.slow)));
+        }
+        let size = size_to_quantity("trade_size", cfg.trade_size, instrument)?;
+        let ema = |n| Ema::new(n).map_err(|e| StrategyError::Config(e.to_string()));
+        Ok(EmaCross { fast: ema(cfg.fast)?, slow: ema(cfg.slow)?, size, precision: instrument.price_precision })
+    }
+}
+
+impl Strategy for EmaCross {
+    fn name(&self) -> &'static str {
+        "ema_cross"
+    }
+
+    fn on_tick(&mut self, tick: &Tick, ctx: &mut StrategyContext) {
+        if !tick.is_quote() {
+            return;
+        }
+        let mid = tick.mid_f64(self.precision);
+        self.fast.update(mid);
+        self.slow.update(mid);
+        if !(self.fast.is_ready() && self.slow.is_ready()) {
+            return;
+        }
+        let side = if self.fast.value() >= self.slow.value() { Side::Buy } else { Side::Sell };
+        if ctx.position != 0 || ctx.entries_allowed {
+            ctx.target(side, Some(self.size));
+        }
+    }
+}
