@@ -157,6 +157,7 @@ impl PaperBroker {
         let _ = self.execute(order, ts, out);
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Sends a market order for `quantity` on the current touch. Returns the order id (also for rejects,
     /// which are published as REJECTED orders).
     pub fn submit_market(

@@ -155,7 +155,7 @@ fn check_range<T: PartialOrd + std::fmt::Display>(field: &str, value: T, lo: T, 
 /// Turns a decimal size into integer size steps of the instrument, refusing fractions it cannot trade.
 pub fn size_to_quantity(field: &str, size: f64, instrument: &Instrument) -> Result<Quantity, StrategyError> {
     let scaled = size * POW10[instrument.size_precision as usize] as f64;
-    if !scaled.is_finite() || scaled < 1.0 || scaled > 1e15 || (scaled - scaled.round()).abs() > 1e-6 {
+    if !scaled.is_finite() || !(1.0..=1e15).contains(&scaled) || (scaled - scaled.round()).abs() > 1e-6 {
         return Err(StrategyError::Config(format!(
             "{field} must be a positive size in steps of 1e-{} {}, got {size}",
             instrument.size_precision, instrument.base
