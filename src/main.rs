@@ -1,2 +1,37 @@
 //! The `pinion` binary: wires core, io, http and models together behind subcommands.
-fn main() {}
+
+mod commands;
+mod logging;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "pinion", version, about = "Low-latency live trading engine: server, backtests and tick import")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert recorded ticks (CSV quotes/trades, OANDA price-stream JSON lines) into a .pinticks file.
+    Import(commands::import::ImportArgs),
+    /// Replay recorded ticks through the live pipeline into the paper broker and print a JSON summary.
+    Backtest(commands::backtest::BacktestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Import(a) => commands::import::run(a),
+        Command::Backtest(a) => commands::backtest::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Runs recorded ticks through the same pipeline the live server uses: a feed thread replays them into
+//! an `rtrb` ring as fast as the core consumes them (never dropping), and the pinned core thread drives
+//! the engine. Also the event sink that totals a backtest.
+
+use crate::replay::{replay, Pacing, ReplayStats};
+use pinion_core::engine::pipeline::{run_core, Command, CoreConfig, CoreStats, EventSink};
+use pinion_core::engine::Engine;
+use pinion_core::events::EngineEvent;
+use pinion_core::fixed::Money;
+use pinion_core::order::{Fill, OrderStatus};
+use pinion_core::tick::Tick;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// Ring capacity used between the feed and core threads.
+pub const DEFAULT_RING_CAPACITY: usize = 1 << 16;
+
+/// What one pipeline run did.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineRun {
+    pub core: CoreStats,
+    pub replay: ReplayStats,
+    pub wall: Duration,
+}
+
+/// Replays `ticks` through feed thread -> ring -> core thread (pinned to `pin_cpu`) until all are processed.
+pub fn run_recorded<S: EventSink>(engine: &mut Engine, ticks: &[Tick], sink: &mut S, ring_capacity: usize, pin_cpu: Option<usize>) -> PipelineRun {
+    let (mut producer, mut consumer) = rtrb::RingBuffer::<Tick>::new(ring_capacity.max(2));
+    let (_commands_tx, commands_rx) = crossbeam_channel::bounded::<Command>(1);
+    let stop = AtomicBool::new(false);
+    let cfg = CoreConfig { pin_cpu, exit_when_feed_ends: true, ..CoreConfig::default() };
+    let started = Instant::now();
+    let (core, replay_stats) = std::thread::scope(|s| {
+        let feed = std::thread::Builder::new()
+            .name("pinion-feed".into())
+            .spawn_scoped(s, || {
+                let stats = replay(ticks, &mut producer, Pacing::AsFastAsPossible, &stop);
+                drop(producer);
+                stats
+            })
+            .expect("spawning the feed thread");
+        let core = run_core(engine, &mut consumer, &commands_rx, sink, &cfg, &stop);
+        (core, feed.join().unwrap_or_default())
+    });
+    PipelineRun { core, replay: replay_stats, wall: started.elapsed() }
+}
+
+/// Totals of a backtest, optionally keeping every fill.
+#[derive(Debug, Clone, Default)]
+pub struct SummarySink {
+    pub orders: u64,
+    pub rejected: u64,
+    pub fills: u64,
+    pub closed_trades: u64,
+    pub commission: Money,
+    pub realized_pnl: Money,
+    /// Every fill, when `keep_fills` was asked for.
+    pub fill_log: Option<Vec<Fill>>,
+}
+
+impl SummarySink {
+    pub fn new(keep_fills: bool) -> SummarySink {
+        SummarySink { fill_log: keep_fills.then(|| Vec::with_capacity(1 << 16)), ..Default::default() }
+    }
+}
+
+impl EventSink for SummarySink {
+    fn publish(&mut self, events: &[EngineEvent]) {
+        for e in events {
+            match e {
+                EngineEvent::Order { status, .. } => match status {
+                    OrderStatus::Filled if !is_protective_fill(e) => self.orders += 1,
+                    OrderStatus::Pending => self.orders += 1,
+                    OrderStatus::Rejected => {
+                        self.orders += 1;
+                        self.rejected += 1;
+                    }
+                    _ => {}
+                },
+                EngineEvent::Fill(f) => {
+                    self.fills += 1;
+                    self.commission += f.commission;
+                    self.realized_pnl += f.realized_pnl;
+                    if let Some(log) = &mut self.fill_log {
+                        log.push(*f);
+                    }
+                }
+                EngineEvent::Trade(_) => self.closed_trades += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A resting stop-loss/take-profit that filled was already counted when it was placed (PENDING).
+fn is_protective_fill(e: &EngineEvent) -> bool {
+    matches!(e, EngineEvent::Order { order, .. } if order.order_type != pinion_core::order::OrderType::Market)
+}

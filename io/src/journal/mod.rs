@@ -1,0 +1,99 @@
+//! Append-only, crash-safe event journal with group commit and snapshots.
+//!
+//! Payload-agnostic: callers store `(kind: u16, payload: &[u8])` records with
+//! sequence numbers starting at 1 and increasing by 1 across all segments.
+//! See [`Journal`] (open/recover, synchronous appends), [`JournalHandle`]
+//! (the group-commit thread), [`JournalReader`], [`verify`], [`dump`] and
+//! [`snapshot`].
+
+use std::path::{Path, PathBuf};
+
+mod group;
+mod reader;
+mod record;
+mod segment;
+pub mod snapshot;
+mod writer;
+
+pub use group::{JournalHandle, Ticket};
+pub use reader::{dump, verify, JournalEntry, JournalReader, VerifyReport};
+pub use record::{RecordRef, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN};
+pub use segment::{TornTail, FORMAT_VERSION, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
+pub use writer::{CompactReport, Journal, JournalOptions, Recovery};
+
+/// Errors of the journal and snapshots; each names the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal I/O error on {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal segment {} is corrupt at byte offset {offset}: {reason}", segment.display())]
+    Corrupt {
+        segment: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error(
+        "journal segment {} has format version {found}, but this build reads versions up to \
+         {supported}; open it with a newer pinion",
+        segment.display()
+    )]
+    UnsupportedVersion {
+        segment: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("journal directory {} is already open by another writer", dir.display())]
+    Locked { dir: PathBuf },
+    #[error("journal payload of {len} bytes exceeds the maximum of {max} bytes")]
+    PayloadTooLarge { len: usize, max: u32 },
+    #[error(
+        "journal seq {requested} is no longer available: the journal now starts at seq \
+         {first_available}"
+    )]
+    SeqUnavailable {
+        requested: u64,
+        first_available: u64,
+    },
+    #[error("journal is closed")]
+    Closed,
+    #[error("journal writer stopped after an error: {0}; reopen the journal to recover")]
+    Failed(String),
+    #[error("writing the journal dump failed: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+/// Maps an `io::Error` to [`JournalError::Io`] naming `path`.
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::{JournalOptions, JournalReader};
+    use std::path::Path;
+
+    pub(crate) fn small_opts() -> JournalOptions {
+        JournalOptions {
+            segment_size: 1024,
+            ..JournalOptions::default()
+        }
+    }
+
+    pub(crate) fn payload(seq: u64) -> Vec<u8> {
+        format!("event number {seq}").into_bytes()
+    }
+
+    pub(crate) fn read_all(dir: &Path) -> Vec<(u64, u16, Vec<u8>)> {
+        JournalReader::open(dir, 0)
+            .expect("reader")
+            .map(|e| e.map(|e| (e.seq, e.kind, e.payload)))
+            .collect::<Result<_, _>>()
+            .expect("read")
+    }
+}

@@ -1,0 +1,400 @@
+//! Replay feeds: push recorded ticks into an `rtrb` ring as fast as possible (chunked writes, waiting
+//! when full) or paced at a multiple of real time, optionally looped with time kept monotonic; plus
+//! the drop-counting push a live feed uses, since it must never wait on the engine.
+
+use pinion_core::tick::Tick;
+use rtrb::Producer;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Most ticks moved per ring write.
+const MAX_CHUNK: usize = 4096;
+/// Busy-wait rounds before yielding the thread while the ring is full.
+const SPINS: u32 = 128;
+/// Longest single sleep while pacing, so a stop request is seen promptly.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// Gaps longer than this are slept (minus this much); shorter ones are spun.
+const SPIN_BELOW_NS: u64 = 1_000_000;
+/// Smallest pause between the end of one loop and the start of the next.
+const MIN_LOOP_GAP_NS: i64 = 1_000_000;
+
+/// How fast to replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// No pacing: chunked writes, waiting (never dropping) while the ring is full.
+    AsFastAsPossible,
+    /// Original inter-tick spacing divided by the factor (1.0 = real time); waits when the ring is
+    /// full, never drops. A factor that is not finite and positive means as fast as possible.
+    Speed(f64),
+    /// Real-time spacing with live-feed semantics: a full ring drops the tick (counted) instead of waiting.
+    Live,
+}
+
+/// Replay settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayOptions {
+    pub pacing: Pacing,
+    /// Restart from the beginning when done, shifting timestamps forward by the span plus one mean
+    /// inter-tick gap (at least 1 ms) each time, so time stays monotonic. Ends only on stop.
+    pub looped: bool,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplayStats {
+    /// Ticks written into the ring.
+    pub pushed: u64,
+    /// Times the ring was found full and the replay had to wait.
+    pub waits: u64,
+    /// Ticks dropped because the ring was full (live semantics only).
+    pub drops: u64,
+    /// Completed passes over the input after the first (looped replays).
+    pub loops: u64,
+}
+
+/// Pushes one tick from a live feed: returns false and counts a drop when the ring is full.
+#[inline]
+pub fn push_live(producer: &mut Producer<Tick>, tick: Tick, drops: &mut u64) -> bool {
+    match producer.push(tick) {
+        Ok(()) => true,
+        Err(_) => {
+            *drops += 1;
+            false
+        }
+    }
+}
+
+/// Replays `ticks` once into `producer` with the given pacing, until done, `stop` is set, or the
+/// consumer is gone.
+pub fn replay(
+    ticks: &[Tick],
+    producer: &mut Producer<Tick>,
+    pacing: Pacing,
+    stop: &AtomicBool,
+) -> ReplayStats {
+    replay_with(
+        ticks,
+        producer,
+        &ReplayOptions {
+            pacing,
+            looped: false,
+        },
+        stop,
+    )
+}
+
+/// Replays with explicit options (see [`ReplayOptions::looped`]).
+pub fn replay_with(
+    ticks: &[Tick],
+    producer: &mut Producer<Tick>,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+) -> ReplayStats {
+    let mut stats = ReplayStats::default();
+    let (Some(first), Some(last)) = (ticks.first(), ticks.last()) else {
+        return stats;
+    };
+    let span = last.ts_ns.saturating_sub(first.ts_ns).max(0);
+    let mean_gap = if ticks.len() > 1 {
+        span / (ticks.len() as i64 - 1)
+    } else {
+        0
+    };
+    let period = span.saturating_add(mean_gap.max(MIN_LOOP_GAP_NS));
+    let mut pacer = match opts.pacing {
+        Pacing::AsFastAsPossible => None,
+        Pacing::Speed(f) if !(f.is_finite() && f > 0.0) => None,
+        Pacing::Speed(f) => Some(Pacer {
+            clock: Instant::now(),
+            t0: first.ts_ns,
+            speed: f,
+            live: false,
+        }),
+        Pacing::Live => Some(Pacer {
+            clock: Instant::now(),
+            t0: first.ts_ns,
+            speed: 1.0,
+            live: true,
+        }),
+    };
+    let mut shift: i64 = 0;
+    loop {
+        let completed = match pacer.as_mut() {
+            None => push_blocking(ticks, shift, producer, stop, &mut stats),
+            Some(p) => p.run(ticks, shift, producer, stop, &mut stats),
+        };
+        if !completed || !opts.looped || stop.load(Ordering::Relaxed) {
+            return stats;
+        }
+        stats.loops += 1;
+        shift = shift.saturating_add(period);
+    }
+}
+
+#[inline]
+fn shifted(t: &Tick, shift: i64) -> Tick {
+    let mut t = *t;
+    t.ts_ns = t.ts_ns.saturating_add(shift);
+    t
+}
+
+/// Waits until the ring has a free slot: spins, then yields. False on stop or a vanished consumer.
+fn wait_for_space(producer: &Producer<Tick>, stop: &AtomicBool) -> bool {
+    for _ in 0..SPINS {
+        if producer.slots() > 0 {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    loop {
+        if producer.slots() > 0 {
+            return true;
+        }
+        if stop.load(Ordering::Relaxed) || producer.is_abandoned() {
+            return false;
+        }
+        thread::yield_now();
+    }
+}
+
+/// Pushes every tick (timestamps shifted), many per ring write, waiting while full. False when
+/// stopped or the consumer is gone before all were pushed.
+fn push_blocking(
+    mut ticks: &[Tick],
+    shift: i64,
+    producer: &mut Producer<Tick>,
+    stop: &AtomicBool,
+    stats: &mut ReplayStats,
+) -> bool {
+    while !ticks.is_empty() {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let free = producer.slots();
+        if free == 0 {
+            stats.waits += 1;
+            if !wait_for_space(producer, stop) {
+                return false;
+            }
+            continue;
+        }
+        let n = free.min(ticks.len()).min(MAX_CHUNK);
+        let Ok(chunk) = producer.write_chunk_uninit(n) else {
+            continue;
+        };
+        let written = chunk.fill_from_iter(ticks[..n].iter().map(|t| shifted(t, shift)));
+        stats.pushed += written as u64;
+        ticks = &ticks[written..];
+    }
+    true
+}
+
+/// Real-time pacing against a monotonic clock started at the first tick.
+struct Pacer {
+    clock: Instant,
+    t0: i64,
+    speed: f64,
+    live: bool,
+}
+
+impl Pacer {
+    /// Nanoseconds after the clock start at which a tick stamped `ts` is due.
+    fn due_ns(&self, ts: i64) -> u64 {
+        let offset = ts.saturating_sub(self.t0).max(0) as f64 / self.speed;
+        offset.min(u64::MAX as f64) as u64
+    }
+
+    fn elapsed_ns(&self) -> u64 {
+        self.clock.elapsed().as_nanos().min(u64::MAX as u128) as u64
+    }
+
+    /// Sleeps for long gaps and spins for the last stretch. False on stop.
+    fn wait_until(&self, due: u64, stop: &AtomicBool) -> bool {
+        loop {
+            let now = self.elapsed_ns();
+            if now >= due {
+                return true;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let left = due - now;
+            if left > SPIN_BELOW_NS {
+                thread::sleep(Duration::from_nanos(left - SPIN_BELOW_NS).min(MAX_SLEEP));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// One pass over `ticks`: each batch of due ticks goes out together.
+    fn run(
+        &mut self,
+        ticks: &[Tick],
+        shift: i64,
+        producer: &mut Producer<Tick>,
+        stop: &AtomicBool,
+        stats: &mut ReplayStats,
+    ) -> bool {
+        let mut i = 0;
+        while i < ticks.len() {
+            if producer.is_abandoned()
+                || !self.wait_until(self.due_ns(ticks[i].ts_ns.saturating_add(shift)), stop)
+            {
+                return false;
+            }
+            let now = self.elapsed_ns();
+            let mut j = i + 1;
+            while j < ticks.len() && self.due_ns(ticks[j].ts_ns.saturating_add(shift)) <= now {
+                j += 1;
+            }
+            if self.live {
+                for t in &ticks[i..j] {
+                    if push_live(producer, shifted(t, shift), &mut stats.drops) {
+                        stats.pushed += 1;
+                    }
+                }
+            } else if !push_blocking(&ticks[i..j], shift, producer, stop, stats) {
+                return false;
+            }
+            i = j;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinion_core::fixed::{Price, Quantity};
+    use pinion_core::instrument::InstrumentId;
+    use rtrb::RingBuffer;
+    use std::sync::Arc;
+
+    fn ticks(n: usize, step_ns: i64) -> Vec<Tick> {
+        (0..n)
+            .map(|i| {
+                let ts = 1_000 + (i as i64 / 3) * step_ns * 3; // runs of equal timestamps
+                Tick::quote(
+                    ts,
+                    InstrumentId(0),
+                    Price(i as i64),
+                    Price(i as i64 + 1),
+                    Quantity(1),
+                    Quantity(1),
+                )
+            })
+            .collect()
+    }
+
+    /// Pops until `want` ticks arrived (then sets `stop`) or the producer is gone.
+    fn consume(
+        mut c: rtrb::Consumer<Tick>,
+        want: usize,
+        stop: Arc<AtomicBool>,
+    ) -> thread::JoinHandle<Vec<Tick>> {
+        thread::spawn(move || {
+            let mut got = Vec::new();
+            while got.len() < want {
+                match c.pop() {
+                    Ok(t) => got.push(t),
+                    Err(_) if c.is_abandoned() => break,
+                    Err(_) => thread::yield_now(),
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            got
+        })
+    }
+
+    #[test]
+    fn fast_replay_delivers_every_tick_in_order() {
+        let input = ticks(20_000, 10);
+        let (mut p, c) = RingBuffer::new(16);
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = consume(c, usize::MAX, stop.clone());
+        let stats = replay(&input, &mut p, Pacing::AsFastAsPossible, &stop);
+        drop(p);
+        let got = h.join().unwrap();
+        assert_eq!(got, input);
+        assert_eq!((stats.pushed, stats.drops), (20_000, 0));
+    }
+
+    #[test]
+    fn paced_replay_keeps_spacing_and_order() {
+        let input = ticks(30, 2_000_000); // 3 ticks every 6 ms: 54 ms of data
+        let (mut p, c) = RingBuffer::new(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = consume(c, usize::MAX, stop.clone());
+        let t = Instant::now();
+        let stats = replay(&input, &mut p, Pacing::Speed(2.0), &stop);
+        let took = t.elapsed();
+        drop(p);
+        assert_eq!(h.join().unwrap(), input);
+        assert_eq!(stats.pushed, 30);
+        assert!(took >= Duration::from_millis(26), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn looped_replay_shifts_time_forward() {
+        let input = ticks(10, 1_000);
+        let span = input[9].ts_ns - input[0].ts_ns;
+        let period = span + MIN_LOOP_GAP_NS; // mean gap (1 µs) is below the 1 ms floor
+        let (mut p, c) = RingBuffer::new(8);
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = consume(c, 35, stop.clone());
+        let opts = ReplayOptions {
+            pacing: Pacing::AsFastAsPossible,
+            looped: true,
+        };
+        let stats = replay_with(&input, &mut p, &opts, &stop);
+        let got = h.join().unwrap();
+        assert_eq!(got.len(), 35);
+        assert!(stats.loops >= 3);
+        for (k, t) in got.iter().enumerate() {
+            let mut want = input[k % 10];
+            want.ts_ns += (k / 10) as i64 * period;
+            assert_eq!(*t, want, "tick {k}");
+        }
+        assert!(got.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+    }
+
+    #[test]
+    fn live_semantics_drop_instead_of_waiting() {
+        let (mut p, mut c) = RingBuffer::new(2);
+        let mut drops = 0;
+        let t = Tick::default();
+        assert!(push_live(&mut p, t, &mut drops));
+        assert!(push_live(&mut p, t, &mut drops));
+        assert!(!push_live(&mut p, t, &mut drops));
+        assert_eq!(drops, 1);
+        assert!(c.pop().is_ok());
+
+        let (mut p, _c) = RingBuffer::new(4);
+        let input = ticks(9, 0); // all due at once
+        let stats = replay(&input, &mut p, Pacing::Live, &AtomicBool::new(false));
+        assert_eq!((stats.pushed, stats.drops, stats.waits), (4, 5, 0));
+    }
+
+    #[test]
+    fn stop_and_abandoned_consumer_end_the_replay() {
+        let input = ticks(100, 10);
+        let (mut p, c) = RingBuffer::new(4);
+        drop(c);
+        let stats = replay(
+            &input,
+            &mut p,
+            Pacing::AsFastAsPossible,
+            &AtomicBool::new(false),
+        );
+        assert_eq!(stats.pushed, 4);
+        let (mut p, _c) = RingBuffer::new(4);
+        let stats = replay(&input, &mut p, Pacing::Speed(1.0), &AtomicBool::new(true));
+        assert_eq!(stats.pushed, 0);
+        assert!(
+            replay(&[], &mut p, Pacing::Live, &AtomicBool::new(false)) == ReplayStats::default()
+        );
+    }
+}

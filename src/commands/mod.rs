@@ -1,0 +1,4 @@
+//! The subcommands of the `pinion` binary.
+
+pub mod backtest;
+pub mod import;
