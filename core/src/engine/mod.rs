@@ -3,6 +3,7 @@
 //! the resulting events in a preallocated buffer for the caller to drain.
 
 pub mod book;
+pub mod event_ring;
 mod latency;
 pub mod pipeline;
 
@@ -39,6 +40,8 @@ pub struct Engine {
     /// Books per instrument id.
     by_instrument: Vec<Vec<u32>>,
     events: Vec<EngineEvent>,
+    /// Events handed out of the engine so far (drained or flushed).
+    events_flushed: u64,
     now_ns: i64,
     ticks: u64,
     latency: Option<LatencyRecorder>,
@@ -52,6 +55,7 @@ impl Engine {
             books: Vec::new(),
             by_instrument: (0..n).map(|_| Vec::with_capacity(8)).collect(),
             events: Vec::with_capacity(EVENT_CAPACITY),
+            events_flushed: 0,
             now_ns: 0,
             ticks: 0,
             latency: None,
@@ -97,7 +101,19 @@ impl Engine {
         for e in &self.events {
             f(e);
         }
+        self.events_flushed += self.events.len() as u64;
         self.events.clear();
+    }
+
+    /// Sequence number of the latest event emitted (1-based count of all events ever emitted). A caller
+    /// that applied a command can wait until its read model has seen this many events.
+    pub fn event_seq(&self) -> u64 {
+        self.events_flushed + self.events.len() as u64
+    }
+
+    /// Sets the clock before any tick (restores and tests).
+    pub fn set_now(&mut self, ts_ns: i64) {
+        self.now_ns = ts_ns;
     }
 
     /// Adds a book; it receives the next tick of its instrument.

@@ -82,10 +82,7 @@ pub fn run_core<S: EventSink>(engine: &mut Engine, ticks: &mut rtrb::Consumer<Ti
                 worked = true;
             }
         }
-        if !engine.events.is_empty() {
-            sink.publish(&engine.events);
-            engine.events.clear();
-        }
+        flush(engine, sink);
         if worked {
             idle_rounds = 0;
             continue;
@@ -106,11 +103,16 @@ pub fn run_core<S: EventSink>(engine: &mut Engine, ticks: &mut rtrb::Consumer<Ti
             std::thread::sleep(Duration::from_micros(us));
         }
     }
+    flush(engine, sink);
+    stats
+}
+
+fn flush<S: EventSink>(engine: &mut Engine, sink: &mut S) {
     if !engine.events.is_empty() {
         sink.publish(&engine.events);
+        engine.events_flushed += engine.events.len() as u64;
         engine.events.clear();
     }
-    stats
 }
 
 /// A running core thread; `join` returns the engine and sink for inspection.

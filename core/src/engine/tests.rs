@@ -57,7 +57,8 @@ fn protective(e: &Engine) -> (Option<Price>, Option<Price>) {
 #[test]
 fn stop_and_take_by_type() {
     // entry long at the ask 1.10010
-    let cases: [(Option<(StopLossType, f64)>, Option<(TakeProfitType, f64)>, Option<i64>, Option<i64>); 5] = [
+    type Case = (Option<(StopLossType, f64)>, Option<(TakeProfitType, f64)>, Option<i64>, Option<i64>);
+    let cases: [Case; 5] = [
         (Some((StopLossType::Pips, 20.0)), Some((TakeProfitType::RiskReward, 2.0)), Some(109_810), Some(110_410)),
         (Some((StopLossType::Percentage, 0.01)), Some((TakeProfitType::Percentage, 0.02)), Some(108_910), Some(112_210)),
         (Some((StopLossType::Fixed, 0.005)), Some((TakeProfitType::Fixed, 0.0025)), Some(109_510), Some(110_260)),

@@ -106,10 +106,10 @@ impl JournalReader {
     }
 
     /// The segment after the current one, if any, checked for continuity.
-    fn next_segment(&self, current: &SegmentFile) -> Result<Option<SegmentFile>, JournalError> {
+    fn next_segment(&self, current_first: u64) -> Result<Option<SegmentFile>, JournalError> {
         let later = list_segments(&self.dir)?
             .into_iter()
-            .find(|s| s.first_seq > current.first_seq);
+            .find(|s| s.first_seq > current_first);
         match later {
             Some(s) if s.first_seq != self.expected => Err(JournalError::Corrupt {
                 offset: 16,
@@ -129,9 +129,10 @@ impl JournalReader {
             if self.done {
                 return Ok(None);
             }
-            let Some(seg) = self.seg.clone() else {
+            let Some(seg) = &self.seg else {
                 return Ok(None);
             };
+            let current_first = seg.first_seq;
             let start = self.off;
             let stepped = if self.short_header {
                 Step::Torn(TornTail {
@@ -149,12 +150,12 @@ impl JournalReader {
                     let body = start + RECORD_HEADER_LEN..self.off;
                     return Ok(Some((r.seq, r.kind, body)));
                 }
-                Step::End => match self.next_segment(&seg)? {
+                Step::End => match self.next_segment(current_first)? {
                     Some(next) => self.load(next)?,
                     None => self.done = true,
                 },
                 Step::Torn(t) => {
-                    if let Some(next) = self.next_segment(&seg)? {
+                    if let Some(next) = self.next_segment(current_first)? {
                         return Err(JournalError::Corrupt {
                             segment: t.segment,
                             offset: t.offset,
