@@ -55,6 +55,8 @@ pub enum EngineEvent {
     Position(PositionState),
     /// Periodic and post-fill account state.
     Account(AccountState),
+    /// Periodic mark of an open position: current exit price and unrealized P&L in USD.
+    PositionMark { book: BookId, instrument: crate::instrument::InstrumentId, mark: Price, unrealized: Money, margin: Money, ts_ns: i64 },
     /// A book's equity (its capital plus unrealized), for its equity curve.
     BookEquity { book: BookId, equity: Money, ts_ns: i64 },
     /// A book changed status.

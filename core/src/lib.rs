@@ -7,6 +7,7 @@ pub mod indicators;
 pub mod instrument;
 pub mod order;
 pub mod policy;
+pub mod risk;
 pub mod tick;
 pub mod time;
 pub mod broker;

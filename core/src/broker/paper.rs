@@ -397,7 +397,7 @@ impl PaperBroker {
     }
 
     /// Margin held by one position: notional at the mid times the instrument's margin rate.
-    fn position_margin(&self, key: (BookId, InstrumentId)) -> Option<Money> {
+    pub fn position_margin(&self, key: (BookId, InstrumentId)) -> Option<Money> {
         let p = self.positions.get(&key)?;
         let mid_x2 = self.rates.mid_x2(p.instrument) as i128;
         let notional = self.rates.to_usd(p.instrument, div_round_half_away(p.quantity.abs() as i128 * mid_x2, 2)).ok()?;

@@ -15,6 +15,7 @@ use crate::events::{BookStatus, EngineEvent};
 use crate::fixed::{Money, Price, Quantity};
 use crate::instrument::{InstrumentId, InstrumentTable};
 use crate::order::{BookId, Order, OrderPurpose, OrderType, RejectReason, Side};
+use crate::risk::{EntryCheck, RiskEngine};
 use crate::strategy::{Intent, StrategyContext};
 use crate::tick::Tick;
 use thiserror::Error;
@@ -45,6 +46,10 @@ pub struct Engine {
     now_ns: i64,
     ticks: u64,
     latency: Option<LatencyRecorder>,
+    /// Pre-trade limits; None = no limits (plain backtests).
+    risk: Option<RiskEngine>,
+    /// Start of the next UTC day: when a tick reaches it the risk engine rolls its daily state.
+    next_day_ns: i64,
 }
 
 impl Engine {
@@ -59,7 +64,21 @@ impl Engine {
             now_ns: 0,
             ticks: 0,
             latency: None,
+            risk: None,
+            next_day_ns: i64::MIN,
         }
+    }
+
+    /// Installs (or removes) the pre-trade risk engine.
+    pub fn set_risk(&mut self, risk: Option<RiskEngine>) {
+        self.risk = risk;
+        self.next_day_ns = i64::MIN;
+    }
+    pub fn risk(&self) -> Option<&RiskEngine> {
+        self.risk.as_ref()
+    }
+    pub fn risk_mut(&mut self) -> Option<&mut RiskEngine> {
+        self.risk.as_mut()
     }
 
     pub fn instruments(&self) -> &InstrumentTable {
@@ -190,6 +209,12 @@ impl Engine {
     pub fn publish_account(&mut self) {
         let ts = self.now_ns;
         self.events.push(EngineEvent::Account(self.broker.account_state(ts)));
+        for p in self.broker.positions() {
+            let q = self.broker.quote(p.instrument);
+            let mark = Price(if p.quantity > 0 { q.bid } else { q.ask });
+            let margin = self.broker.position_margin((p.book, p.instrument)).unwrap_or(Money::ZERO);
+            self.events.push(EngineEvent::PositionMark { book: p.book, instrument: p.instrument, mark, unrealized: self.broker.unrealized(p), margin, ts_ns: ts });
+        }
         for b in &self.books {
             if b.status != BookStatus::Closed {
                 let equity = b.capital() + self.broker.book_unrealized(b.id);
@@ -211,6 +236,9 @@ impl Engine {
         }
         let start = self.events.len();
         self.broker.on_tick(tick, &mut self.events);
+        if tick.ts_ns >= self.next_day_ns {
+            self.roll_day(tick.ts_ns);
+        }
         if self.books.len() > self.by_instrument[inst].len() {
             self.advance_other_books(tick);
         }
@@ -221,6 +249,47 @@ impl Engine {
         if self.events.len() > start {
             self.book_fills(start);
         }
+    }
+
+    /// A new UTC day: the risk engine takes the day's starting equity.
+    #[cold]
+    fn roll_day(&mut self, ts: i64) {
+        self.next_day_ns = crate::time::utc_day_start(ts) + crate::time::NS_PER_DAY;
+        if let Some(r) = self.risk.as_mut() {
+            r.on_time(ts, self.broker.account_state(ts).nav());
+        }
+    }
+
+    /// Runs the risk engine's pre-trade checks for an entry of `qty` at `entry`.
+    fn risk_check(&mut self, id: BookId, inst: InstrumentId, side: Side, qty: Quantity, entry_steps: i64, stop_d: Option<f64>) -> Result<(), RejectReason> {
+        let Some(risk) = self.risk.as_mut() else { return Ok(()) };
+        let b = &self.broker;
+        let account = b.account_state(self.now_ns);
+        let mut net = 0i64;
+        let mut exposure = Money::ZERO;
+        for p in b.positions() {
+            if p.instrument == inst {
+                net += p.quantity;
+            }
+            exposure += b.notional_usd(p);
+        }
+        let notional = b.rates().to_usd(inst, qty.0 as i128 * entry_steps as i128)?;
+        let size_precision = b.instruments().get(inst).size_precision;
+        let usd_per_quote = b.rates().usd_per_quote_unit(inst).ok_or(RejectReason::NoConversionRate)?;
+        let units = qty.0 as f64 / 10f64.powi(size_precision as i32);
+        let check = EntryCheck {
+            instrument_symbol_net_units: net,
+            order_units: side.sign() * qty.0,
+            size_precision,
+            order_notional_usd: notional,
+            total_exposure_usd: exposure,
+            open_positions: account.open_positions,
+            opens_new_position: b.net_quantity(id, inst) == 0,
+            risk_usd: stop_d.map(|d| Money::from_f64(units * d * usd_per_quote)),
+            nav: account.nav(),
+            equity: account.nav(),
+        };
+        risk.check_entry(&check)
     }
 
     /// Lets time close bars of books on other instruments (a bar closes when time passes its end).
@@ -318,7 +387,8 @@ impl Engine {
         let book = &self.books[id.0 as usize];
         let stop_d = book.stop_distance(instrument, entry);
         let take_d = book.take_distance(instrument, entry, stop_d);
-        let rejected = |_: RejectReason| Order { id: 0, book: id, instrument: inst, side, order_type: OrderType::Market, purpose: OrderPurpose::Entry, quantity: quantity.unwrap_or_default(), price: Price(0), created_ns: self.now_ns };
+        let now = self.now_ns;
+        let rejected = move |_: RejectReason| Order { id: 0, book: id, instrument: inst, side, order_type: OrderType::Market, purpose: OrderPurpose::Entry, quantity: quantity.unwrap_or_default(), price: Price(0), created_ns: now };
         if book.stop_loss.is_some() && stop_d.is_none() {
             let o = rejected(RejectReason::StopNotReady);
             self.broker.reject(o, RejectReason::StopNotReady, &mut self.events);
@@ -335,6 +405,12 @@ impl Engine {
                 }
             },
         };
+        if let Err(reason) = self.risk_check(id, inst, side, qty, entry_steps, stop_d) {
+            let mut o = rejected(reason);
+            o.quantity = qty;
+            self.broker.reject(o, reason, &mut self.events);
+            return;
+        }
         if self.broker.submit_market(id, inst, side, qty, OrderPurpose::Entry, self.now_ns, &mut self.events).is_ok() {
             let dir = side.sign() as f64;
             let to_price = |d: Option<f64>, sign: f64| d.map(|d| Price::from_f64(entry + sign * d, prec));
