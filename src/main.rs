@@ -1,6 +1,7 @@
 //! The `pinion` binary: wires core, io, http and models together behind subcommands.
 
 mod commands;
+mod config;
 mod logging;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Replay recorded ticks through the live pipeline into the paper broker and print a JSON summary.
     Backtest(commands::backtest::BacktestArgs),
+    /// Run the server: engine on a paced replay (or live feed), REST + WebSocket on 127.0.0.1:8000.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Import(a) => commands::import::run(a),
         Command::Backtest(a) => commands::backtest::run(a),
+        Command::Serve(a) => commands::serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

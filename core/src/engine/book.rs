@@ -71,6 +71,9 @@ pub struct Book {
     pub initial_capital: Money,
     pub realized: Money,
     pub commission: Money,
+    /// Set when an entry was refused; cleared at the next primary bar close, so a strategy that asks on
+    /// every tick produces at most one refusal per bar instead of one per tick.
+    pub entry_blocked: bool,
     /// Closed bars of the current tick, delivered after aggregation (capacity reserved up front).
     pub(crate) closed: Vec<(usize, Bar)>,
     pub(crate) intents: Intents,
@@ -93,6 +96,7 @@ impl Book {
             initial_capital: spec.capital,
             realized: Money::ZERO,
             commission: Money::ZERO,
+            entry_blocked: false,
             closed: Vec::with_capacity(n * 2 + 2),
             intents: Intents::default(),
         }

@@ -343,6 +343,7 @@ impl Engine {
         for k in 0..book.closed.len() {
             let (i, bar) = book.closed[k];
             if i == book.primary {
+                book.entry_blocked = false;
                 book.atr.update(bar.high_f64(prec), bar.low_f64(prec), bar.close_f64(prec));
             }
             let mut ctx = StrategyContext { instrument, position, bars: &book.bars, primary: book.primary, entries_allowed, intents: &mut book.intents };
@@ -379,6 +380,18 @@ impl Engine {
 
     /// Sizes, protects and sends an entry. Rejections are published as REJECTED orders.
     fn enter(&mut self, id: BookId, inst: InstrumentId, side: Side, quantity: Option<Quantity>) {
+        if self.books[id.0 as usize].entry_blocked {
+            return;
+        }
+        let rejected_before = self.events.len();
+        self.enter_unblocked(id, inst, side, quantity);
+        let refused = self.events[rejected_before..].iter().any(|e| matches!(e, EngineEvent::Order { status: crate::order::OrderStatus::Rejected, .. }));
+        if refused {
+            self.books[id.0 as usize].entry_blocked = true;
+        }
+    }
+
+    fn enter_unblocked(&mut self, id: BookId, inst: InstrumentId, side: Side, quantity: Option<Quantity>) {
         let q = self.broker.quote(inst);
         let instrument = self.broker.instruments().get(inst);
         let prec = instrument.price_precision;

@@ -128,3 +128,46 @@ fn pause_blocks_entries_resume_and_close() {
     assert!(matches!(e.close_book(id, OrderPurpose::Close), Err(EngineError::WrongState { .. })));
     assert!(matches!(e.pause(BookId(9)), Err(EngineError::UnknownBook(9))));
 }
+
+/// Asks to enter long on every tick while flat.
+struct EnterAlways;
+
+impl Strategy for EnterAlways {
+    fn name(&self) -> &'static str {
+        "enter_always"
+    }
+    fn on_tick(&mut self, _t: &Tick, ctx: &mut StrategyContext) {
+        if ctx.position == 0 {
+            ctx.enter(Side::Buy, Some(Quantity(1000)));
+        }
+    }
+}
+
+#[test]
+fn a_refused_entry_is_retried_only_after_the_next_primary_bar() {
+    let mut e = engine();
+    let mut s = spec(Side::Buy, Some(1000), Some((StopLossType::Atr, 1.5)), None);
+    s.strategy = Box::new(EnterAlways);
+    e.add_book(s).unwrap();
+    let min = 60_000_000_000i64;
+    let mut rejects = 0;
+    for k in 0..120 {
+        e.on_tick(&tick(k * 1_000_000_000, 110_000, 110_010));
+        rejects += e.events().iter().filter(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, .. })).count();
+        e.drain_events(|_| {});
+    }
+    // two minutes of ticks: one refusal in the first bar, one after the first bar closed
+    assert_eq!(rejects, 2, "one refusal per primary bar, not one per tick ({min})");
+}
+
+#[test]
+fn risk_limits_refuse_entries_with_a_reason() {
+    let mut e = engine();
+    let mut limits = crate::risk::RiskLimits::default();
+    limits.max_total_exposure_usd = 500.0;
+    e.set_risk(Some(crate::risk::RiskEngine::new(limits)));
+    e.add_book(spec(Side::Buy, Some(1000), None, None)).unwrap();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    assert!(e.events().iter().any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::MaxTotalExposure), .. })));
+    assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 0);
+}

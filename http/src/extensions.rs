@@ -1,0 +1,19 @@
+//! Optional services the binary plugs into the HTTP side: the model registry and the model-driven
+//! session (both need libtorch, which this crate never links).
+
+use crate::api::{ApiResult, Request};
+use crate::app::App;
+use std::sync::Arc;
+
+/// A set of extra routes served at the root (e.g. `/models`, `/session/...`).
+pub trait RouteProvider: Send + Sync {
+    /// Answers the request if the route is one of its own.
+    fn route(&self, app: &App, req: &Request) -> Option<ApiResult>;
+    /// OpenAPI path items for its routes: (path, method, summary).
+    fn describe(&self) -> Vec<(&'static str, &'static str, &'static str)>;
+}
+
+#[derive(Default, Clone)]
+pub struct Extensions {
+    pub providers: Vec<Arc<dyn RouteProvider>>,
+}

@@ -1,0 +1,541 @@
+//! The public front: one `mio` thread (`pinion-front`) owns the server's only public listener and
+//! serves both REST and the `/ws` WebSocket on the same port.
+//!
+//! Why: the REST API runs on `tiny_http`, which cannot hand an accepted socket over to another
+//! component, so it cannot perform a WebSocket upgrade for us. Rather than run a second port (the
+//! spec wants `ws://host:8000/ws` next to `http://host:8000`), the front accepts every connection,
+//! reads its first request head (non-blocking, at most 16 KiB, within 10 s against slowloris)
+//! and routes it:
+//! - `GET /ws` (query allowed) with `Upgrade: websocket` becomes a WebSocket client of this same
+//!   loop: token check, RFC 6455 handshake, then the initial snapshot and broadcast frames.
+//! - anything else is proxied byte-for-byte (already-read head included, nothing added) to the
+//!   internal tiny_http server on an ephemeral 127.0.0.1 port. tiny_http therefore sees every
+//!   peer as 127.0.0.1, which is fine: the API binds to localhost and authorizes by token.
+//!
+//! A single readiness loop keeps WebSocket fan-out cheap (each frame is serialized once and shared)
+//! and isolates clients: every socket is non-blocking, every client has a bounded frame queue and a
+//! client whose queue overflows is disconnected instead of slowing the others. Limits: only the
+//! first request of a connection is inspected (a later request on a proxied keep-alive
+//! connection goes to tiny_http as is); proxied connections have no idle timeout of their own.
+
+mod head;
+mod proxy;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use tungstenite::Utf8Bytes;
+
+use self::head::{json_error, Sniffed};
+use self::proxy::Proxy;
+use crate::ws::{broadcast_channel, BroadcastRx, Broadcaster, Frame, Topic, WsClient, WsEnd};
+
+/// Most bytes read while looking for the first request head.
+const MAX_HEAD: usize = 16 * 1024;
+/// Most broadcast frames taken from the channel per loop turn (keeps sockets serviced).
+const BATCH: usize = 256;
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+
+/// Front settings.
+#[derive(Clone, Debug)]
+pub struct FrontConfig {
+    /// When set, a WebSocket upgrade needs `Authorization: Bearer <t>` or `?token=<t>`.
+    pub bearer_token: Option<String>,
+    /// Per-client bound on queued, unsent frames; a client beyond it is disconnected.
+    pub client_queue_frames: usize,
+    /// Most WebSocket clients at once; further upgrades get 503.
+    pub max_clients: usize,
+    /// Capacity of the channel from [`Broadcaster`]s to the front thread.
+    pub broadcast_queue_frames: usize,
+    /// Time allowed to send the first request head.
+    pub head_timeout: Duration,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        FrontConfig {
+            bearer_token: None,
+            client_queue_frames: 1024,
+            max_clients: 4096,
+            broadcast_queue_frames: 65536,
+            head_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters of the front, read with [`FrontHandle::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrontStats {
+    /// WebSocket clients connected now.
+    pub ws_clients: u64,
+    /// Clients disconnected because their frame queue overflowed.
+    pub ws_dropped_slow: u64,
+    /// Frames handed to client sockets (one per client per frame).
+    pub frames_sent: u64,
+    /// Connections proxied to the REST backend since start.
+    pub proxied_connections: u64,
+    /// Frames dropped by [`Broadcaster::send`] because the front's channel was full.
+    pub broadcast_dropped: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    ws_clients: AtomicU64,
+    ws_dropped_slow: AtomicU64,
+    frames_sent: AtomicU64,
+    proxied_connections: AtomicU64,
+}
+
+/// Produces the frames a new WebSocket client receives first (the current state snapshot). It is
+/// called on the front thread, so it must be quick.
+pub type OnConnect = Arc<dyn Fn() -> Vec<Frame> + Send + Sync>;
+
+/// The running front; dropping it stops the thread too.
+pub struct FrontHandle {
+    pub local_addr: SocketAddr,
+    pub broadcaster: Broadcaster,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    counters: Arc<Counters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FrontHandle {
+    pub fn stats(&self) -> FrontStats {
+        let c = &self.counters;
+        FrontStats {
+            ws_clients: c.ws_clients.load(Ordering::Relaxed),
+            ws_dropped_slow: c.ws_dropped_slow.load(Ordering::Relaxed),
+            frames_sent: c.frames_sent.load(Ordering::Relaxed),
+            proxied_connections: c.proxied_connections.load(Ordering::Relaxed),
+            broadcast_dropped: self.broadcaster.dropped(),
+        }
+    }
+
+    /// Closes the listener and every connection (WebSocket clients get a close frame, best
+    /// effort) and joins the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            log::warn!("front waker failed: {e}");
+        }
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                log::error!("front thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for FrontHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the front on `listener`, proxying non-WebSocket traffic to `rest_backend`.
+pub fn start_front(
+    listener: std::net::TcpListener,
+    rest_backend: SocketAddr,
+    cfg: FrontConfig,
+    on_connect: OnConnect,
+) -> io::Result<FrontHandle> {
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let mut listener = TcpListener::from_std(listener);
+    let poll = Poll::new()?;
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (broadcaster, rx) = broadcast_channel(waker.clone(), cfg.broadcast_queue_frames);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(Counters::default());
+    let mut front = Front {
+        poll,
+        listener,
+        backend: rest_backend,
+        cfg,
+        on_connect,
+        rx,
+        stop: stop.clone(),
+        counters: counters.clone(),
+        slots: Vec::new(),
+        free: Vec::new(),
+        next_gen: 0,
+        deadlines: VecDeque::new(),
+        ws_count: 0,
+        batch: Vec::with_capacity(BATCH),
+    };
+    let thread = std::thread::Builder::new()
+        .name("pinion-front".into())
+        .spawn(move || front.run())?;
+    Ok(FrontHandle { local_addr, broadcaster, stop, waker, counters, thread: Some(thread) })
+}
+
+/// Reading the first request head.
+struct Sniff {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// Writing an error response, then draining input until the peer closes (so that closing does
+/// not reset the connection before the response is read).
+struct Reject {
+    stream: TcpStream,
+    out: Vec<u8>,
+    sent: usize,
+}
+
+enum Conn {
+    Sniff(Sniff),
+    Reject(Reject),
+    Proxy(Box<Proxy>),
+    Ws(Box<WsClient>),
+}
+
+struct Slot {
+    gen: u64,
+    conn: Conn,
+}
+
+enum Step {
+    Keep(Conn),
+    Close(Conn, Option<WsEnd>),
+}
+
+/// Token of a slot's client socket; `+ 1` is its backend socket.
+fn client_token(idx: usize) -> Token {
+    Token(idx * 2)
+}
+
+struct Front {
+    poll: Poll,
+    listener: TcpListener,
+    backend: SocketAddr,
+    cfg: FrontConfig,
+    on_connect: OnConnect,
+    rx: BroadcastRx,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    /// Connections by token / 2, with a free list of reusable indices.
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    next_gen: u64,
+    /// Head deadlines in accept order: (deadline, slot, generation).
+    deadlines: VecDeque<(Instant, usize, u64)>,
+    ws_count: usize,
+    batch: Vec<(Topic, Utf8Bytes)>,
+}
+
+impl Front {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("front poll failed: {e}");
+                break;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    Token(t) => self.on_event(t / 2),
+                }
+            }
+            self.broadcast();
+            self.expire();
+        }
+        self.close_all();
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.rx.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let (deadline, _, _) = self.deadlines.front()?;
+        Some(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let idx = self.free.pop().unwrap_or_else(|| {
+                        self.slots.push(None);
+                        self.slots.len() - 1
+                    });
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) = self.poll.registry().register(&mut stream, client_token(idx), interest) {
+                        log::warn!("front: cannot register a connection: {e}");
+                        self.free.push(idx);
+                        continue;
+                    }
+                    let gen = self.next_gen;
+                    self.next_gen += 1;
+                    let conn = Conn::Sniff(Sniff { stream, buf: Vec::new() });
+                    self.slots[idx] = Some(Slot { gen, conn });
+                    self.deadlines.push_back((Instant::now() + self.cfg.head_timeout, idx, gen));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // E.g. out of file descriptors: the next connection retries.
+                    log::warn!("front: accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, idx: usize) {
+        let Some(Slot { gen, conn }) = self.slots.get_mut(idx).and_then(Option::take) else {
+            return;
+        };
+        match self.step(idx, conn) {
+            Step::Keep(conn) => self.slots[idx] = Some(Slot { gen, conn }),
+            Step::Close(conn, why) => self.release(idx, conn, why),
+        }
+    }
+
+    fn step(&mut self, idx: usize, conn: Conn) -> Step {
+        match conn {
+            Conn::Sniff(s) => self.sniff(idx, s),
+            Conn::Reject(r) => reject_step(r),
+            Conn::Proxy(mut p) => match p.on_event() {
+                Ok(false) => Step::Keep(Conn::Proxy(p)),
+                Ok(true) => Step::Close(Conn::Proxy(p), None),
+                Err(e) => {
+                    log::debug!("front: proxied connection failed: {e}");
+                    Step::Close(Conn::Proxy(p), None)
+                }
+            },
+            Conn::Ws(c) => self.ws_step(c),
+        }
+    }
+
+    fn ws_step(&mut self, mut c: Box<WsClient>) -> Step {
+        match c.on_event() {
+            Ok(n) => {
+                self.counters.frames_sent.fetch_add(n, Ordering::Relaxed);
+                Step::Keep(Conn::Ws(c))
+            }
+            Err(end) => Step::Close(Conn::Ws(c), Some(end)),
+        }
+    }
+
+    fn sniff(&mut self, idx: usize, mut s: Sniff) -> Step {
+        let mut len = s.buf.len();
+        s.buf.resize(MAX_HEAD, 0);
+        let mut eof = false;
+        while len < MAX_HEAD {
+            match s.stream.read(&mut s.buf[len..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Step::Close(Conn::Sniff(s), None),
+            }
+        }
+        s.buf.truncate(len);
+        if len == 0 {
+            return match eof {
+                true => Step::Close(Conn::Sniff(s), None),
+                false => Step::Keep(Conn::Sniff(s)),
+            };
+        }
+        match head::sniff(&s.buf, len == MAX_HEAD, self.cfg.bearer_token.as_deref()) {
+            Sniffed::Partial if eof => Step::Close(Conn::Sniff(s), None),
+            Sniffed::Partial => Step::Keep(Conn::Sniff(s)),
+            Sniffed::Reject(response) => reject(s.stream, response),
+            Sniffed::Proxy => self.start_proxy(idx, s),
+            Sniffed::Upgrade { response, head_len } => self.start_ws(s, response, head_len),
+        }
+    }
+
+    fn start_proxy(&mut self, idx: usize, s: Sniff) -> Step {
+        let mut backend = match TcpStream::connect(self.backend) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!("front: cannot connect to the REST backend: {e}");
+                return reject(s.stream, json_error(502, "REST backend unavailable", ""));
+            }
+        };
+        let token = Token(client_token(idx).0 + 1);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut backend, token, interest) {
+            log::warn!("front: cannot register a backend connection: {e}");
+            return reject(s.stream, json_error(502, "REST backend unavailable", ""));
+        }
+        self.counters.proxied_connections.fetch_add(1, Ordering::Relaxed);
+        let mut p = Box::new(Proxy::new(s.stream, backend, &s.buf));
+        match p.on_event() {
+            Ok(false) => Step::Keep(Conn::Proxy(p)),
+            Ok(true) | Err(_) => Step::Close(Conn::Proxy(p), None),
+        }
+    }
+
+    fn start_ws(&mut self, s: Sniff, response: Vec<u8>, head_len: usize) -> Step {
+        if self.ws_count >= self.cfg.max_clients {
+            log::warn!("front: WebSocket client refused, {} connected", self.ws_count);
+            return reject(s.stream, json_error(503, "too many WebSocket clients", ""));
+        }
+        let leftover = s.buf.get(head_len..).unwrap_or_default().to_vec();
+        let mut c = Box::new(WsClient::new(s.stream, response, leftover));
+        for frame in (self.on_connect)() {
+            c.push_direct(Utf8Bytes::from(&*frame.text));
+        }
+        self.ws_count += 1;
+        self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
+        self.ws_step(c)
+    }
+
+    /// Fans the next batch of broadcast frames out to every WebSocket client.
+    fn broadcast(&mut self) {
+        self.batch.clear();
+        self.rx.drain(BATCH, &mut self.batch);
+        if self.batch.is_empty() {
+            return;
+        }
+        let cap = self.cfg.client_queue_frames;
+        for idx in 0..self.slots.len() {
+            let Some(Slot { conn: Conn::Ws(c), .. }) = &mut self.slots[idx] else {
+                continue;
+            };
+            let mut outcome = Ok(false);
+            for (topic, text) in &self.batch {
+                match c.offer(*topic, text, cap) {
+                    Ok(queued) => outcome = outcome.map(|any| any || queued),
+                    Err(end) => {
+                        outcome = Err(end);
+                        break;
+                    }
+                }
+            }
+            let outcome = match outcome {
+                Ok(true) => c.pump(),
+                Ok(false) => Ok(0),
+                Err(end) => Err(end),
+            };
+            match outcome {
+                Ok(n) => {
+                    self.counters.frames_sent.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(end) => {
+                    if let Some(slot) = self.slots[idx].take() {
+                        self.release(idx, slot.conn, Some(end));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes connections that did not finish their request head (or rejection) in time.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        while let Some(&(deadline, idx, gen)) = self.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            let stale = matches!(
+                self.slots.get(idx),
+                Some(Some(Slot { gen: g, conn: Conn::Sniff(_) | Conn::Reject(_) })) if *g == gen
+            );
+            if stale {
+                if let Some(slot) = self.slots[idx].take() {
+                    log::debug!("front: request head timeout");
+                    self.release(idx, slot.conn, None);
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, idx: usize, conn: Conn, why: Option<WsEnd>) {
+        let registry = self.poll.registry();
+        match conn {
+            Conn::Sniff(mut s) => drop(registry.deregister(&mut s.stream)),
+            Conn::Reject(mut r) => drop(registry.deregister(&mut r.stream)),
+            Conn::Proxy(mut p) => {
+                drop(registry.deregister(&mut p.client));
+                drop(registry.deregister(&mut p.backend));
+            }
+            Conn::Ws(mut c) => {
+                drop(registry.deregister(c.stream_mut()));
+                self.ws_count -= 1;
+                self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
+                if why == Some(WsEnd::Slow) {
+                    self.counters.ws_dropped_slow.fetch_add(1, Ordering::Relaxed);
+                    log::warn!("front: WebSocket client too slow, disconnected");
+                }
+            }
+        }
+        self.free.push(idx);
+    }
+
+    fn close_all(&mut self) {
+        for idx in 0..self.slots.len() {
+            if let Some(Slot { mut conn, .. }) = self.slots[idx].take() {
+                if let Conn::Ws(c) = &mut conn {
+                    c.close_going_away();
+                }
+                self.release(idx, conn, None);
+            }
+        }
+    }
+}
+
+fn reject(stream: TcpStream, out: Vec<u8>) -> Step {
+    reject_step(Reject { stream, out, sent: 0 })
+}
+
+fn reject_step(mut r: Reject) -> Step {
+    let mut sink = [0u8; 4096];
+    loop {
+        let result = if r.sent < r.out.len() {
+            r.stream.write(&r.out[r.sent..])
+        } else {
+            r.stream.read(&mut sink)
+        };
+        match result {
+            Ok(0) => return Step::Close(Conn::Reject(r), None),
+            Ok(n) if r.sent < r.out.len() => {
+                r.sent += n;
+                if r.sent == r.out.len() {
+                    let _ = r.stream.shutdown(Shutdown::Write);
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Keep(Conn::Reject(r)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Step::Close(Conn::Reject(r), None),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The publisher thread: drains the core's event ring, folds events into the read model (waking REST
+//! calls that wait for their change), hands each batch to the journal hook, and pushes WebSocket frames:
+//! `order` per order event, `positions` on change, `account` and `metric` once a second, `status` on
+//! change and every 5 seconds.
+
+use crate::readmodel::{ReadModel, ReadState};
+use crate::views;
+use crate::ws::{Broadcaster, Frame, Topic};
+use pinion_core::events::EngineEvent;
+use pinion_core::time::format_iso;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Renders the `status` frame's data from the read state.
+pub type StatusFn = Arc<dyn Fn(&ReadState) -> Value + Send + Sync>;
+/// Receives each applied batch (the journal).
+pub type BatchHook = Box<dyn FnMut(&[EngineEvent]) + Send>;
+
+pub struct PublisherConfig {
+    pub account_every: Duration,
+    pub status_every: Duration,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        PublisherConfig { account_every: Duration::from_secs(1), status_every: Duration::from_secs(5) }
+    }
+}
+
+/// The `account` frame's data.
+pub fn account_data(s: &ReadState) -> Value {
+    let a = s.account;
+    json!({
+        "balance": a.balance.as_f64(), "NAV": a.nav().as_f64(), "equity": a.nav().as_f64(),
+        "unrealizedPL": a.unrealized.as_f64(), "pl": (a.realized - a.commission).as_f64(),
+        "marginUsed": a.margin_used.as_f64(), "openPositionCount": a.open_positions,
+        "timestamp": format_iso(a.ts_ns.max(s.now_ns)),
+    })
+}
+
+/// The `metric` frame's data: equity, pnl, drawdown (1 - equity / peak), timestamp.
+pub fn metric_data(s: &ReadState) -> Value {
+    let a = s.account;
+    json!({
+        "equity": a.nav().as_f64(),
+        "pnl": (a.nav() - s.starting_balance).as_f64(),
+        "drawdown": s.equity.drawdown(),
+        "timestamp": format_iso(a.ts_ns.max(s.now_ns)),
+    })
+}
+
+fn order_frame(s: &ReadState, e: &EngineEvent) -> Option<Value> {
+    let EngineEvent::Order { order, .. } = e else { return None };
+    let &(bi, oi) = s.order_index.get(&order.id)?;
+    let rec = s.books.get(bi)?.orders.get(oi)?;
+    let mut v = views::order(s, s.operation_of_book(order.book), rec);
+    if s.session_book == Some(order.book) {
+        v["session"] = json!(true);
+    }
+    Some(v)
+}
+
+pub struct Publisher {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+impl Publisher {
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.handle.join();
+    }
+}
+
+/// Starts the publisher thread.
+pub fn start(mut events: rtrb::Consumer<EngineEvent>, read: Arc<ReadModel>, ws: Option<Broadcaster>, status: StatusFn, mut hook: Option<BatchHook>, cfg: PublisherConfig) -> std::io::Result<Publisher> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let handle = std::thread::Builder::new().name("pinion-publisher".into()).spawn(move || {
+        let mut batch: Vec<EngineEvent> = Vec::with_capacity(8192);
+        let mut last_account = Instant::now();
+        let mut last_status = Instant::now();
+        let send = |topic: Topic, data: &Value| {
+            if let Some(b) = &ws {
+                if let Ok(f) = Frame::json(topic, data) {
+                    b.send(f);
+                }
+            }
+        };
+        loop {
+            batch.clear();
+            let n = events.slots();
+            if n > 0 {
+                if let Ok(chunk) = events.read_chunk(n.min(8192)) {
+                    let (a, b) = chunk.as_slices();
+                    batch.extend_from_slice(a);
+                    batch.extend_from_slice(b);
+                    chunk.commit_all();
+                }
+            }
+            if !batch.is_empty() {
+                if let Some(h) = hook.as_mut() {
+                    h(&batch);
+                }
+                read.apply_batch(&batch);
+                if ws.is_some() {
+                    let mut status_changed = false;
+                    let s = read.read();
+                    for e in &batch {
+                        if let Some(v) = order_frame(&s, e) {
+                            send(Topic::Order, &v);
+                        }
+                        status_changed |= matches!(e, EngineEvent::BookStatus { .. });
+                    }
+                    let dirty = s.positions_dirty;
+                    if dirty {
+                        send(Topic::Positions, &crate::account::positions_json(&s));
+                    }
+                    if status_changed {
+                        send(Topic::Status, &status(&s));
+                        last_status = Instant::now();
+                    }
+                    drop(s);
+                    if dirty {
+                        read.write().positions_dirty = false;
+                    }
+                }
+            }
+            if ws.is_some() && last_account.elapsed() >= cfg.account_every {
+                last_account = Instant::now();
+                let s = read.read();
+                send(Topic::Account, &account_data(&s));
+                send(Topic::Metric, &metric_data(&s));
+            }
+            if ws.is_some() && last_status.elapsed() >= cfg.status_every {
+                last_status = Instant::now();
+                send(Topic::Status, &status(&read.read()));
+            }
+            if batch.is_empty() {
+                if stop2.load(Ordering::Acquire) && events.slots() == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    })?;
+    Ok(Publisher { stop, handle })
+}

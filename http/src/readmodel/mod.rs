@@ -1,0 +1,207 @@
+//! The read model: state folded from engine events on the publisher thread, read by REST handlers and
+//! the WebSocket publisher. It lives entirely on the I/O side; the core never touches its lock.
+
+pub mod book;
+
+use book::BookRecord;
+use pinion_core::events::{AccountState, BookStatus, EngineEvent};
+use pinion_core::fixed::Money;
+use pinion_core::instrument::InstrumentTable;
+use pinion_core::order::{BookId, OrderId};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// What a client sent to create an operation, normalised, plus its identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationMeta {
+    pub id: u64,
+    pub book: BookId,
+    /// The asset as the client spelled it.
+    pub asset: String,
+    pub bar_sizes: Vec<String>,
+    pub primary_bar_size: String,
+    pub strategy_name: String,
+    pub strategy_config: Value,
+    pub initial_capital: Money,
+    pub stop_loss_type: String,
+    pub stop_loss_value: f64,
+    pub take_profit_type: String,
+    pub take_profit_value: f64,
+    pub crash_recovery_mode: String,
+    pub emergency_stop_loss_pct: f64,
+    pub created_ns: i64,
+    pub updated_ns: i64,
+    pub error: Option<String>,
+}
+
+/// Everything the read side knows.
+#[derive(Debug)]
+pub struct ReadState {
+    pub instruments: InstrumentTable,
+    pub books: Vec<BookRecord>,
+    /// Order id -> (book index, index in that book's orders).
+    pub order_index: HashMap<OrderId, (usize, usize)>,
+    pub operations: Vec<OperationMeta>,
+    pub account: AccountState,
+    pub starting_balance: Money,
+    /// Account-level equity curve (for `metric` frames).
+    pub equity: book::EquityCurve,
+    /// Id of the book the model session trades through, if any.
+    pub session_book: Option<BookId>,
+    pub last_transaction_id: u64,
+    pub applied_seq: u64,
+    pub now_ns: i64,
+    /// Set when something visible in `positions` frames changed since the last frame.
+    pub positions_dirty: bool,
+}
+
+impl ReadState {
+    fn book_mut(&mut self, b: BookId) -> &mut BookRecord {
+        let i = b.0 as usize;
+        while self.books.len() <= i {
+            self.books.push(BookRecord::new(Money::ZERO));
+        }
+        &mut self.books[i]
+    }
+
+    /// Folds one engine event in.
+    pub fn apply(&mut self, e: &EngineEvent) {
+        self.applied_seq += 1;
+        let seq = self.applied_seq;
+        match e {
+            EngineEvent::Order { order, status, fill_price, reason, ts_ns } => {
+                self.last_transaction_id = seq;
+                let rec = book::OrderRecord { order: *order, status: *status, fill_price: *fill_price, reason: *reason, updated_ns: *ts_ns };
+                let b = order.book.0 as usize;
+                match self.order_index.get(&order.id) {
+                    Some(&(bi, oi)) => {
+                        let o = &mut self.books[bi].orders[oi];
+                        o.status = *status;
+                        o.fill_price = *fill_price;
+                        o.reason = *reason;
+                        o.updated_ns = *ts_ns;
+                    }
+                    None => {
+                        let book = self.book_mut(order.book);
+                        book.orders.push(rec);
+                        let idx = book.orders.len() - 1;
+                        self.order_index.insert(order.id, (b, idx));
+                    }
+                }
+            }
+            EngineEvent::Fill(f) => {
+                self.last_transaction_id = seq;
+                self.book_mut(f.book).apply_fill(seq, f);
+            }
+            EngineEvent::Trade(t) => self.book_mut(t.book).apply_trade(seq, t),
+            EngineEvent::Position(p) => {
+                self.book_mut(p.book).apply_position(p);
+                self.positions_dirty = true;
+            }
+            EngineEvent::PositionMark { book, instrument, mark, unrealized, margin, .. } => self.book_mut(*book).apply_mark(*instrument, *mark, *unrealized, *margin),
+            EngineEvent::Account(a) => {
+                self.account = *a;
+                self.now_ns = self.now_ns.max(a.ts_ns);
+                self.equity.record(a.nav(), a.ts_ns);
+            }
+            EngineEvent::BookEquity { book, equity, ts_ns } => self.book_mut(*book).equity.record(*equity, *ts_ns),
+            EngineEvent::BookStatus { book, status, ts_ns } => {
+                self.book_mut(*book).status = *status;
+                if let Some(op) = self.operations.iter_mut().find(|o| o.book == *book) {
+                    op.updated_ns = *ts_ns;
+                }
+            }
+        }
+    }
+
+    pub fn operation(&self, id: u64) -> Option<&OperationMeta> {
+        self.operations.iter().find(|o| o.id == id)
+    }
+
+    pub fn book(&self, b: BookId) -> Option<&BookRecord> {
+        self.books.get(b.0 as usize)
+    }
+
+    pub fn book_status(&self, b: BookId) -> BookStatus {
+        self.book(b).map_or(BookStatus::Active, |r| r.status)
+    }
+
+    /// The operation that owns a book, if any.
+    pub fn operation_of_book(&self, b: BookId) -> Option<&OperationMeta> {
+        self.operations.iter().find(|o| o.book == b)
+    }
+}
+
+/// The shared read model with "wait until applied" support for read-your-writes.
+pub struct ReadModel {
+    state: RwLock<ReadState>,
+    applied: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl ReadModel {
+    pub fn new(instruments: InstrumentTable, starting_balance: Money) -> ReadModel {
+        let account = AccountState { balance: starting_balance, ..Default::default() };
+        ReadModel {
+            state: RwLock::new(ReadState {
+                instruments,
+                books: Vec::new(),
+                order_index: HashMap::new(),
+                operations: Vec::new(),
+                account,
+                starting_balance,
+                equity: book::EquityCurve::new(starting_balance),
+                session_book: None,
+                last_transaction_id: 0,
+                applied_seq: 0,
+                now_ns: 0,
+                positions_dirty: false,
+            }),
+            applied: Mutex::new(0),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, ReadState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, ReadState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies a batch of events and wakes waiters.
+    pub fn apply_batch(&self, events: &[EngineEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        let seq = {
+            let mut s = self.write();
+            for e in events {
+                s.apply(e);
+            }
+            s.applied_seq
+        };
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = seq;
+        self.changed.notify_all();
+    }
+
+    /// Waits until events up to `seq` are applied; false on timeout.
+    pub fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        while *applied < seq {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            applied = match self.changed.wait_timeout(applied, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        true
+    }
+}

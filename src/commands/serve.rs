@@ -1,0 +1,195 @@
+//! `pinion serve`: the engine running live on a paced, looped replay of recorded ticks into the paper
+//! broker, with the REST APIs and the WebSocket push on one port.
+
+use crate::config::ServeConfig;
+use anyhow::{bail, Context};
+use clap::Args;
+use crossbeam_channel::bounded;
+use pinion_core::broker::PaperConfig;
+use pinion_core::engine::event_ring::RingSink;
+use pinion_core::engine::pipeline::{spawn_core, Command, CoreConfig};
+use pinion_core::engine::Engine;
+use pinion_core::fixed::{Money, Rate};
+use pinion_core::instrument::InstrumentTable;
+use pinion_core::risk::{RiskEngine, RiskLimits};
+use pinion_core::tick::Tick;
+use pinion_http::app::{App, Durability, HttpConfig, NoDurability};
+use pinion_http::front::{start_front, FrontConfig};
+use pinion_http::readmodel::ReadModel;
+use pinion_http::server::RestServer;
+use pinion_http::ws::{Broadcaster, Frame, Topic};
+use pinion_io::replay::{replay_with, Pacing, ReplayOptions};
+use pinion_io::{load_many, ImportInput, ImportOptions};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+#[derive(Args, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file (see README); PINION_* environment variables override it, flags override both.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address for REST and WebSocket (default 127.0.0.1:8000).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Data directory (journal, snapshots, logs).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Tick files to replay as the feed (repeatable).
+    #[arg(long = "ticks")]
+    pub ticks: Vec<PathBuf>,
+    /// Replay speed (1 = real time).
+    #[arg(long)]
+    pub replay_speed: Option<f64>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Disable the journal (nothing survives a restart).
+    #[arg(long)]
+    pub no_journal: bool,
+}
+
+/// Where `log` frames go once the WebSocket front is up.
+static LOG_FRAMES: OnceLock<Broadcaster> = OnceLock::new();
+
+fn log_to_ws(record: &log::Record) {
+    if let Some(b) = LOG_FRAMES.get() {
+        if record.target().starts_with("pinion") {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+            let data = serde_json::json!({ "level": record.level().as_str(), "message": record.args().to_string(), "timestamp": pinion_core::time::format_iso(now) });
+            if let Ok(f) = Frame::json(Topic::Log, &data) {
+                b.send(f);
+            }
+        }
+    }
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = ServeConfig::load(a.config.as_deref())?;
+    if let Some(v) = a.bind {
+        cfg.bind = v;
+    }
+    if let Some(v) = a.data_dir {
+        cfg.data_dir = v;
+    }
+    if !a.ticks.is_empty() {
+        cfg.ticks = a.ticks;
+    }
+    if let Some(v) = a.replay_speed {
+        cfg.replay_speed = v;
+    }
+    if let Some(v) = a.log_level {
+        cfg.log_level = v;
+    }
+    if a.no_journal {
+        cfg.journal = false;
+    }
+    cfg.validate()?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    crate::logging::init(crate::logging::parse_level(&cfg.log_level)?, Some(&cfg.data_dir.join("logs")), Some(Box::new(log_to_ws)))?;
+    let server = Server::start(&cfg)?;
+    log::info!("pinion serving on http://{} (REST under /api and at the root, WebSocket at /ws); feed: {} at {}x", server.addr, server.fed.join(", "), cfg.replay_speed);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The running server's parts (kept alive for its lifetime).
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub fed: Vec<String>,
+    pub app: Arc<App>,
+    _rest: RestServer,
+    _front: pinion_http::front::FrontHandle,
+}
+
+impl Server {
+    pub fn start(cfg: &ServeConfig) -> anyhow::Result<Server> {
+        let started = Instant::now();
+        let inputs: Vec<ImportInput> = cfg.ticks.iter().map(ImportInput::new).collect();
+        let data = load_many(&inputs, &ImportOptions::quiet()).context("loading the feed's tick files")?;
+        if data.is_empty() {
+            bail!("the feed's tick files hold no ticks");
+        }
+        // The feed's instruments first (ids match the tick records), then the rest of the built-in table.
+        let mut table = InstrumentTable::new();
+        for inst in data.instruments() {
+            table.add(inst.clone())?;
+        }
+        let fed: Vec<String> = data.instruments().iter().map(|i| i.symbol.clone()).collect();
+        for (_, inst) in InstrumentTable::builtin().iter() {
+            table.add(inst.clone())?;
+        }
+        let balance = Money::parse(&cfg.starting_balance).map_err(|e| anyhow::anyhow!("starting_balance: {e}"))?;
+        let commission_rate = Rate::parse(&cfg.commission_rate).map_err(|e| anyhow::anyhow!("commission_rate: {e}"))?;
+        let mut engine = Engine::new(table.clone(), PaperConfig { starting_balance: balance, commission_rate });
+        engine.set_risk(Some(RiskEngine::new(RiskLimits::default())));
+
+        let (sink, events_rx) = RingSink::new(1 << 16);
+        let (commands_tx, commands_rx) = bounded::<Command>(1024);
+        let read = Arc::new(ReadModel::new(table.clone(), balance));
+        let durability: Arc<dyn Durability> = Arc::new(NoDurability);
+        let http_cfg = HttpConfig { bearer_token: cfg.token.clone(), environment: cfg.environment.clone(), training_symbols: cfg.training_symbols.clone(), ..HttpConfig::default() };
+        let app = Arc::new(App {
+            commands: commands_tx,
+            read: read.clone(),
+            instruments: table.clone(),
+            fed_instruments: fed.clone(),
+            config: http_cfg,
+            durability,
+            started,
+            extensions: Default::default(),
+        });
+
+        let rest = RestServer::start(app.clone(), "127.0.0.1:0", cfg.rest_threads).context("starting the REST workers")?;
+        let listener = std::net::TcpListener::bind(&cfg.bind).with_context(|| format!("binding {}", cfg.bind))?;
+        let on_connect_read = read.clone();
+        let status = status_fn();
+        let status2 = status.clone();
+        let on_connect: Arc<dyn Fn() -> Vec<Frame> + Send + Sync> = Arc::new(move || {
+            let s = on_connect_read.read();
+            [
+                Frame::json(Topic::Status, &status2(&s)),
+                Frame::json(Topic::Account, &pinion_http::publisher::account_data(&s)),
+                Frame::json(Topic::Positions, &pinion_http::account::positions_json(&s)),
+                Frame::json(Topic::Metric, &pinion_http::publisher::metric_data(&s)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        });
+        let front_cfg = FrontConfig { bearer_token: cfg.token.clone(), ..FrontConfig::default() };
+        let front = start_front(listener, rest.local_addr, front_cfg, on_connect).context("starting the front")?;
+        let _ = LOG_FRAMES.set(front.broadcaster.clone());
+        let addr = front.local_addr;
+        let publisher = pinion_http::publisher::start(events_rx, read, Some(front.broadcaster.clone()), status, None, Default::default())?;
+        std::mem::forget(publisher);
+
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let core_cfg = CoreConfig { pin_cpu: cfg.pin_cpu.or(Some(cpus - 1)), account_every_ns: 1_000_000_000, exit_when_feed_ends: false, ..CoreConfig::default() };
+        let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
+        let core = spawn_core(engine, consumer, commands_rx, sink, core_cfg)?;
+        std::mem::forget(core);
+        let speed = cfg.replay_speed;
+        std::thread::Builder::new().name("pinion-feed".into()).spawn(move || {
+            let stop = AtomicBool::new(false);
+            let stats = replay_with(data.ticks(), &mut producer, &ReplayOptions { pacing: Pacing::Speed(speed), looped: true }, &stop);
+            log::warn!("feed ended after {} ticks", stats.pushed);
+        })?;
+        log::info!("started in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+        Ok(Server { addr, fed, app, _rest: rest, _front: front })
+    }
+}
+
+fn status_fn() -> pinion_http::publisher::StatusFn {
+    Arc::new(|s| {
+        let count = |st: &str| s.operations.iter().filter(|o| s.book_status(o.book).as_str() == st).count();
+        serde_json::json!({
+            "engine": "running",
+            "operations": { "total": s.operations.len(), "active": count("active"), "paused": count("paused"), "closed": count("closed") },
+            "session": { "running": s.session_book.is_some_and(|b| s.book_status(b) == pinion_core::events::BookStatus::Active) },
+            "timestamp": pinion_core::time::format_iso(s.now_ns),
+        })
+    })
+}

@@ -1,0 +1,133 @@
+//! Server configuration: built-in defaults, then a TOML file, then `PINION_*` environment variables,
+//! then command-line flags, each overriding the one before.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address of the REST + WebSocket port.
+    pub bind: String,
+    /// Journal, snapshots and logs live here.
+    pub data_dir: PathBuf,
+    /// Recorded tick files replayed as the feed (merged in time order, looped).
+    pub ticks: Vec<PathBuf>,
+    /// Replay speed: 1.0 = real time, 10.0 = ten times faster.
+    pub replay_speed: f64,
+    pub log_level: String,
+    /// Bearer token required on every route but /health and on the WebSocket upgrade.
+    pub token: Option<String>,
+    pub starting_balance: String,
+    pub commission_rate: String,
+    pub models_dir: PathBuf,
+    /// Symbols the configured models were trained on (`/symbols/training`).
+    pub training_symbols: Vec<String>,
+    /// Journal every state change and recover from it on start.
+    pub journal: bool,
+    pub rest_threads: usize,
+    /// CPU for the core thread; default: the last CPU.
+    pub pin_cpu: Option<usize>,
+    /// `practice` or `live`.
+    pub environment: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            bind: "127.0.0.1:8000".into(),
+            data_dir: PathBuf::from("pinion-data"),
+            ticks: vec![PathBuf::from("samples/eurusd_sample_quotes.csv.gz"), PathBuf::from("samples/audusd_sample_quotes.csv.gz")],
+            replay_speed: 10.0,
+            log_level: "info".into(),
+            token: None,
+            starting_balance: "100000".into(),
+            commission_rate: "0.00002".into(),
+            models_dir: PathBuf::from("models"),
+            training_symbols: vec!["EUR_USD".into(), "AUD_USD".into()],
+            journal: true,
+            rest_threads: 4,
+            pin_cpu: None,
+            environment: "practice".into(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Defaults, overridden by the file (if any) and then by the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<ServeConfig> {
+        let mut cfg = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("config file {}", p.display()))?
+            }
+            None => ServeConfig::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    /// Applies `PINION_*` variables.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("PINION_BIND") {
+            self.bind = v;
+        }
+        if let Some(v) = get("PINION_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("PINION_TICKS") {
+            self.ticks = v.split(',').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+        }
+        if let Some(v) = get("PINION_REPLAY_SPEED") {
+            self.replay_speed = v.parse().with_context(|| format!("PINION_REPLAY_SPEED={v:?} is not a number"))?;
+        }
+        if let Some(v) = get("PINION_LOG_LEVEL") {
+            self.log_level = v;
+        }
+        if let Some(v) = get("PINION_TOKEN") {
+            self.token = Some(v).filter(|t| !t.is_empty());
+        }
+        if let Some(v) = get("PINION_STARTING_BALANCE") {
+            self.starting_balance = v;
+        }
+        if let Some(v) = get("PINION_COMMISSION_RATE") {
+            self.commission_rate = v;
+        }
+        if let Some(v) = get("PINION_MODELS_DIR") {
+            self.models_dir = v.into();
+        }
+        if let Some(v) = get("PINION_JOURNAL") {
+            self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.replay_speed.is_finite() && self.replay_speed > 0.0) {
+            bail!("replay_speed must be a positive number, got {}", self.replay_speed);
+        }
+        if self.ticks.is_empty() {
+            bail!("no tick files configured (ticks = [...] or PINION_TICKS)");
+        }
+        if self.rest_threads == 0 || self.rest_threads > 256 {
+            bail!("rest_threads must be between 1 and 256");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values() {
+        let mut c: ServeConfig = toml::from_str("bind = \"127.0.0.1:9000\"\nreplay_speed = 2.0").unwrap();
+        assert_eq!(c.bind, "127.0.0.1:9000");
+        c.apply_env(|k| (k == "PINION_REPLAY_SPEED").then(|| "5".to_string())).unwrap();
+        assert_eq!(c.replay_speed, 5.0);
+        assert!(c.apply_env(|k| (k == "PINION_REPLAY_SPEED").then(|| "fast".to_string())).is_err());
+        assert!(toml::from_str::<ServeConfig>("bogus = 1").is_err());
+    }
+}
