@@ -14,3 +14,4 @@ pub mod broker;
 pub mod events;
 pub mod strategy;
 pub mod engine;
+pub mod session;

@@ -6,6 +6,9 @@ pub mod book;
 pub mod event_ring;
 mod latency;
 pub mod pipeline;
+mod session_ops;
+
+pub use session_ops::{SessionError, HISTORY_CAPACITY};
 
 pub use book::{Book, BookSpec, CrashRecoveryMode, StopLossType, TakeProfitType};
 pub use latency::LatencyRecorder;
@@ -50,6 +53,12 @@ pub struct Engine {
     risk: Option<RiskEngine>,
     /// Start of the next UTC day: when a tick reaches it the risk engine rolls its daily state.
     next_day_ns: i64,
+    /// Closed-bar history per instrument (empty unless enabled for the model session).
+    history: Vec<crate::session::history::BarHistory>,
+    history_size: Option<crate::bars::BarSize>,
+    next_history_close: i64,
+    session: Option<crate::session::Session>,
+    session_book: Option<BookId>,
 }
 
 impl Engine {
@@ -66,6 +75,11 @@ impl Engine {
             latency: None,
             risk: None,
             next_day_ns: i64::MIN,
+            history: Vec::new(),
+            history_size: None,
+            next_history_close: i64::MIN,
+            session: None,
+            session_book: None,
         }
     }
 
@@ -89,6 +103,10 @@ impl Engine {
     }
     pub fn books(&self) -> &[Book] {
         &self.books
+    }
+    /// The book the model session trades through, once a session was started.
+    pub fn session_book(&self) -> Option<BookId> {
+        self.session_book
     }
     pub fn book(&self, id: BookId) -> Option<&Book> {
         self.books.get(id.0 as usize)
@@ -239,12 +257,16 @@ impl Engine {
         if tick.ts_ns >= self.next_day_ns {
             self.roll_day(tick.ts_ns);
         }
+        let bar_closed = !self.history.is_empty() && self.update_history(inst, tick.ts_ns, tick.mid_x2(), tick.is_quote());
         if self.books.len() > self.by_instrument[inst].len() {
             self.advance_other_books(tick);
         }
         for k in 0..self.by_instrument[inst].len() {
             let b = self.by_instrument[inst][k] as usize;
             self.book_on_tick(b, tick, started);
+        }
+        if bar_closed && self.session.is_some() {
+            self.maybe_decide();
         }
         if self.events.len() > start {
             self.book_fills(start);
@@ -470,3 +492,6 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod session_tests;

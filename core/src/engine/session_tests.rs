@@ -1,0 +1,94 @@
+//! Tests of the model session on the engine: warm-up from history, decisions that trade, stop.
+
+use super::*;
+use crate::bars::BarSize;
+use crate::fixed::Rate;
+use crate::instrument::Instrument;
+use crate::policy::{Policy, PolicyError, PolicyShape};
+use crate::risk::{RiskEngine, RiskLimits};
+use crate::session::{SessionSpec, SessionState};
+
+/// Long the first slot, short the second, and checks the observation is finite.
+struct FixedPolicy {
+    shape: PolicyShape,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Policy for FixedPolicy {
+    fn shape(&self) -> PolicyShape {
+        self.shape
+    }
+    fn decide(&mut self, obs: &[f32], mask: &[f32], actions: &mut [f32]) -> Result<(), PolicyError> {
+        assert!(obs.iter().all(|x| x.is_finite()));
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for (i, a) in actions.iter_mut().enumerate() {
+            *a = if mask[i] == 0.0 { 0.0 } else if i == 0 { 0.5 } else { -0.5 };
+        }
+        Ok(())
+    }
+}
+
+const MIN: i64 = 60_000_000_000;
+
+fn two_symbol_engine() -> Engine {
+    let mut t = InstrumentTable::new();
+    t.add(Instrument::fx("EUR", "USD")).unwrap();
+    t.add(Instrument::fx("AUD", "USD")).unwrap();
+    let mut e = Engine::new(t, PaperConfig { starting_balance: Money::from_units(100_000), commission_rate: Rate::ZERO });
+    e.enable_history(BarSize::parse("1 min").unwrap(), 256);
+    e.set_risk(Some(RiskEngine::new(RiskLimits::default())));
+    e
+}
+
+fn feed(e: &mut Engine, from_min: i64, to_min: i64) {
+    for m in from_min..to_min {
+        for k in 0..4 {
+            let ts = m * MIN + k * 15_000_000_000;
+            let wiggle = (m * 7 + k * 3) % 11;
+            e.on_tick(&Tick::quote(ts, InstrumentId(0), Price(110_000 + wiggle), Price(110_002 + wiggle), Quantity(1), Quantity(1)));
+            e.on_tick(&Tick::quote(ts + 1, InstrumentId(1), Price(67_000 + wiggle), Price(67_002 + wiggle), Quantity(1), Quantity(1)));
+        }
+    }
+}
+
+#[test]
+fn session_warms_up_from_history_trades_and_stops() {
+    let mut e = two_symbol_engine();
+    feed(&mut e, 0, 10);
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let policy = FixedPolicy { shape: PolicyShape { max_symbols: 4, lookback_window: 20, n_features: 6 }, calls: calls.clone() };
+    let book = e.start_session(SessionSpec { symbols: vec![InstrumentId(0), InstrumentId(1)], target_capital: Money::from_units(20_000), policy: Box::new(policy) }).unwrap();
+    let st = e.session_status();
+    assert_eq!(st.state, SessionState::WarmingUp);
+    assert!(!st.warmup_ready);
+    assert_eq!(st.warmup_missing.len(), 2);
+    feed(&mut e, 10, 40);
+    let st = e.session_status();
+    assert_eq!(st.state, SessionState::Running);
+    assert!(st.decisions > 0 && calls.load(std::sync::atomic::Ordering::Relaxed) as u64 == st.decisions);
+    // 0.5 of 10,000 USD per symbol: long EUR ~4,545 units, short AUD ~7,462 units
+    let eu = e.broker().net_quantity(book, InstrumentId(0));
+    let au = e.broker().net_quantity(book, InstrumentId(1));
+    assert!((4_000..5_000).contains(&eu), "EUR position {eu}");
+    assert!((-8_000..-7_000).contains(&au), "AUD position {au}");
+    let stopped = e.stop_session().unwrap();
+    assert_eq!(stopped.state, SessionState::Stopped);
+    assert_eq!(stopped.open_positions.len(), 2);
+    let before = e.session_status().decisions;
+    feed(&mut e, 40, 45);
+    assert_eq!(e.session_status().decisions, before, "no decisions after stop");
+    assert!(matches!(e.stop_session(), Err(SessionError::NotRunning)));
+}
+
+#[test]
+fn warmup_failure_is_reported() {
+    let mut e = two_symbol_engine();
+    let policy = FixedPolicy { shape: PolicyShape { max_symbols: 2, lookback_window: 500, n_features: 6 }, calls: Default::default() };
+    e.start_session(SessionSpec { symbols: vec![InstrumentId(0)], target_capital: Money::from_units(1000), policy: Box::new(policy) }).unwrap();
+    e.fail_session("warm-up not ready within 1 s: EUR_USD has 0 of 500 bars".into());
+    let st = e.session_status();
+    assert_eq!(st.state, SessionState::Failed);
+    assert!(st.reason.unwrap().contains("EUR_USD"));
+    let too_many = FixedPolicy { shape: PolicyShape { max_symbols: 1, lookback_window: 5, n_features: 6 }, calls: Default::default() };
+    assert!(matches!(e.start_session(SessionSpec { symbols: vec![InstrumentId(0), InstrumentId(1)], target_capital: Money::from_units(1000), policy: Box::new(too_many) }), Err(SessionError::Invalid(_))));
+}
