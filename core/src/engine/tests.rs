@@ -163,8 +163,7 @@ fn a_refused_entry_is_retried_only_after_the_next_primary_bar() {
 #[test]
 fn risk_limits_refuse_entries_with_a_reason() {
     let mut e = engine();
-    let mut limits = crate::risk::RiskLimits::default();
-    limits.max_total_exposure_usd = 500.0;
+    let limits = crate::risk::RiskLimits { max_total_exposure_usd: 500.0, ..Default::default() };
     e.set_risk(Some(crate::risk::RiskEngine::new(limits)));
     e.add_book(spec(Side::Buy, Some(1000), None, None)).unwrap();
     e.on_tick(&tick(1, 110_000, 110_010));
