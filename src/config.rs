@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub pin_cpu: Option<usize>,
     /// `practice` or `live`.
     pub environment: String,
+    /// Bar size of the model session's decisions and its warm-up history.
+    pub session_bar_size: String,
 }
 
 impl Default for ServeConfig {
@@ -50,6 +52,7 @@ impl Default for ServeConfig {
             rest_threads: 4,
             pin_cpu: None,
             environment: "practice".into(),
+            session_bar_size: "1 min".into(),
         }
     }
 }

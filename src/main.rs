@@ -3,6 +3,7 @@
 mod commands;
 mod config;
 mod logging;
+mod session_api;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,10 @@ enum Command {
     Backtest(commands::backtest::BacktestArgs),
     /// Run the server: engine on a paced replay (or live feed), REST + WebSocket on 127.0.0.1:8000.
     Serve(commands::serve::ServeArgs),
+    /// Model tools: build the shipped example policy.
+    Model(commands::model::ModelArgs),
+    /// Measure latency percentiles (tick -> order intent, REST under load, WebSocket fan-out).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +35,8 @@ fn main() -> ExitCode {
         Command::Import(a) => commands::import::run(a),
         Command::Backtest(a) => commands::backtest::run(a),
         Command::Serve(a) => commands::serve::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+        Command::Model(a) => commands::model::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -158,7 +158,8 @@ pub fn start_front(
     let local_addr = listener.local_addr()?;
     let mut listener = TcpListener::from_std(listener);
     let poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (broadcaster, rx) = broadcast_channel(waker.clone(), cfg.broadcast_queue_frames);
     let stop = Arc::new(AtomicBool::new(false));
@@ -182,7 +183,14 @@ pub fn start_front(
     let thread = std::thread::Builder::new()
         .name("pinion-front".into())
         .spawn(move || front.run())?;
-    Ok(FrontHandle { local_addr, broadcaster, stop, waker, counters, thread: Some(thread) })
+    Ok(FrontHandle {
+        local_addr,
+        broadcaster,
+        stop,
+        waker,
+        counters,
+        thread: Some(thread),
+    })
 }
 
 /// Reading the first request head.
@@ -286,16 +294,24 @@ impl Front {
                         self.slots.len() - 1
                     });
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = self.poll.registry().register(&mut stream, client_token(idx), interest) {
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(&mut stream, client_token(idx), interest)
+                    {
                         log::warn!("front: cannot register a connection: {e}");
                         self.free.push(idx);
                         continue;
                     }
                     let gen = self.next_gen;
                     self.next_gen += 1;
-                    let conn = Conn::Sniff(Sniff { stream, buf: Vec::new() });
+                    let conn = Conn::Sniff(Sniff {
+                        stream,
+                        buf: Vec::new(),
+                    });
                     self.slots[idx] = Some(Slot { gen, conn });
-                    self.deadlines.push_back((Instant::now() + self.cfg.head_timeout, idx, gen));
+                    self.deadlines
+                        .push_back((Instant::now() + self.cfg.head_timeout, idx, gen));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e)
@@ -394,7 +410,9 @@ impl Front {
             log::warn!("front: cannot register a backend connection: {e}");
             return reject(s.stream, json_error(502, "REST backend unavailable", ""));
         }
-        self.counters.proxied_connections.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .proxied_connections
+            .fetch_add(1, Ordering::Relaxed);
         let mut p = Box::new(Proxy::new(s.stream, backend, &s.buf));
         match p.on_event() {
             Ok(false) => Step::Keep(Conn::Proxy(p)),
@@ -404,7 +422,10 @@ impl Front {
 
     fn start_ws(&mut self, s: Sniff, response: Vec<u8>, head_len: usize) -> Step {
         if self.ws_count >= self.cfg.max_clients {
-            log::warn!("front: WebSocket client refused, {} connected", self.ws_count);
+            log::warn!(
+                "front: WebSocket client refused, {} connected",
+                self.ws_count
+            );
             return reject(s.stream, json_error(503, "too many WebSocket clients", ""));
         }
         let leftover = s.buf.get(head_len..).unwrap_or_default().to_vec();
@@ -413,7 +434,9 @@ impl Front {
             c.push_direct(Utf8Bytes::from(&*frame.text));
         }
         self.ws_count += 1;
-        self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
+        self.counters
+            .ws_clients
+            .store(self.ws_count as u64, Ordering::Relaxed);
         self.ws_step(c)
     }
 
@@ -426,7 +449,10 @@ impl Front {
         }
         let cap = self.cfg.client_queue_frames;
         for idx in 0..self.slots.len() {
-            let Some(Slot { conn: Conn::Ws(c), .. }) = &mut self.slots[idx] else {
+            let Some(Slot {
+                conn: Conn::Ws(c), ..
+            }) = &mut self.slots[idx]
+            else {
                 continue;
             };
             let mut outcome = Ok(false);
@@ -490,9 +516,13 @@ impl Front {
             Conn::Ws(mut c) => {
                 drop(registry.deregister(c.stream_mut()));
                 self.ws_count -= 1;
-                self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
+                self.counters
+                    .ws_clients
+                    .store(self.ws_count as u64, Ordering::Relaxed);
                 if why == Some(WsEnd::Slow) {
-                    self.counters.ws_dropped_slow.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .ws_dropped_slow
+                        .fetch_add(1, Ordering::Relaxed);
                     log::warn!("front: WebSocket client too slow, disconnected");
                 }
             }
@@ -513,7 +543,11 @@ impl Front {
 }
 
 fn reject(stream: TcpStream, out: Vec<u8>) -> Step {
-    reject_step(Reject { stream, out, sent: 0 })
+    reject_step(Reject {
+        stream,
+        out,
+        sent: 0,
+    })
 }
 
 fn reject_step(mut r: Reject) -> Step {

@@ -84,20 +84,27 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(topic: Topic, text: impl Into<Arc<str>>) -> Self {
-        Frame { topic, text: text.into() }
+        Frame {
+            topic,
+            text: text.into(),
+        }
     }
 
     /// Serializes `{"type": <topic name>, "data": data}` once.
     pub fn json<T: serde::Serialize + ?Sized>(topic: Topic, data: &T) -> serde_json::Result<Self> {
-        #[derive(serde::Serialize)]
-        struct Envelope<'a, T: ?Sized> {
-            #[serde(rename = "type")]
-            kind: &'static str,
-            data: &'a T,
-        }
-        let text = serde_json::to_string(&Envelope { kind: topic.name(), data })?;
-        Ok(Frame::new(topic, text))
+        Ok(Frame::new(topic, envelope(topic.name(), data)?))
     }
+}
+
+/// `{"type": kind, "data": data}` with `type` first.
+fn envelope<T: serde::Serialize + ?Sized>(kind: &str, data: &T) -> serde_json::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a, T: ?Sized> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        data: &'a T,
+    }
+    serde_json::to_string(&Envelope { kind, data })
 }
 
 struct BroadcastShared {
@@ -154,7 +161,12 @@ pub(crate) fn broadcast_channel(waker: Arc<Waker>, capacity: usize) -> (Broadcas
         wake_pending: AtomicBool::new(false),
         dropped: AtomicU64::new(0),
     });
-    (Broadcaster { shared: shared.clone() }, BroadcastRx { rx, shared })
+    (
+        Broadcaster {
+            shared: shared.clone(),
+        },
+        BroadcastRx { rx, shared },
+    )
 }
 
 impl BroadcastRx {
@@ -229,7 +241,12 @@ impl WsClient {
     }
 
     /// Queues a broadcast frame if subscribed (Ok(true)); `Err(Slow)` when the queue is full.
-    pub(crate) fn offer(&mut self, topic: Topic, text: &Utf8Bytes, cap: usize) -> Result<bool, WsEnd> {
+    pub(crate) fn offer(
+        &mut self,
+        topic: Topic,
+        text: &Utf8Bytes,
+        cap: usize,
+    ) -> Result<bool, WsEnd> {
         if self.topics & topic.bit() == 0 {
             return Ok(false);
         }
@@ -315,7 +332,10 @@ impl WsClient {
 
     /// Best-effort close frame (server shutdown); never blocks.
     pub(crate) fn close_going_away(&mut self) {
-        let frame = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
+        let frame = CloseFrame {
+            code: CloseCode::Away,
+            reason: "server shutting down".into(),
+        };
         let _ = self.ws.close(Some(frame));
     }
 
@@ -351,13 +371,18 @@ impl WsClient {
             .filter(|t| self.topics & t.bit() != 0)
             .map(Topic::name)
             .collect();
-        let ack = serde_json::json!({"type": "subscribed", "data": {"topics": topics}});
-        self.push_direct(Utf8Bytes::from(ack.to_string()));
+        self.reply("subscribed", &serde_json::json!({ "topics": topics }));
     }
 
     fn reply_error(&mut self, detail: &str) {
-        let frame = serde_json::json!({"type": "error", "data": {"detail": detail}});
-        self.push_direct(Utf8Bytes::from(frame.to_string()));
+        self.reply("error", &serde_json::json!({ "detail": detail }));
+    }
+
+    fn reply(&mut self, kind: &str, data: &serde_json::Value) {
+        match envelope(kind, data) {
+            Ok(text) => self.push_direct(Utf8Bytes::from(text)),
+            Err(e) => log::error!("cannot serialize a ws reply: {e}"),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The subcommands of the `pinion` binary.
 
 pub mod backtest;
+pub mod bench;
 pub mod import;
+pub mod model;
 pub mod serve;

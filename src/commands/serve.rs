@@ -13,7 +13,9 @@ use pinion_core::fixed::{Money, Rate};
 use pinion_core::instrument::InstrumentTable;
 use pinion_core::risk::{RiskEngine, RiskLimits};
 use pinion_core::tick::Tick;
+use crate::session_api::{SessionApi, SessionRoutes};
 use pinion_http::app::{App, Durability, HttpConfig, NoDurability};
+use pinion_http::extensions::Extensions;
 use pinion_http::front::{start_front, FrontConfig};
 use pinion_http::readmodel::ReadModel;
 use pinion_http::server::RestServer;
@@ -89,6 +91,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     crate::logging::init(crate::logging::parse_level(&cfg.log_level)?, Some(&cfg.data_dir.join("logs")), Some(Box::new(log_to_ws)))?;
     let server = Server::start(&cfg)?;
+    // One machine-readable line on stdout so scripts and tests can find an ephemeral port.
+    println!("{}", serde_json::json!({ "listening": server.addr.to_string(), "fed": server.fed }));
     log::info!("pinion serving on http://{} (REST under /api and at the root, WebSocket at /ws); feed: {} at {}x", server.addr, server.fed.join(", "), cfg.replay_speed);
     loop {
         std::thread::park();
@@ -125,6 +129,11 @@ impl Server {
         let commission_rate = Rate::parse(&cfg.commission_rate).map_err(|e| anyhow::anyhow!("commission_rate: {e}"))?;
         let mut engine = Engine::new(table.clone(), PaperConfig { starting_balance: balance, commission_rate });
         engine.set_risk(Some(RiskEngine::new(RiskLimits::default())));
+        let session_size = pinion_core::bars::BarSize::parse(&cfg.session_bar_size).map_err(|e| anyhow::anyhow!("session_bar_size: {e}"))?;
+        engine.enable_history(session_size, pinion_core::engine::HISTORY_CAPACITY);
+        ensure_example_model(&cfg.models_dir);
+        let session_routes = Arc::new(SessionRoutes { api: Arc::new(SessionApi::new(&cfg.models_dir)), app: OnceLock::new() });
+        let session_api = session_routes.api.clone();
 
         let (sink, events_rx) = RingSink::new(1 << 16);
         let (commands_tx, commands_rx) = bounded::<Command>(1024);
@@ -139,13 +148,14 @@ impl Server {
             config: http_cfg,
             durability,
             started,
-            extensions: Default::default(),
+            extensions: Extensions { providers: vec![session_routes.clone()] },
         });
+        let _ = session_routes.app.set(Arc::downgrade(&app));
 
         let rest = RestServer::start(app.clone(), "127.0.0.1:0", cfg.rest_threads).context("starting the REST workers")?;
         let listener = std::net::TcpListener::bind(&cfg.bind).with_context(|| format!("binding {}", cfg.bind))?;
         let on_connect_read = read.clone();
-        let status = status_fn();
+        let status = status_fn(session_api.clone());
         let status2 = status.clone();
         let on_connect: Arc<dyn Fn() -> Vec<Frame> + Send + Sync> = Arc::new(move || {
             let s = on_connect_read.read();
@@ -162,6 +172,7 @@ impl Server {
         let front_cfg = FrontConfig { bearer_token: cfg.token.clone(), ..FrontConfig::default() };
         let front = start_front(listener, rest.local_addr, front_cfg, on_connect).context("starting the front")?;
         let _ = LOG_FRAMES.set(front.broadcaster.clone());
+        let _ = session_api.frames.set(front.broadcaster.clone());
         let addr = front.local_addr;
         let publisher = pinion_http::publisher::start(events_rx, read, Some(front.broadcaster.clone()), status, None, Default::default())?;
         std::mem::forget(publisher);
@@ -182,13 +193,25 @@ impl Server {
     }
 }
 
-fn status_fn() -> pinion_http::publisher::StatusFn {
-    Arc::new(|s| {
+/// Builds the shipped example model when the model directory holds none, so a fresh machine has one.
+fn ensure_example_model(dir: &std::path::Path) {
+    let has_model = std::fs::read_dir(dir).map(|rd| rd.flatten().any(|e| e.path().extension().is_some_and(|x| x == "pt" || x == "pth" || x == "ts"))).unwrap_or(false);
+    if !has_model {
+        let out = dir.join("example.pt");
+        match crate::commands::model::write_example(&out, pinion_models::EXAMPLE_MAX_SYMBOLS, pinion_models::EXAMPLE_LOOKBACK_WINDOW) {
+            Ok(()) => log::info!("built the example model at {}", out.display()),
+            Err(e) => log::warn!("could not build the example model: {e:#}"),
+        }
+    }
+}
+
+fn status_fn(session: Arc<SessionApi>) -> pinion_http::publisher::StatusFn {
+    Arc::new(move |s| {
         let count = |st: &str| s.operations.iter().filter(|o| s.book_status(o.book).as_str() == st).count();
         serde_json::json!({
             "engine": "running",
             "operations": { "total": s.operations.len(), "active": count("active"), "paused": count("paused"), "closed": count("closed") },
-            "session": { "running": s.session_book.is_some_and(|b| s.book_status(b) == pinion_core::events::BookStatus::Active) },
+            "session": session.last_status.lock().map(|v| v.clone()).unwrap_or_default(),
             "timestamp": pinion_core::time::format_iso(s.now_ns),
         })
     })

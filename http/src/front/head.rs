@@ -77,12 +77,17 @@ pub(super) fn sniff(buf: &[u8], full: bool, token: Option<&str>) -> Sniffed {
          Sec-WebSocket-Accept: {}\r\n\r\n",
         derive_accept_key(key.as_bytes())
     );
-    Sniffed::Upgrade { response: response.into_bytes(), head_len }
+    Sniffed::Upgrade {
+        response: response.into_bytes(),
+        head_len,
+    }
 }
 
 /// True when a comma-separated header value lists `token` (case-insensitive).
 fn has_token(value: &str, token: &str) -> bool {
-    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 fn authorized(authorization: Option<&str>, query: Option<&str>, expected: &str) -> bool {
@@ -177,11 +182,26 @@ mod tests {
 
     #[test]
     fn routes_plain_requests_to_the_backend() {
-        assert_eq!(sniff(b"GET /health HTTP/1.1\r\n\r\n", false, None), Sniffed::Proxy);
-        assert_eq!(sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, Some("t")), Sniffed::Proxy);
-        assert_eq!(sniff(b"GET /health HTTP/1.1\r\nHo", false, None), Sniffed::Partial);
-        assert_eq!(status_of(&sniff(b"GET /health HTTP/1.1\r\nHo", true, None)), "431");
-        assert_eq!(status_of(&sniff(b"\x16\x03\x01 garbage\r\n\r\n", false, None)), "400");
+        assert_eq!(
+            sniff(b"GET /health HTTP/1.1\r\n\r\n", false, None),
+            Sniffed::Proxy
+        );
+        assert_eq!(
+            sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, Some("t")),
+            Sniffed::Proxy
+        );
+        assert_eq!(
+            sniff(b"GET /health HTTP/1.1\r\nHo", false, None),
+            Sniffed::Partial
+        );
+        assert_eq!(
+            status_of(&sniff(b"GET /health HTTP/1.1\r\nHo", true, None)),
+            "431"
+        );
+        assert_eq!(
+            status_of(&sniff(b"\x16\x03\x01 garbage\r\n\r\n", false, None)),
+            "400"
+        );
     }
 
     #[test]
@@ -203,14 +223,27 @@ mod tests {
     fn bearer_token_from_header_or_query() {
         let no = sniff(upgrade_head("/ws", "").as_bytes(), false, Some("s3cr t"));
         assert_eq!(status_of(&no), "401");
-        let Sniffed::Reject(body) = no else { unreachable!() };
-        assert!(String::from_utf8(body).unwrap().ends_with(r#"{"detail":"missing or invalid bearer token"}"#));
+        let Sniffed::Reject(body) = no else {
+            unreachable!()
+        };
+        assert!(String::from_utf8(body)
+            .unwrap()
+            .ends_with(r#"{"detail":"missing or invalid bearer token"}"#));
         let hdr = upgrade_head("/ws", "Authorization: bearer s3cr t\r\n");
-        assert!(matches!(sniff(hdr.as_bytes(), false, Some("s3cr t")), Sniffed::Upgrade { .. }));
+        assert!(matches!(
+            sniff(hdr.as_bytes(), false, Some("s3cr t")),
+            Sniffed::Upgrade { .. }
+        ));
         let q = upgrade_head("/ws?a=b&token=s3cr%20t", "");
-        assert!(matches!(sniff(q.as_bytes(), false, Some("s3cr t")), Sniffed::Upgrade { .. }));
+        assert!(matches!(
+            sniff(q.as_bytes(), false, Some("s3cr t")),
+            Sniffed::Upgrade { .. }
+        ));
         let wrong = upgrade_head("/ws?token=s3cr", "Authorization: Bearer nope\r\n");
-        assert_eq!(status_of(&sniff(wrong.as_bytes(), false, Some("s3cr t"))), "401");
+        assert_eq!(
+            status_of(&sniff(wrong.as_bytes(), false, Some("s3cr t"))),
+            "401"
+        );
     }
 
     #[test]

@@ -1,0 +1,277 @@
+//! The model and session routes (`/models`, `/session/status|config|start|stop`), served by the HTTP
+//! layer through its route-provider hook because they need libtorch (the `models` crate).
+
+use pinion_core::engine::HISTORY_CAPACITY;
+use pinion_core::fixed::Money;
+use pinion_core::instrument::InstrumentId;
+use pinion_core::risk::RiskLimits;
+use pinion_core::session::{SessionSpec, SessionState, SessionStatus};
+use pinion_core::time::format_iso;
+use pinion_http::api::{ApiError, ApiResult, Reply, Request};
+use pinion_http::app::App;
+use pinion_http::extensions::RouteProvider;
+use pinion_http::ws::{Broadcaster, Frame, Topic};
+use pinion_models::{ModelInfo, ModelRegistry, TorchPolicy, FEATURE_SET_V1};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A validated `/session/config`.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub symbols: Vec<(InstrumentId, String)>,
+    pub model: ModelInfo,
+    pub model_path: PathBuf,
+    pub target_capital: Money,
+    pub risk: Option<RiskLimits>,
+}
+
+pub struct SessionApi {
+    pub registry: ModelRegistry,
+    config: Mutex<Option<SessionConfig>>,
+    /// The last status seen, for `status` frames.
+    pub last_status: Mutex<Value>,
+    pub frames: OnceLock<Broadcaster>,
+}
+
+const CONFIG_FIELDS: &[&str] = &["symbols", "model_path", "target_capital_usd", "risk"];
+
+impl SessionApi {
+    pub fn new(models_dir: &Path) -> SessionApi {
+        SessionApi { registry: ModelRegistry::new(models_dir), config: Mutex::new(None), last_status: Mutex::new(json!({ "state": "idle", "running": false })), frames: OnceLock::new() }
+    }
+
+    fn resolve_model(&self, raw: &str) -> PathBuf {
+        let p = PathBuf::from(raw);
+        if p.is_absolute() || p.exists() {
+            return p;
+        }
+        let in_dir = self.registry.dir().join(&p);
+        if in_dir.exists() {
+            return in_dir;
+        }
+        for ext in ["pt", "pth", "ts"] {
+            let c = self.registry.dir().join(format!("{raw}.{ext}"));
+            if c.exists() {
+                return c;
+            }
+        }
+        p
+    }
+
+    fn models(&self, req: &Request) -> ApiResult {
+        let min = match req.query_param("min_symbols") {
+            None => None,
+            Some(v) => Some(v.parse::<usize>().map_err(|_| ApiError::field("min_symbols", format!("must be a non-negative integer, got {v:?}")))?),
+        };
+        Ok(Reply::ok(serde_json::to_value(self.registry.list(min)).unwrap_or(Value::Null)))
+    }
+
+    fn validate_config(&self, app: &App, body: &Map<String, Value>) -> Result<SessionConfig, ApiError> {
+        if let Some(k) = body.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
+            return Err(ApiError::field(k, format!("unknown field; known fields: {}", CONFIG_FIELDS.join(", "))));
+        }
+        let arr = body.get("symbols").and_then(Value::as_array).ok_or_else(|| ApiError::field("symbols", "is required: a non-empty array of instrument names"))?;
+        if arr.is_empty() {
+            return Err(ApiError::field("symbols", "must not be empty"));
+        }
+        let mut symbols = Vec::new();
+        for (i, v) in arr.iter().enumerate() {
+            let f = format!("symbols[{i}]");
+            let name = v.as_str().ok_or_else(|| ApiError::field(&f, "must be a string"))?;
+            let id = app.instruments.find(name).ok_or_else(|| ApiError::field(&f, format!("unknown instrument {name:?}")))?;
+            let canon = app.instruments.get(id).symbol.clone();
+            if !app.config.training_symbols.contains(&canon) {
+                return Err(ApiError::field(&f, format!("{canon} is not in the training set ({})", app.config.training_symbols.join(", "))));
+            }
+            if !app.fed_instruments.contains(&canon) {
+                return Err(ApiError::field(&f, format!("{canon} has no price feed on this server")));
+            }
+            if symbols.iter().any(|(x, _)| *x == id) {
+                return Err(ApiError::field(&f, format!("duplicate symbol {canon}")));
+            }
+            symbols.push((id, canon));
+        }
+        let raw = body.get("model_path").and_then(Value::as_str).ok_or_else(|| ApiError::field("model_path", "is required: a model file or name from GET /models"))?;
+        let path = self.resolve_model(raw);
+        if !path.exists() {
+            return Err(ApiError::field("model_path", format!("no model at {raw:?}")));
+        }
+        let info = self.registry.inspect(&path);
+        if let Some(e) = &info.error {
+            return Err(ApiError::field("model_path", format!("model cannot be used: {e}")));
+        }
+        let max = info.max_symbols.unwrap_or(0);
+        if max < symbols.len() {
+            return Err(ApiError::field("model_path", format!("model max_symbols {max} is below the {} symbols requested", symbols.len())));
+        }
+        if info.feature_set.as_deref() != Some(FEATURE_SET_V1) || info.n_features != Some(6) {
+            return Err(ApiError::field("model_path", format!("model feature_set {:?} / n_features {:?} is not supported (needs {FEATURE_SET_V1} with 6 features)", info.feature_set, info.n_features)));
+        }
+        if info.lookback_window.unwrap_or(0) > HISTORY_CAPACITY {
+            return Err(ApiError::field("model_path", format!("lookback_window above the {HISTORY_CAPACITY} bars of history kept")));
+        }
+        let cap = match body.get("target_capital_usd") {
+            Some(Value::Number(n)) => n.as_f64().filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| ApiError::field("target_capital_usd", "must be a positive number"))?,
+            Some(_) => return Err(ApiError::field("target_capital_usd", "must be a number")),
+            None => return Err(ApiError::field("target_capital_usd", "is required")),
+        };
+        let balance = app.read.read().account.balance;
+        if Money::from_f64(cap) > balance {
+            return Err(ApiError::field("target_capital_usd", format!("{cap} is above the account balance {balance}")));
+        }
+        let risk = match body.get("risk") {
+            None | Some(Value::Null) => None,
+            Some(r) => {
+                let mut limits = app.call(|e| e.risk().map(|r| r.limits).unwrap_or_default())?;
+                limits.apply_update(r).map_err(|e| ApiError::bad_request(format!("risk.{e}")))?;
+                Some(limits)
+            }
+        };
+        Ok(SessionConfig { symbols, model: info, model_path: path, target_capital: Money::from_f64(cap), risk })
+    }
+
+    fn status_json(&self, st: &SessionStatus, app: &App) -> Value {
+        let cfg = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let risk = app.call(|e| e.risk().map(|r| r.limits)).ok().flatten();
+        json!({
+            "running": st.running,
+            "state": st.state,
+            "reason": st.reason,
+            "selected_symbols": if st.symbols.is_empty() { cfg.as_ref().map(|c| c.symbols.iter().map(|s| s.1.clone()).collect()).unwrap_or_default() } else { st.symbols.clone() },
+            "model": cfg.as_ref().map(|c| serde_json::to_value(&c.model).unwrap_or(Value::Null)),
+            "risk": risk,
+            "target_capital_usd": cfg.as_ref().map(|c| c.target_capital.as_f64()),
+            "warmup": {
+                "ready": st.warmup_ready,
+                "missing": st.warmup_missing.iter().map(|m| m.0.clone()).collect::<Vec<_>>(),
+                "bars": st.warmup_missing.iter().map(|m| json!({ "symbol": m.0, "have": m.1, "need": m.2 })).collect::<Vec<_>>(),
+            },
+            "decisions": st.decisions,
+            "last_decision_at": (st.last_decision_ns > 0).then(|| format_iso(st.last_decision_ns)),
+            "last_decision_cost_us": st.last_decision_cost_ns as f64 / 1e3,
+            "last_actions": st.last_actions.iter().map(|(s, a)| json!({ "symbol": s, "action": a })).collect::<Vec<_>>(),
+            "open_positions": st.open_positions.iter().map(|(s, u)| json!({ "instrument": s, "units": u })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn publish_status(&self, v: &Value) {
+        *self.last_status.lock().unwrap_or_else(|p| p.into_inner()) = v.clone();
+        if let Some(b) = self.frames.get() {
+            if let Ok(f) = Frame::json(Topic::Status, &json!({ "session": v })) {
+                b.send(f);
+            }
+        }
+    }
+
+    fn start(self: &Arc<Self>, app: &Arc<App>, req: &Request) -> ApiResult {
+        let body = req.optional_json_object()?;
+        if let Some(k) = body.keys().find(|k| k.as_str() != "cold_start_timeout_sec") {
+            return Err(ApiError::field(k, "unknown field; known fields: cold_start_timeout_sec"));
+        }
+        let timeout = match body.get("cold_start_timeout_sec") {
+            None | Some(Value::Null) => 120.0,
+            Some(v) => v.as_f64().filter(|t| t.is_finite() && *t > 0.0 && *t <= 86_400.0).ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds in (0, 86400]"))?,
+        };
+        let cfg = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| ApiError::conflict("no session configuration: POST /session/config first"))?;
+        let policy = TorchPolicy::load(&cfg.model_path).map_err(|e| ApiError::field("model_path", e))?;
+        let spec = SessionSpec { symbols: cfg.symbols.iter().map(|s| s.0).collect(), target_capital: cfg.target_capital, policy: Box::new(policy) };
+        let risk = cfg.risk;
+        let started = app.call(move |e| {
+            if let (Some(l), Some(r)) = (risk, e.risk_mut()) {
+                r.limits = l;
+            }
+            e.start_session(spec)
+        })?;
+        let book = started.map_err(|e| ApiError::conflict(e.to_string()))?;
+        app.read.write().session_book = Some(book);
+        log::info!("session starting: warming up {} on {} (timeout {timeout} s)", cfg.symbols.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join(", "), cfg.model.name);
+        let (me, app2) = (self.clone(), app.clone());
+        let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+        let watcher = std::thread::Builder::new().name("pinion-session-warmup".into()).spawn(move || me.watch_warmup(&app2, deadline, timeout));
+        if let Err(e) = watcher {
+            log::error!("could not start the warm-up watcher: {e}");
+        }
+        Ok(Reply::accepted(json!({ "started": true })))
+    }
+
+    /// Reports warm-up progress and fails the session if it is not ready in time.
+    fn watch_warmup(&self, app: &App, deadline: Instant, timeout: f64) {
+        let mut last_missing = usize::MAX;
+        loop {
+            let Ok(st) = app.call(|e| e.session_status()) else { return };
+            match st.state {
+                SessionState::Running => {
+                    log::info!("session warm-up complete: trading {}", st.symbols.join(", "));
+                    self.publish_status(&self.status_json(&st, app));
+                    return;
+                }
+                SessionState::WarmingUp => {}
+                _ => return,
+            }
+            if st.warmup_missing.len() != last_missing {
+                last_missing = st.warmup_missing.len();
+                let detail: Vec<String> = st.warmup_missing.iter().map(|(s, h, n)| format!("{s} {h}/{n} bars")).collect();
+                log::info!("session warming up: waiting for {}", detail.join(", "));
+                self.publish_status(&self.status_json(&st, app));
+            }
+            if Instant::now() >= deadline {
+                let detail: Vec<String> = st.warmup_missing.iter().map(|(s, h, n)| format!("{s} has {h} of {n} bars")).collect();
+                let reason = format!("warm-up not ready within {timeout} s (cold_start_timeout_sec): {}", detail.join(", "));
+                log::warn!("session failed: {reason}");
+                let _ = app.call(move |e| e.fail_session(reason));
+                if let Ok(st) = app.call(|e| e.session_status()) {
+                    self.publish_status(&self.status_json(&st, app));
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Serves the routes; holds the API behind an Arc so the warm-up watcher can outlive a request.
+pub struct SessionRoutes {
+    pub api: Arc<SessionApi>,
+    pub app: OnceLock<std::sync::Weak<App>>,
+}
+
+impl RouteProvider for SessionRoutes {
+    fn route(&self, app: &App, req: &Request) -> Option<ApiResult> {
+        let api = &self.api;
+        Some(match (req.method.as_str(), req.path.trim_end_matches('/')) {
+            ("GET", "/models") => api.models(req),
+            ("GET", "/session/status") => app.call(|e| e.session_status()).map(|st| Reply::ok(api.status_json(&st, app))),
+            ("POST", "/session/config") => (|| {
+                let body = req.json_object()?;
+                let cfg = api.validate_config(app, &body)?;
+                app.persist("session_config", &Value::Object(body))?;
+                *api.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
+                Ok(Reply::ok(json!({ "ok": true })))
+            })(),
+            ("POST", "/session/start") => match self.app.get().and_then(|w| w.upgrade()) {
+                Some(arc) => api.start(&arc, req),
+                None => Err(ApiError::unavailable("server is starting")),
+            },
+            ("POST", "/session/stop") => (|| {
+                let st = app.call(|e| e.stop_session())?.map_err(|e| ApiError::conflict(e.to_string()))?;
+                log::info!("session stopped; still open: {:?}", st.open_positions);
+                let v = api.status_json(&st, app);
+                api.publish_status(&v);
+                Ok(Reply::ok(json!({ "stopped": true, "open_positions": v["open_positions"] })))
+            })(),
+            _ => return None,
+        })
+    }
+
+    fn describe(&self) -> Vec<(&'static str, &'static str, &'static str)> {
+        vec![
+            ("/models", "get", "TorchScript models in the model directory (?min_symbols=N)"),
+            ("/session/status", "get", "Model session state, warm-up progress, risk and open positions"),
+            ("/session/config", "post", "Configure the model session (symbols, model_path, target_capital_usd, risk)"),
+            ("/session/start", "post", "Start the session: 202, warm-up runs in the background (cold_start_timeout_sec)"),
+            ("/session/stop", "post", "Stop new decisions; reports what is still open"),
+        ]
+    }
+}
