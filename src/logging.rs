@@ -55,7 +55,10 @@ pub fn parse_level(s: &str) -> anyhow::Result<log::LevelFilter> {
 }
 
 /// Installs the global logger. `extra` receives every record at INFO or above (the WebSocket `log` feed).
-pub fn init(level: log::LevelFilter, log_dir: Option<&Path>, extra: Option<Box<dyn Fn(&log::Record) + Send + Sync>>) -> anyhow::Result<()> {
+/// Extra destination for INFO-and-above records.
+pub type RecordHook = Box<dyn Fn(&log::Record) + Send + Sync>;
+
+pub fn init(level: log::LevelFilter, log_dir: Option<&Path>, extra: Option<RecordHook>) -> anyhow::Result<()> {
     let mut dispatch = fern::Dispatch::new()
         .format(|out, message, record| {
             let ts = pinion_core::time::format_iso(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64));

@@ -102,7 +102,7 @@ fn trades(app: &App, req: &Request) -> ApiResult {
             })));
         }
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows.truncate(limit);
     Ok(Reply::ok(Value::Array(rows.into_iter().map(|(_, v)| v).collect())))
 }
