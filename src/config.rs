@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub environment: String,
     /// Bar size of the model session's decisions and its warm-up history.
     pub session_bar_size: String,
+    /// Stop the feed at this virtual tick index (tests and reproducible demos); None = loop forever.
+    pub stop_after_ticks: Option<u64>,
 }
 
 impl Default for ServeConfig {
@@ -53,6 +55,7 @@ impl Default for ServeConfig {
             pin_cpu: None,
             environment: "practice".into(),
             session_bar_size: "1 min".into(),
+            stop_after_ticks: None,
         }
     }
 }
@@ -99,6 +102,9 @@ impl ServeConfig {
         }
         if let Some(v) = get("PINION_MODELS_DIR") {
             self.models_dir = v.into();
+        }
+        if let Some(v) = get("PINION_STOP_AFTER_TICKS") {
+            self.stop_after_ticks = Some(v.parse().with_context(|| format!("PINION_STOP_AFTER_TICKS={v:?} is not a tick count"))?);
         }
         if let Some(v) = get("PINION_JOURNAL") {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");

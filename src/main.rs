@@ -2,6 +2,7 @@
 
 mod commands;
 mod config;
+mod durable;
 mod logging;
 mod session_api;
 
@@ -23,6 +24,8 @@ enum Command {
     Backtest(commands::backtest::BacktestArgs),
     /// Run the server: engine on a paced replay (or live feed), REST + WebSocket on 127.0.0.1:8000.
     Serve(commands::serve::ServeArgs),
+    /// Inspect a journal: verify checksums, dump records.
+    Journal(commands::journal::JournalArgs),
     /// Model tools: build the shipped example policy.
     Model(commands::model::ModelArgs),
     /// Measure latency percentiles (tick -> order intent, REST under load, WebSocket fan-out).
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => commands::serve::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Model(a) => commands::model::run(a),
+        Command::Journal(a) => commands::journal::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

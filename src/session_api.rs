@@ -178,13 +178,9 @@ impl SessionApi {
         let policy = TorchPolicy::load(&cfg.model_path).map_err(|e| ApiError::field("model_path", e))?;
         let spec = SessionSpec { symbols: cfg.symbols.iter().map(|s| s.0).collect(), target_capital: cfg.target_capital, policy: Box::new(policy) };
         let risk = cfg.risk;
-        let started = app.call(move |e| {
-            if let (Some(l), Some(r)) = (risk, e.risk_mut()) {
-                r.limits = l;
-            }
-            e.start_session(spec)
-        })?;
+        let (started, pos) = app.call_at(move |e| apply_start(e, spec, risk))?;
         let book = started.map_err(|e| ApiError::conflict(e.to_string()))?;
+        app.persist("session_start", &json!({ "tick_pos": pos, "symbols": cfg.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(), "model_path": cfg.model_path, "target_capital_usd": cfg.target_capital.as_f64(), "risk": cfg.risk }))?;
         app.read.write().session_book = Some(book);
         log::info!("session starting: warming up {} on {} (timeout {timeout} s)", cfg.symbols.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join(", "), cfg.model.name);
         let (me, app2) = (self.clone(), app.clone());
@@ -220,7 +216,12 @@ impl SessionApi {
                 let detail: Vec<String> = st.warmup_missing.iter().map(|(s, h, n)| format!("{s} has {h} of {n} bars")).collect();
                 let reason = format!("warm-up not ready within {timeout} s (cold_start_timeout_sec): {}", detail.join(", "));
                 log::warn!("session failed: {reason}");
-                let _ = app.call(move |e| e.fail_session(reason));
+                let r2 = reason.clone();
+                if let Ok(((), pos)) = app.call_at(move |e| e.fail_session(r2)) {
+                    if let Err(e) = app.persist("session_fail", &json!({ "tick_pos": pos, "reason": reason })) {
+                        log::error!("could not journal the session failure: {}", e.detail);
+                    }
+                }
                 if let Ok(st) = app.call(|e| e.session_status()) {
                     self.publish_status(&self.status_json(&st, app));
                 }
@@ -228,6 +229,24 @@ impl SessionApi {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// Starts a session on the engine, installing its risk limits first (also used by journal recovery).
+pub fn apply_start(e: &mut pinion_core::engine::Engine, spec: SessionSpec, risk: Option<RiskLimits>) -> Result<pinion_core::order::BookId, pinion_core::engine::SessionError> {
+    if let (Some(l), Some(r)) = (risk, e.risk_mut()) {
+        r.limits = l;
+    }
+    e.start_session(spec)
+}
+
+impl SessionApi {
+    /// Restores a journaled configuration (recovery).
+    pub fn restore_config(&self, app: &App, body: &Value) -> Result<(), ApiError> {
+        let obj = body.as_object().ok_or_else(|| ApiError::bad_request("session config is not an object"))?;
+        let cfg = self.validate_config(app, obj)?;
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
+        Ok(())
     }
 }
 
@@ -255,7 +274,9 @@ impl RouteProvider for SessionRoutes {
                 None => Err(ApiError::unavailable("server is starting")),
             },
             ("POST", "/session/stop") => (|| {
-                let st = app.call(|e| e.stop_session())?.map_err(|e| ApiError::conflict(e.to_string()))?;
+                let (st, pos) = app.call_at(|e| e.stop_session())?;
+                let st = st.map_err(|e| ApiError::conflict(e.to_string()))?;
+                app.persist("session_stop", &json!({ "tick_pos": pos }))?;
                 log::info!("session stopped; still open: {:?}", st.open_positions);
                 let v = api.status_json(&st, app);
                 api.publish_status(&v);

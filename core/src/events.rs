@@ -59,6 +59,9 @@ pub enum EngineEvent {
     PositionMark { book: BookId, instrument: crate::instrument::InstrumentId, mark: Price, unrealized: Money, margin: Money, ts_ns: i64 },
     /// A book's equity (its capital plus unrealized), for its equity curve.
     BookEquity { book: BookId, equity: Money, ts_ns: i64 },
+    /// The engine had processed `ticks` ticks (last at `ts_ns`) when the events before it were emitted:
+    /// journaled so a restart re-executes at least this far.
+    Progress { ticks: u64, ts_ns: i64 },
     /// A book changed status.
     BookStatus { book: BookId, status: BookStatus, ts_ns: i64 },
 }

@@ -68,20 +68,26 @@ impl App {
     /// Runs `f` on the core thread between tick batches and waits for its result, then until the read
     /// model has applied every event the call produced (so the next GET sees it).
     pub fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<T, ApiError> {
+        self.call_at(f).map(|(out, _)| out)
+    }
+
+    /// Like [`call`](Self::call), also returning the engine's tick position when `f` ran (ticks
+    /// processed so far): journaled with the change so a restart re-applies it at the same point.
+    pub fn call_at<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<(T, u64), ApiError> {
         let (tx, rx) = bounded(1);
         let cmd: Command = Box::new(move |engine: &mut Engine| {
             let out = f(engine);
-            let _ = tx.send((out, engine.event_seq()));
+            let _ = tx.send((out, engine.event_seq(), engine.ticks_processed()));
         });
         self.commands.try_send(cmd).map_err(|_| ApiError::unavailable("engine command queue is full or the engine has stopped; retry"))?;
-        let (out, seq) = rx.recv_timeout(self.config.command_timeout).map_err(|_| ApiError::unavailable("engine did not answer in time"))?;
+        let (out, seq, pos) = rx.recv_timeout(self.config.command_timeout).map_err(|_| ApiError::unavailable("engine did not answer in time"))?;
         if !self.read.wait_for(seq, self.config.command_timeout) {
             return Err(ApiError::unavailable("state change applied but not yet visible; retry the read"));
         }
-        Ok(out)
+        Ok((out, pos))
     }
 
-    /// Makes a state change durable before answering; a failure is a 503 and nothing is applied.
+    /// Makes an applied state change durable before the client is told it succeeded.
     pub fn persist(&self, kind: &str, payload: &serde_json::Value) -> Result<(), ApiError> {
         self.durability.record(kind, payload).map_err(|e| ApiError::unavailable(format!("could not persist the change: {e}")))
     }

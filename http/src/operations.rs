@@ -162,17 +162,27 @@ pub fn validate_create(app: &App, body: &Map<String, Value>) -> Result<(CreateRe
     Ok((CreateRequest { meta, spec_parts }, normalized))
 }
 
-/// Creates the book on the core and registers the operation; returns its id.
-pub fn apply_create(app: &App, req: CreateRequest) -> Result<u64, ApiError> {
-    let CreateRequest { mut meta, spec_parts: p } = req;
+/// The engine book of a validated create request (a fresh strategy instance).
+pub fn book_spec(app: &App, req: &CreateRequest) -> Result<BookSpec, ApiError> {
+    let (meta, p) = (&req.meta, &req.spec_parts);
     let inst = app.instruments.get(p.instrument).clone();
     let strategy = build_strategy(&meta.strategy_name, &meta.strategy_config, &inst).map_err(|e| ApiError::field("strategy_config", e))?;
-    let capital = meta.initial_capital;
-    let spec = BookSpec { instrument: p.instrument, bar_sizes: p.bar_sizes, primary: p.primary, strategy, capital, stop_loss: Some(p.stop), take_profit: Some(p.take), risk_fraction: 0.01 };
-    let (book, now) = app.call(move |e| (e.add_book(spec), e.now_ns()))?;
+    Ok(BookSpec { instrument: p.instrument, bar_sizes: p.bar_sizes.clone(), primary: p.primary, strategy, capital: meta.initial_capital, stop_loss: Some(p.stop), take_profit: Some(p.take), risk_fraction: 0.01 })
+}
+
+/// Creates the book on the core and registers the operation; returns its id and the tick position.
+pub fn apply_create(app: &App, req: CreateRequest) -> Result<(u64, u64), ApiError> {
+    let spec = book_spec(app, &req)?;
+    let ((book, now), pos) = app.call_at(move |e| (e.add_book(spec), e.now_ns()))?;
     let book = book.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((register(app, req.meta, book, now, None), pos))
+}
+
+/// Adds an operation's metadata to the read model (`id` None: the next free id).
+pub fn register(app: &App, mut meta: OperationMeta, book: BookId, now: i64, id: Option<u64>) -> u64 {
+    let capital = meta.initial_capital;
     let mut s = app.read.write();
-    meta.id = s.operations.len() as u64 + 1;
+    meta.id = id.unwrap_or(s.operations.iter().map(|o| o.id).max().unwrap_or(0) + 1);
     meta.book = book;
     meta.created_ns = now;
     meta.updated_ns = now;
@@ -182,14 +192,15 @@ pub fn apply_create(app: &App, req: CreateRequest) -> Result<u64, ApiError> {
         b.equity = crate::readmodel::book::EquityCurve::new(capital);
     }
     s.operations.push(meta);
-    Ok(id)
+    id
 }
 
 fn create(app: &App, req: &Request) -> ApiResult {
     let body = req.json_object()?;
     let (create, normalized) = validate_create(app, &body)?;
-    app.persist("operation_created", &normalized)?;
-    let id = apply_create(app, create)?;
+    let (id, pos) = apply_create(app, create)?;
+    let book = app.read.read().operation(id).map(|o| o.book.0);
+    app.persist("operation_created", &json!({ "tick_pos": pos, "op_id": id, "book": book, "request": normalized }))?;
     let s = app.read.read();
     let op = s.operation(id).ok_or_else(|| ApiError::new(500, "operation vanished"))?;
     Ok(Reply::created(views::operation(&s, op)))
@@ -210,16 +221,23 @@ fn with_op<T>(app: &App, id: u64, f: impl FnOnce(&ReadState, &OperationMeta) -> 
 
 fn lifecycle(app: &App, id: u64, action: &'static str) -> ApiResult {
     let book = with_op(app, id, |_, op| op.book)?;
-    app.persist(&format!("operation_{action}"), &json!({ "id": id }))?;
-    let result = app.call(move |e| match action {
+    let (result, pos) = app.call_at(move |e| apply_action(e, book, action))?;
+    match result {
+        Ok(()) => {
+            app.persist("operation_action", &json!({ "tick_pos": pos, "op_id": id, "action": action }))?;
+            with_op(app, id, |s, op| Reply::ok(views::operation(s, op)))
+        }
+        Err(EngineError::WrongState { status, needs, .. }) => Err(ApiError::conflict(format!("operation {id} is {status}; {action} needs it {needs}"))),
+        Err(e) => Err(ApiError::new(500, e.to_string())),
+    }
+}
+
+/// Applies a lifecycle action (`pause`, `resume`, `stop`) to a book.
+pub fn apply_action(e: &mut pinion_core::engine::Engine, book: BookId, action: &str) -> Result<(), EngineError> {
+    match action {
         "pause" => e.pause(book),
         "resume" => e.resume(book),
         _ => e.close_book(book, OrderPurpose::Close),
-    })?;
-    match result {
-        Ok(()) => with_op(app, id, |s, op| Reply::ok(views::operation(s, op))),
-        Err(EngineError::WrongState { status, needs, .. }) => Err(ApiError::conflict(format!("operation {id} is {status}; {action} needs it {needs}"))),
-        Err(e) => Err(ApiError::new(500, e.to_string())),
     }
 }
 

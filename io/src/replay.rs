@@ -38,6 +38,11 @@ pub struct ReplayOptions {
     /// Restart from the beginning when done, shifting timestamps forward by the span plus one mean
     /// inter-tick gap (at least 1 ms) each time, so time stays monotonic. Ends only on stop.
     pub looped: bool,
+    /// Virtual index of the first tick to send (index `i` is tick `i % len` of loop `i / len`), so a
+    /// restarted server continues a looped replay where it stopped.
+    pub start_index: u64,
+    /// Stop once this virtual index is reached (None: no limit).
+    pub end_index: Option<u64>,
 }
 
 /// What a replay did.
@@ -76,10 +81,7 @@ pub fn replay(
     replay_with(
         ticks,
         producer,
-        &ReplayOptions {
-            pacing,
-            looped: false,
-        },
+        &ReplayOptions { pacing, looped: false, start_index: 0, end_index: None },
         stop,
     )
 }
@@ -92,44 +94,54 @@ pub fn replay_with(
     stop: &AtomicBool,
 ) -> ReplayStats {
     let mut stats = ReplayStats::default();
-    let (Some(first), Some(last)) = (ticks.first(), ticks.last()) else {
+    if ticks.is_empty() {
         return stats;
-    };
-    let span = last.ts_ns.saturating_sub(first.ts_ns).max(0);
-    let mean_gap = if ticks.len() > 1 {
-        span / (ticks.len() as i64 - 1)
-    } else {
-        0
-    };
-    let period = span.saturating_add(mean_gap.max(MIN_LOOP_GAP_NS));
+    }
+    let n = ticks.len() as u64;
+    let period = loop_period(ticks);
+    let mut index = opts.start_index;
+    if !opts.looped && index >= n {
+        return stats;
+    }
+    let end = opts.end_index.unwrap_or(u64::MAX);
+    let first_due = virtual_tick(ticks, period, index).ts_ns;
     let mut pacer = match opts.pacing {
         Pacing::AsFastAsPossible => None,
         Pacing::Speed(f) if !(f.is_finite() && f > 0.0) => None,
-        Pacing::Speed(f) => Some(Pacer {
-            clock: Instant::now(),
-            t0: first.ts_ns,
-            speed: f,
-            live: false,
-        }),
-        Pacing::Live => Some(Pacer {
-            clock: Instant::now(),
-            t0: first.ts_ns,
-            speed: 1.0,
-            live: true,
-        }),
+        Pacing::Speed(f) => Some(Pacer { clock: Instant::now(), t0: first_due, speed: f, live: false }),
+        Pacing::Live => Some(Pacer { clock: Instant::now(), t0: first_due, speed: 1.0, live: true }),
     };
-    let mut shift: i64 = 0;
-    loop {
+    while index < end {
+        let lap = index / n;
+        let pos = (index % n) as usize;
+        let shift = period.saturating_mul(lap as i64);
+        let stop_at = ((end - lap * n).min(n)) as usize;
+        let slice = &ticks[pos..stop_at.max(pos)];
         let completed = match pacer.as_mut() {
-            None => push_blocking(ticks, shift, producer, stop, &mut stats),
-            Some(p) => p.run(ticks, shift, producer, stop, &mut stats),
+            None => push_blocking(slice, shift, producer, stop, &mut stats),
+            Some(p) => p.run(slice, shift, producer, stop, &mut stats),
         };
-        if !completed || !opts.looped || stop.load(Ordering::Relaxed) {
+        index = lap * n + stop_at as u64;
+        if !completed || stop.load(Ordering::Relaxed) || index >= end || !opts.looped {
             return stats;
         }
         stats.loops += 1;
-        shift = shift.saturating_add(period);
     }
+    stats
+}
+
+/// Time shift between two laps of a looped replay: the span plus one mean inter-tick gap (>= 1 ms).
+pub fn loop_period(ticks: &[Tick]) -> i64 {
+    let (Some(first), Some(last)) = (ticks.first(), ticks.last()) else { return 0 };
+    let span = last.ts_ns.saturating_sub(first.ts_ns).max(0);
+    let mean_gap = if ticks.len() > 1 { span / (ticks.len() as i64 - 1) } else { 0 };
+    span.saturating_add(mean_gap.max(MIN_LOOP_GAP_NS))
+}
+
+/// The tick at virtual index `i` of a looped replay (`ticks` must not be empty).
+pub fn virtual_tick(ticks: &[Tick], period: i64, i: u64) -> Tick {
+    let n = ticks.len() as u64;
+    shifted(&ticks[(i % n) as usize], period.saturating_mul((i / n) as i64))
 }
 
 #[inline]
@@ -338,6 +350,21 @@ mod tests {
     }
 
     #[test]
+    fn a_looped_replay_resumes_at_a_virtual_index_and_stops_at_the_end_index() {
+        let input = ticks(10, 1_000);
+        let period = loop_period(&input);
+        let (mut p, mut c) = RingBuffer::new(64);
+        let stop = AtomicBool::new(false);
+        let opts = ReplayOptions { pacing: Pacing::AsFastAsPossible, looped: true, start_index: 17, end_index: Some(31) };
+        let stats = replay_with(&input, &mut p, &opts, &stop);
+        assert_eq!(stats.pushed, 14);
+        for i in 17..31u64 {
+            assert_eq!(c.pop().unwrap(), virtual_tick(&input, period, i), "virtual tick {i}");
+        }
+        assert!(c.pop().is_err());
+    }
+
+    #[test]
     fn looped_replay_shifts_time_forward() {
         let input = ticks(10, 1_000);
         let span = input[9].ts_ns - input[0].ts_ns;
@@ -345,10 +372,7 @@ mod tests {
         let (mut p, c) = RingBuffer::new(8);
         let stop = Arc::new(AtomicBool::new(false));
         let h = consume(c, 35, stop.clone());
-        let opts = ReplayOptions {
-            pacing: Pacing::AsFastAsPossible,
-            looped: true,
-        };
+        let opts = ReplayOptions { pacing: Pacing::AsFastAsPossible, looped: true, start_index: 0, end_index: None };
         let stats = replay_with(&input, &mut p, &opts, &stop);
         let got = h.join().unwrap();
         assert_eq!(got.len(), 35);

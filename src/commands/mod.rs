@@ -3,5 +3,6 @@
 pub mod backtest;
 pub mod bench;
 pub mod import;
+pub mod journal;
 pub mod model;
 pub mod serve;

@@ -13,6 +13,7 @@ use pinion_core::fixed::{Money, Rate};
 use pinion_core::instrument::InstrumentTable;
 use pinion_core::risk::{RiskEngine, RiskLimits};
 use pinion_core::tick::Tick;
+use crate::durable::JournalDurability;
 use crate::session_api::{SessionApi, SessionRoutes};
 use pinion_http::app::{App, Durability, HttpConfig, NoDurability};
 use pinion_http::extensions::Extensions;
@@ -138,7 +139,11 @@ impl Server {
         let (sink, events_rx) = RingSink::new(1 << 16);
         let (commands_tx, commands_rx) = bounded::<Command>(1024);
         let read = Arc::new(ReadModel::new(table.clone(), balance));
-        let durability: Arc<dyn Durability> = Arc::new(NoDurability);
+        let journal = if cfg.journal { Some(open_journal(&cfg.data_dir.join("journal"))?) } else { None };
+        let durability: Arc<dyn Durability> = match &journal {
+            Some((handle, _)) => Arc::new(JournalDurability { handle: handle.clone() }),
+            None => Arc::new(NoDurability),
+        };
         let http_cfg = HttpConfig { bearer_token: cfg.token.clone(), environment: cfg.environment.clone(), training_symbols: cfg.training_symbols.clone(), ..HttpConfig::default() };
         let app = Arc::new(App {
             commands: commands_tx,
@@ -146,12 +151,23 @@ impl Server {
             instruments: table.clone(),
             fed_instruments: fed.clone(),
             config: http_cfg,
-            durability,
+            durability: durability.clone(),
             started,
             extensions: Extensions { providers: vec![session_routes.clone()] },
         });
         let _ = session_routes.app.set(Arc::downgrade(&app));
 
+        let account_every_ns = 1_000_000_000;
+        let mut start_index = 0;
+        if let Some((_, log)) = &journal {
+            let t0 = Instant::now();
+            let r = crate::durable::recover(&mut engine, &app, &session_api, log, data.ticks(), account_every_ns, &*durability)?;
+            start_index = r.position;
+            log::info!(
+                "recovered from the journal in {:.0} ms: {} state changes, {} journal records, re-executed {} ticks ({} fills)",
+                t0.elapsed().as_secs_f64() * 1e3, r.commands, log.records, r.position, r.fills
+            );
+        }
         let rest = RestServer::start(app.clone(), "127.0.0.1:0", cfg.rest_threads).context("starting the REST workers")?;
         let listener = std::net::TcpListener::bind(&cfg.bind).with_context(|| format!("binding {}", cfg.bind))?;
         let on_connect_read = read.clone();
@@ -174,23 +190,36 @@ impl Server {
         let _ = LOG_FRAMES.set(front.broadcaster.clone());
         let _ = session_api.frames.set(front.broadcaster.clone());
         let addr = front.local_addr;
-        let publisher = pinion_http::publisher::start(events_rx, read, Some(front.broadcaster.clone()), status, None, Default::default())?;
+        let hook = journal.as_ref().map(|(h, _)| crate::durable::event_hook(h.clone()));
+        let publisher = pinion_http::publisher::start(events_rx, read, Some(front.broadcaster.clone()), status, hook, Default::default())?;
         std::mem::forget(publisher);
 
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let core_cfg = CoreConfig { pin_cpu: cfg.pin_cpu.or(Some(cpus - 1)), account_every_ns: 1_000_000_000, exit_when_feed_ends: false, ..CoreConfig::default() };
+        let core_cfg = CoreConfig { pin_cpu: cfg.pin_cpu.or(Some(cpus - 1)), account_every_ns, exit_when_feed_ends: false, ..CoreConfig::default() };
         let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
         let core = spawn_core(engine, consumer, commands_rx, sink, core_cfg)?;
         std::mem::forget(core);
         let speed = cfg.replay_speed;
+        let end_index = cfg.stop_after_ticks;
         std::thread::Builder::new().name("pinion-feed".into()).spawn(move || {
             let stop = AtomicBool::new(false);
-            let stats = replay_with(data.ticks(), &mut producer, &ReplayOptions { pacing: Pacing::Speed(speed), looped: true }, &stop);
-            log::warn!("feed ended after {} ticks", stats.pushed);
+            let stats = replay_with(data.ticks(), &mut producer, &ReplayOptions { pacing: Pacing::Speed(speed), looped: true, start_index, end_index }, &stop);
+            log::warn!("feed ended after {} ticks (from virtual index {start_index})", stats.pushed);
         })?;
         log::info!("started in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
         Ok(Server { addr, fed, app, _rest: rest, _front: front })
     }
+}
+
+/// Opens (and repairs a torn tail of) the journal, reads it, and starts its group-commit thread.
+fn open_journal(dir: &std::path::Path) -> anyhow::Result<(pinion_io::journal::JournalHandle, crate::durable::JournalLog)> {
+    let (journal, rec) = pinion_io::journal::Journal::open(dir, Default::default()).with_context(|| format!("opening the journal in {}", dir.display()))?;
+    if let Some((seg, off)) = &rec.torn_at {
+        log::warn!("journal: torn last record at {} offset {off}: truncated {} bytes (a crash mid-write; nothing acknowledged was lost)", seg.display(), rec.truncated_bytes);
+    }
+    let log = crate::durable::read_log(dir)?;
+    let (handle, _thread) = journal.start();
+    Ok((handle, log))
 }
 
 /// Builds the shipped example model when the model directory holds none, so a fresh machine has one.

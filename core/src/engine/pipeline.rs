@@ -109,6 +109,7 @@ pub fn run_core<S: EventSink>(engine: &mut Engine, ticks: &mut rtrb::Consumer<Ti
 
 fn flush<S: EventSink>(engine: &mut Engine, sink: &mut S) {
     if !engine.events.is_empty() {
+        engine.events.push(EngineEvent::Progress { ticks: engine.ticks_processed(), ts_ns: engine.now_ns() });
         sink.publish(&engine.events);
         engine.events_flushed += engine.events.len() as u64;
         engine.events.clear();

@@ -107,6 +107,7 @@ impl ReadState {
                 self.equity.record(a.nav(), a.ts_ns);
             }
             EngineEvent::BookEquity { book, equity, ts_ns } => self.book_mut(*book).equity.record(*equity, *ts_ns),
+            EngineEvent::Progress { ts_ns, .. } => self.now_ns = self.now_ns.max(*ts_ns),
             EngineEvent::BookStatus { book, status, ts_ns } => {
                 self.book_mut(*book).status = *status;
                 if let Some(op) = self.operations.iter_mut().find(|o| o.book == *book) {
