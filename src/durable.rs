@@ -82,16 +82,19 @@ fn event_json(e: &EngineEvent) -> Option<Value> {
 pub fn event_hook(handle: JournalHandle) -> BatchHook {
     Box::new(move |batch: &[EngineEvent]| {
         let mut progress = None;
+        let mut wrote = false;
         for e in batch {
             if let EngineEvent::Progress { ticks, ts_ns } = e {
                 progress = Some((*ticks, *ts_ns));
             } else if let Some(v) = event_json(e) {
+                wrote = true;
                 if let Err(err) = handle.append_nowait(EVENT, v.to_string().into_bytes()) {
                     log::error!("journal append failed: {err}");
                 }
             }
         }
-        if let Some((ticks, ts)) = progress {
+        // Account marks alone are derived state: only batches with orders, fills or trades need a marker.
+        if let Some((ticks, ts)) = progress.filter(|_| wrote) {
             let r = handle.append(PROGRESS, json!({ "ticks": ticks, "ts": ts }).to_string().into_bytes()).and_then(|t| t.wait());
             if let Err(err) = r {
                 log::error!("journal progress not durable: {err}");
