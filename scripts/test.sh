@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up (libtorch, cached) and runs every check CI runs: formatting, clippy with warnings as errors,
+# and the whole test suite (unit, integration and end-to-end) in release mode.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --release --workspace
