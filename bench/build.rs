@@ -1,0 +1,2 @@
+//! Bakes the libtorch library directory into the rpath of the benchmarks.
+include!("../models/rpath.rs");
