@@ -1,0 +1,74 @@
+//! Measures that the tick path allocates nothing: a counting global allocator wraps the system one, and
+//! every tick that produces no order (no event) must leave the allocation count unchanged. The engine
+//! runs an `ema_cross` book, a bar strategy on three bar sizes, the risk engine and the session's bar
+//! history, so bars closing, indicators updating and strategies deciding are all on the measured path.
+
+use pinion_core::bars::BarSize;
+use pinion_core::broker::PaperConfig;
+use pinion_core::engine::{BookSpec, Engine, StopLossType, TakeProfitType};
+use pinion_core::fixed::{Money, Price, Quantity, Rate};
+use pinion_core::instrument::{Instrument, InstrumentId, InstrumentTable};
+use pinion_core::risk::{RiskEngine, RiskLimits};
+use pinion_core::strategy::build_strategy;
+use pinion_core::tick::Tick;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn ticks_without_orders_allocate_nothing() {
+    let mut t = InstrumentTable::new();
+    let eu = t.add(Instrument::fx("EUR", "USD")).unwrap();
+    t.add(Instrument::fx("AUD", "USD")).unwrap();
+    let inst = t.get(eu).clone();
+    let mut e = Engine::new(t, PaperConfig { starting_balance: Money::from_units(1_000_000), commission_rate: Rate::parse("0.00002").unwrap() });
+    e.set_risk(Some(RiskEngine::new(RiskLimits::default())));
+    e.enable_history(BarSize::parse("1 min").unwrap(), 256);
+    let sizes: Vec<BarSize> = ["1 min", "5 mins", "1 hour"].iter().map(|s| BarSize::parse(s).unwrap()).collect();
+    let ema = build_strategy("ema_cross", &serde_json::json!({"fast": 10, "slow": 50, "trade_size": 10000}), &inst).unwrap();
+    e.add_book(BookSpec { instrument: eu, bar_sizes: sizes.clone(), primary: 0, strategy: ema, capital: Money::from_units(100_000), stop_loss: Some((StopLossType::Pips, 20.0)), take_profit: Some((TakeProfitType::RiskReward, 2.0)), risk_fraction: 0.01 }).unwrap();
+    let mom = build_strategy("MomentumStrategy", &serde_json::json!({}), &inst).unwrap();
+    e.add_book(BookSpec { instrument: eu, bar_sizes: sizes, primary: 0, strategy: mom, capital: Money::from_units(100_000), stop_loss: Some((StopLossType::Atr, 1.5)), take_profit: Some((TakeProfitType::RiskReward, 2.0)), risk_fraction: 0.01 }).unwrap();
+
+    let mut quiet_ticks = 0u64;
+    let mut allocating = Vec::new();
+    for i in 0..200_000i64 {
+        // A slow sine plus noise, ticks every 500 ms, alternating instruments.
+        let x = i as f64;
+        let mid = 110_000.0 + 300.0 * (x / 5_000.0).sin() + ((i * 7919) % 13) as f64;
+        let id = InstrumentId((i % 2) as u16);
+        let tick = Tick::quote(i * 500_000_000, id, Price(mid as i64), Price(mid as i64 + 2), Quantity(1), Quantity(1));
+        let before = ALLOCS.load(Ordering::Relaxed);
+        e.on_tick(&tick);
+        let after = ALLOCS.load(Ordering::Relaxed);
+        if e.events().is_empty() {
+            quiet_ticks += 1;
+            if after != before {
+                allocating.push(i);
+            }
+        }
+        e.drain_events(|_| {});
+    }
+    assert!(quiet_ticks > 150_000, "most ticks produce no order ({quiet_ticks})");
+    assert!(allocating.is_empty(), "{} quiet ticks allocated, first at {:?}", allocating.len(), allocating.first());
+}
