@@ -110,35 +110,45 @@ impl Book {
     /// Stop distance in price units for an entry at `entry`, or None when not available yet.
     pub fn stop_distance(&self, inst: &Instrument, entry: f64) -> Option<f64> {
         let (kind, v) = self.stop_loss?;
-        let d = match kind {
-            StopLossType::Atr => {
-                if !self.atr.is_ready() {
-                    return None;
-                }
-                v * self.atr.value()
-            }
-            StopLossType::Percentage => v * entry,
-            StopLossType::Fixed => v,
-            StopLossType::Pips => v * inst.pip_value(),
+        let unit = match kind {
+            StopLossType::Atr => Distance::Atr,
+            StopLossType::Percentage => Distance::Percentage,
+            StopLossType::Fixed => Distance::Fixed,
+            StopLossType::Pips => Distance::Pips,
         };
-        (d > 0.0 && d.is_finite()).then_some(d)
+        self.measure(unit, v, inst, entry)
     }
 
     /// Take-profit distance given the stop distance (needed by RISK_REWARD).
     pub fn take_distance(&self, inst: &Instrument, entry: f64, stop_distance: Option<f64>) -> Option<f64> {
         let (kind, v) = self.take_profit?;
-        let d = match kind {
-            TakeProfitType::RiskReward => v * stop_distance?,
-            TakeProfitType::Atr => {
-                if !self.atr.is_ready() {
-                    return None;
-                }
-                v * self.atr.value()
-            }
-            TakeProfitType::Percentage => v * entry,
-            TakeProfitType::Fixed => v,
-            TakeProfitType::Pips => v * inst.pip_value(),
+        let unit = match kind {
+            TakeProfitType::RiskReward => return Some(v * stop_distance?).filter(|d| *d > 0.0 && d.is_finite()),
+            TakeProfitType::Atr => Distance::Atr,
+            TakeProfitType::Percentage => Distance::Percentage,
+            TakeProfitType::Fixed => Distance::Fixed,
+            TakeProfitType::Pips => Distance::Pips,
+        };
+        self.measure(unit, v, inst, entry)
+    }
+
+    /// `v` in the given unit as a price distance (None while the ATR warms up, or if not positive).
+    fn measure(&self, unit: Distance, v: f64, inst: &Instrument, entry: f64) -> Option<f64> {
+        let d = match unit {
+            Distance::Atr => v * self.atr.is_ready().then(|| self.atr.value())?,
+            Distance::Percentage => v * entry,
+            Distance::Fixed => v,
+            Distance::Pips => v * inst.pip_value(),
         };
         (d > 0.0 && d.is_finite()).then_some(d)
     }
+}
+
+/// How a stop or take-profit value is measured.
+#[derive(Debug, Clone, Copy)]
+enum Distance {
+    Atr,
+    Percentage,
+    Fixed,
+    Pips,
 }
