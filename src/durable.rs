@@ -119,7 +119,8 @@ pub fn read_log(dir: &Path) -> anyhow::Result<JournalLog> {
     let mut reader = JournalReader::open(dir, 0).with_context(|| format!("reading the journal in {}", dir.display()))?;
     while let Some(r) = reader.next_record().with_context(|| format!("reading the journal in {}", dir.display()))? {
         log.records += 1;
-        let v: Value = serde_json::from_slice(r.payload).with_context(|| format!("journal record {} ({}) is not JSON", r.seq, kind_name(r.kind)))?;
+        let v: Value =
+            serde_json::from_slice(r.payload).with_context(|| format!("journal record {} ({}) is not JSON", r.seq, kind_name(r.kind)))?;
         match r.kind {
             PROGRESS => log.progress_ticks = log.progress_ticks.max(v["ticks"].as_u64().unwrap_or(0)),
             EVENT => log.journaled_fills += u64::from(v["e"] == "fill"),
@@ -142,7 +143,8 @@ fn apply_command(engine: &mut Engine, app: &App, session: &SessionApi, kind: u16
     match kind_name(kind) {
         "operation_created" => {
             let body = v["request"].as_object().context("operation_created without a request")?;
-            let (req, _) = pinion_http::operations::validate_create(app, body).map_err(|e| anyhow::anyhow!("operation {}: {}", v["op_id"], e.detail))?;
+            let (req, _) = pinion_http::operations::validate_create(app, body)
+                .map_err(|e| anyhow::anyhow!("operation {}: {}", v["op_id"], e.detail))?;
             let spec = pinion_http::operations::book_spec(app, &req).map_err(|e| anyhow::anyhow!(e.detail))?;
             let book = engine.add_book(spec)?;
             if v["book"].as_u64() != Some(book.0 as u64) {
@@ -163,11 +165,20 @@ fn apply_command(engine: &mut Engine, app: &App, session: &SessionApi, kind: u16
         }
         "session_config" => session.restore_config(app, v).map_err(|e| anyhow::anyhow!(e.detail))?,
         "session_start" => {
-            let symbols = v["symbols"].as_array().context("session_start without symbols")?.iter().filter_map(|s| s.as_str().and_then(|s| app.instruments.find(s))).collect();
+            let symbols = v["symbols"]
+                .as_array()
+                .context("session_start without symbols")?
+                .iter()
+                .filter_map(|s| s.as_str().and_then(|s| app.instruments.find(s)))
+                .collect();
             let path = v["model_path"].as_str().context("session_start without model_path")?;
             let policy = pinion_models::TorchPolicy::load(path)?;
             let risk = serde_json::from_value(v["risk"].clone()).ok();
-            let spec = SessionSpec { symbols, target_capital: Money::from_f64(v["target_capital_usd"].as_f64().unwrap_or(0.0)), policy: Box::new(policy) };
+            let spec = SessionSpec {
+                symbols,
+                target_capital: Money::from_f64(v["target_capital_usd"].as_f64().unwrap_or(0.0)),
+                policy: Box::new(policy),
+            };
             let book = apply_start(engine, spec, risk)?;
             app.read.write().session_book = Some(book);
         }
@@ -194,7 +205,9 @@ pub fn apply_recovery(engine: &mut Engine, book: BookId, mode: CrashRecoveryMode
         .filter(|p| p.book == book)
         .map(|p| {
             let inst = engine.instruments().get(p.instrument);
-            let entry_notional = engine.broker().rates().usd_per_quote_unit(p.instrument).unwrap_or(0.0) * p.cost_raw().unsigned_abs() as f64 / 10f64.powi((inst.price_precision + inst.size_precision) as i32);
+            let entry_notional = engine.broker().rates().usd_per_quote_unit(p.instrument).unwrap_or(0.0)
+                * p.cost_raw().unsigned_abs() as f64
+                / 10f64.powi((inst.price_precision + inst.size_precision) as i32);
             (p.instrument, engine.broker().unrealized(p), entry_notional)
         })
         .collect();
@@ -224,7 +237,15 @@ pub struct Recovered {
 
 /// Re-executes the feed from the start up to the journal's last progress, applying each journaled change
 /// at its tick position, feeding the events to the read model; then applies crash recovery modes.
-pub fn recover(engine: &mut Engine, app: &App, session: &SessionApi, log: &JournalLog, ticks: &[Tick], account_every_ns: i64, durability: &dyn Durability) -> anyhow::Result<Recovered> {
+pub fn recover(
+    engine: &mut Engine,
+    app: &App,
+    session: &SessionApi,
+    log: &JournalLog,
+    ticks: &[Tick],
+    account_every_ns: i64,
+    durability: &dyn Durability,
+) -> anyhow::Result<Recovered> {
     let end = log.commands.iter().filter_map(|(_, v)| tick_pos(v)).max().unwrap_or(0).max(log.progress_ticks);
     let period = loop_period(ticks);
     let mut pending = log.commands.iter().peekable();
@@ -267,10 +288,14 @@ pub fn recover(engine: &mut Engine, app: &App, session: &SessionApi, log: &Journ
     engine.publish_account();
     drain(engine, &mut batch, &mut fills);
     if fills < log.journaled_fills {
-        log::error!("journal replay reproduced {fills} fills but the journal holds {}: the feed or configuration changed since the crash", log.journaled_fills);
+        log::error!(
+            "journal replay reproduced {fills} fills but the journal holds {}: the feed or configuration changed since the crash",
+            log.journaled_fills
+        );
     }
     // Crash recovery modes, journaled so a later restart re-applies them at the same point.
-    let ops: Vec<(u64, BookId, String, f64)> = app.read.read().operations.iter().map(|o| (o.id, o.book, o.crash_recovery_mode.clone(), o.emergency_stop_loss_pct)).collect();
+    let ops: Vec<(u64, BookId, String, f64)> =
+        app.read.read().operations.iter().map(|o| (o.id, o.book, o.crash_recovery_mode.clone(), o.emergency_stop_loss_pct)).collect();
     for (id, book, mode_s, pct) in ops {
         let active = engine.book(book).is_some_and(|b| b.status == BookStatus::Active);
         let open = engine.broker().positions().any(|p| p.book == book);
@@ -279,7 +304,9 @@ pub fn recover(engine: &mut Engine, app: &App, session: &SessionApi, log: &Journ
         }
         let mode: CrashRecoveryMode = serde_json::from_value(Value::String(mode_s.clone()))?;
         let closed = apply_recovery(engine, book, mode, pct);
-        durability.record("recovery", &json!({ "tick_pos": end, "op_id": id, "mode": mode_s, "emergency_stop_loss_pct": pct, "closed": closed })).map_err(|e| anyhow::anyhow!("journaling recovery: {e}"))?;
+        durability
+            .record("recovery", &json!({ "tick_pos": end, "op_id": id, "mode": mode_s, "emergency_stop_loss_pct": pct, "closed": closed }))
+            .map_err(|e| anyhow::anyhow!("journaling recovery: {e}"))?;
         log::info!("crash recovery: operation {id} ({mode_s}) closed {closed} position(s)");
         drain(engine, &mut batch, &mut fills);
     }

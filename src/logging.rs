@@ -61,7 +61,9 @@ pub type RecordHook = Box<dyn Fn(&log::Record) + Send + Sync>;
 pub fn init(level: log::LevelFilter, log_dir: Option<&Path>, extra: Option<RecordHook>) -> anyhow::Result<()> {
     let mut dispatch = fern::Dispatch::new()
         .format(|out, message, record| {
-            let ts = pinion_core::time::format_iso(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64));
+            let ts = pinion_core::time::format_iso(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64),
+            );
             out.finish(format_args!("{ts} {:<5} {}: {message}", record.level(), record.target()))
         })
         .level(level)
@@ -69,7 +71,8 @@ pub fn init(level: log::LevelFilter, log_dir: Option<&Path>, extra: Option<Recor
         .chain(std::io::stderr());
     if let Some(dir) = log_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating log directory {}", dir.display()))?;
-        let file = RotatingFile::open(dir.join("pinion.log"), 16 << 20, 5).with_context(|| format!("opening {}", dir.join("pinion.log").display()))?;
+        let file = RotatingFile::open(dir.join("pinion.log"), 16 << 20, 5)
+            .with_context(|| format!("opening {}", dir.join("pinion.log").display()))?;
         dispatch = dispatch.chain(Box::new(file) as Box<dyn Write + Send>);
     }
     if let Some(f) = extra {

@@ -39,7 +39,12 @@ const CONFIG_FIELDS: &[&str] = &["symbols", "model_path", "target_capital_usd", 
 
 impl SessionApi {
     pub fn new(models_dir: &Path) -> SessionApi {
-        SessionApi { registry: ModelRegistry::new(models_dir), config: Mutex::new(None), last_status: Mutex::new(json!({ "state": "idle", "running": false })), frames: OnceLock::new() }
+        SessionApi {
+            registry: ModelRegistry::new(models_dir),
+            config: Mutex::new(None),
+            last_status: Mutex::new(json!({ "state": "idle", "running": false })),
+            frames: OnceLock::new(),
+        }
     }
 
     fn resolve_model(&self, raw: &str) -> PathBuf {
@@ -63,7 +68,9 @@ impl SessionApi {
     fn models(&self, req: &Request) -> ApiResult {
         let min = match req.query_param("min_symbols") {
             None => None,
-            Some(v) => Some(v.parse::<usize>().map_err(|_| ApiError::field("min_symbols", format!("must be a non-negative integer, got {v:?}")))?),
+            Some(v) => {
+                Some(v.parse::<usize>().map_err(|_| ApiError::field("min_symbols", format!("must be a non-negative integer, got {v:?}")))?)
+            }
         };
         Ok(Reply::ok(serde_json::to_value(self.registry.list(min)).unwrap_or(Value::Null)))
     }
@@ -72,7 +79,10 @@ impl SessionApi {
         if let Some(k) = body.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
             return Err(ApiError::field(k, format!("unknown field; known fields: {}", CONFIG_FIELDS.join(", "))));
         }
-        let arr = body.get("symbols").and_then(Value::as_array).ok_or_else(|| ApiError::field("symbols", "is required: a non-empty array of instrument names"))?;
+        let arr = body
+            .get("symbols")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ApiError::field("symbols", "is required: a non-empty array of instrument names"))?;
         if arr.is_empty() {
             return Err(ApiError::field("symbols", "must not be empty"));
         }
@@ -83,7 +93,10 @@ impl SessionApi {
             let id = app.instruments.find(name).ok_or_else(|| ApiError::field(&f, format!("unknown instrument {name:?}")))?;
             let canon = app.instruments.get(id).symbol.clone();
             if !app.config.training_symbols.contains(&canon) {
-                return Err(ApiError::field(&f, format!("{canon} is not in the training set ({})", app.config.training_symbols.join(", "))));
+                return Err(ApiError::field(
+                    &f,
+                    format!("{canon} is not in the training set ({})", app.config.training_symbols.join(", ")),
+                ));
             }
             if !app.fed_instruments.contains(&canon) {
                 return Err(ApiError::field(&f, format!("{canon} has no price feed on this server")));
@@ -93,7 +106,10 @@ impl SessionApi {
             }
             symbols.push((id, canon));
         }
-        let raw = body.get("model_path").and_then(Value::as_str).ok_or_else(|| ApiError::field("model_path", "is required: a model file or name from GET /models"))?;
+        let raw = body
+            .get("model_path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::field("model_path", "is required: a model file or name from GET /models"))?;
         let path = self.resolve_model(raw);
         if !path.exists() {
             return Err(ApiError::field("model_path", format!("no model at {raw:?}")));
@@ -107,13 +123,22 @@ impl SessionApi {
             return Err(ApiError::field("model_path", format!("model max_symbols {max} is below the {} symbols requested", symbols.len())));
         }
         if info.feature_set.as_deref() != Some(FEATURE_SET_V1) || info.n_features != Some(6) {
-            return Err(ApiError::field("model_path", format!("model feature_set {:?} / n_features {:?} is not supported (needs {FEATURE_SET_V1} with 6 features)", info.feature_set, info.n_features)));
+            return Err(ApiError::field(
+                "model_path",
+                format!(
+                    "model feature_set {:?} / n_features {:?} is not supported (needs {FEATURE_SET_V1} with 6 features)",
+                    info.feature_set, info.n_features
+                ),
+            ));
         }
         if info.lookback_window.unwrap_or(0) > HISTORY_CAPACITY {
             return Err(ApiError::field("model_path", format!("lookback_window above the {HISTORY_CAPACITY} bars of history kept")));
         }
         let cap = match body.get("target_capital_usd") {
-            Some(Value::Number(n)) => n.as_f64().filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| ApiError::field("target_capital_usd", "must be a positive number"))?,
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| ApiError::field("target_capital_usd", "must be a positive number"))?,
             Some(_) => return Err(ApiError::field("target_capital_usd", "must be a number")),
             None => return Err(ApiError::field("target_capital_usd", "is required")),
         };
@@ -172,20 +197,37 @@ impl SessionApi {
         }
         let timeout = match body.get("cold_start_timeout_sec") {
             None | Some(Value::Null) => 120.0,
-            Some(v) => v.as_f64().filter(|t| t.is_finite() && *t > 0.0 && *t <= 86_400.0).ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds in (0, 86400]"))?,
+            Some(v) => v
+                .as_f64()
+                .filter(|t| t.is_finite() && *t > 0.0 && *t <= 86_400.0)
+                .ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds in (0, 86400]"))?,
         };
-        let cfg = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| ApiError::conflict("no session configuration: POST /session/config first"))?;
+        let cfg = self
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ApiError::conflict("no session configuration: POST /session/config first"))?;
         let policy = TorchPolicy::load(&cfg.model_path).map_err(|e| ApiError::field("model_path", e))?;
-        let spec = SessionSpec { symbols: cfg.symbols.iter().map(|s| s.0).collect(), target_capital: cfg.target_capital, policy: Box::new(policy) };
+        let spec = SessionSpec {
+            symbols: cfg.symbols.iter().map(|s| s.0).collect(),
+            target_capital: cfg.target_capital,
+            policy: Box::new(policy),
+        };
         let risk = cfg.risk;
         let (started, pos) = app.call_at(move |e| apply_start(e, spec, risk))?;
         let book = started.map_err(|e| ApiError::conflict(e.to_string()))?;
         app.persist("session_start", &json!({ "tick_pos": pos, "symbols": cfg.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(), "model_path": cfg.model_path, "target_capital_usd": cfg.target_capital.as_f64(), "risk": cfg.risk }))?;
         app.read.write().session_book = Some(book);
-        log::info!("session starting: warming up {} on {} (timeout {timeout} s)", cfg.symbols.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join(", "), cfg.model.name);
+        log::info!(
+            "session starting: warming up {} on {} (timeout {timeout} s)",
+            cfg.symbols.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join(", "),
+            cfg.model.name
+        );
         let (me, app2) = (self.clone(), app.clone());
         let deadline = Instant::now() + Duration::from_secs_f64(timeout);
-        let watcher = std::thread::Builder::new().name("pinion-session-warmup".into()).spawn(move || me.watch_warmup(&app2, deadline, timeout));
+        let watcher =
+            std::thread::Builder::new().name("pinion-session-warmup".into()).spawn(move || me.watch_warmup(&app2, deadline, timeout));
         if let Err(e) = watcher {
             log::error!("could not start the warm-up watcher: {e}");
         }
@@ -233,7 +275,11 @@ impl SessionApi {
 }
 
 /// Starts a session on the engine, installing its risk limits first (also used by journal recovery).
-pub fn apply_start(e: &mut pinion_core::engine::Engine, spec: SessionSpec, risk: Option<RiskLimits>) -> Result<pinion_core::order::BookId, pinion_core::engine::SessionError> {
+pub fn apply_start(
+    e: &mut pinion_core::engine::Engine,
+    spec: SessionSpec,
+    risk: Option<RiskLimits>,
+) -> Result<pinion_core::order::BookId, pinion_core::engine::SessionError> {
     if let (Some(l), Some(r)) = (risk, e.risk_mut()) {
         r.limits = l;
     }

@@ -35,9 +35,19 @@ fn ema_cross_reference_backtest_is_bit_identical_across_runs() {
     for i in 0..2 {
         let fills = dir.path().join(format!("fills{i}.csv"));
         let (out, _) = pinion(&[
-            "backtest", "--data", file.to_str().unwrap(), "--strategy", "ema_cross",
-            "--config", r#"{"fast":10,"slow":20,"trade_size":100000}"#, "--capital", "1000000",
-            "--commission-rate", "0.00002", "--fills-out", fills.to_str().unwrap(),
+            "backtest",
+            "--data",
+            file.to_str().unwrap(),
+            "--strategy",
+            "ema_cross",
+            "--config",
+            r#"{"fast":10,"slow":20,"trade_size":100000}"#,
+            "--capital",
+            "1000000",
+            "--commission-rate",
+            "0.00002",
+            "--fills-out",
+            fills.to_str().unwrap(),
         ]);
         runs.push((summary(&out), std::fs::read(&fills).unwrap()));
     }
@@ -64,13 +74,29 @@ fn ema_cross_reference_backtest_is_bit_identical_across_runs() {
 
 #[test]
 fn merged_import_replays_through_a_backtest() {
-    let (Some(eu), Some(au)) = (data("eurusd_histdata_20200130-31_quotes.csv.gz"), data("audusd_truefx_20200130-31_quotes.csv.gz")) else { return };
+    let (Some(eu), Some(au)) = (data("eurusd_histdata_20200130-31_quotes.csv.gz"), data("audusd_truefx_20200130-31_quotes.csv.gz")) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fx.pinticks");
     let (line, _) = pinion(&["import", "--quiet", eu.to_str().unwrap(), au.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     let s = summary(&line);
     assert_eq!(s["ticks"], 199_308);
-    let (bt, _) = pinion(&["backtest", "--data", out.to_str().unwrap(), "--instrument", "EUR_USD", "--strategy", "MomentumStrategy", "--bar-sizes", "1 min,15 mins", "--stop-loss", "PIPS:15", "--take-profit", "RISK_REWARD:2"]);
+    let (bt, _) = pinion(&[
+        "backtest",
+        "--data",
+        out.to_str().unwrap(),
+        "--instrument",
+        "EUR_USD",
+        "--strategy",
+        "MomentumStrategy",
+        "--bar-sizes",
+        "1 min,15 mins",
+        "--stop-loss",
+        "PIPS:15",
+        "--take-profit",
+        "RISK_REWARD:2",
+    ]);
     let b = summary(&bt);
     assert_eq!(b["ticks"], 199_308);
     assert_eq!(b["instrument"], "EUR_USD");
@@ -81,10 +107,16 @@ fn bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("eurusd_bad_quotes.csv");
     std::fs::write(&bad, "ts_ns,bid,ask,bid_size,ask_size\n1,1.10000,1.10010,1,1\n0,1.10000,1.10010,1,1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pinion")).args(["backtest", "--data", bad.to_str().unwrap(), "--strategy", "ema_cross"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args(["backtest", "--data", bad.to_str().unwrap(), "--strategy", "ema_cross"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("eurusd_bad_quotes.csv") && err.contains("line 3"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_pinion")).args(["backtest", "--data", bad.to_str().unwrap(), "--strategy", "nope"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args(["backtest", "--data", bad.to_str().unwrap(), "--strategy", "nope"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }

@@ -46,11 +46,7 @@ fn bench_bars(c: &mut Criterion) {
             return;
         }
     };
-    let sizes: Vec<BarSize> = match ["1 min", "5 mins", "1 hour"]
-        .iter()
-        .map(|s| BarSize::parse(s))
-        .collect()
-    {
+    let sizes: Vec<BarSize> = match ["1 min", "5 mins", "1 hour"].iter().map(|s| BarSize::parse(s)).collect() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bars bench skipped: {e}");

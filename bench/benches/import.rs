@@ -7,10 +7,7 @@ use pinion_io::tickfile::{write_tick_file, TickFile};
 use std::hint::black_box;
 use std::path::Path;
 
-const AUDUSD: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/audusd_truefx_20200130-31_quotes.csv.gz"
-);
+const AUDUSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/audusd_truefx_20200130-31_quotes.csv.gz");
 
 fn bench_import(c: &mut Criterion) {
     let src = Path::new(AUDUSD);
@@ -54,9 +51,7 @@ fn bench_import(c: &mut Criterion) {
             let Ok(f) = TickFile::open(black_box(&path)) else {
                 return 0;
             };
-            f.ticks()
-                .iter()
-                .fold(0i64, |acc, t| acc.wrapping_add(t.bid ^ t.ask ^ t.ts_ns))
+            f.ticks().iter().fold(0i64, |acc, t| acc.wrapping_add(t.bid ^ t.ask ^ t.ts_ns))
         })
     });
     g.finish();

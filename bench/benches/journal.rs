@@ -26,20 +26,14 @@ fn bench_dir() -> tempfile::TempDir {
 type Started = (JournalHandle, JoinHandle<Result<Journal, JournalError>>);
 
 fn start(dir: &Path) -> Started {
-    let opts = JournalOptions {
-        segment_size: 16 << 20,
-        ..JournalOptions::default()
-    };
+    let opts = JournalOptions { segment_size: 16 << 20, ..JournalOptions::default() };
     let (journal, _) = Journal::open(dir, opts).expect("open journal");
     journal.start()
 }
 
 fn stop((handle, thread): Started) {
     handle.close().expect("close journal");
-    thread
-        .join()
-        .expect("journal thread")
-        .expect("journal stop");
+    thread.join().expect("journal thread").expect("journal stop");
 }
 
 /// Appends `BATCH` records without waiting, then waits for the last one.
@@ -56,9 +50,7 @@ fn append_throughput(c: &mut Criterion) {
             for _ in 0..iters {
                 let start = Instant::now();
                 for _ in 1..BATCH {
-                    handle
-                        .append_nowait(1, vec![0xA5; PAYLOAD])
-                        .expect("append");
+                    handle.append_nowait(1, vec![0xA5; PAYLOAD]).expect("append");
                 }
                 let ticket = handle.append(1, vec![0xA5; PAYLOAD]).expect("append");
                 ticket.wait().expect("durable");
@@ -83,38 +75,29 @@ fn commit_latency(c: &mut Criterion) {
         let started = start(dir.path());
         let handle = &started.0;
         group.throughput(Throughput::Elements(writers as u64));
-        group.bench_with_input(
-            BenchmarkId::new("append_wait_100B", writers),
-            &writers,
-            |b, &writers| {
-                b.iter_custom(|iters| {
-                    let barrier = Barrier::new(writers);
-                    let elapsed = std::thread::scope(|s| {
-                        let threads: Vec<_> = (0..writers)
-                            .map(|_| {
-                                s.spawn(|| {
-                                    barrier.wait();
-                                    let start = Instant::now();
-                                    for _ in 0..iters {
-                                        let t =
-                                            handle.append(2, vec![0x5A; PAYLOAD]).expect("append");
-                                        t.wait().expect("durable");
-                                    }
-                                    start.elapsed()
-                                })
+        group.bench_with_input(BenchmarkId::new("append_wait_100B", writers), &writers, |b, &writers| {
+            b.iter_custom(|iters| {
+                let barrier = Barrier::new(writers);
+                let elapsed = std::thread::scope(|s| {
+                    let threads: Vec<_> = (0..writers)
+                        .map(|_| {
+                            s.spawn(|| {
+                                barrier.wait();
+                                let start = Instant::now();
+                                for _ in 0..iters {
+                                    let t = handle.append(2, vec![0x5A; PAYLOAD]).expect("append");
+                                    t.wait().expect("durable");
+                                }
+                                start.elapsed()
                             })
-                            .collect();
-                        threads
-                            .into_iter()
-                            .map(|t| t.join().expect("writer thread"))
-                            .max()
-                            .unwrap_or_default()
-                    });
-                    handle.compact(handle.durable_seq()).expect("compact");
-                    elapsed
-                })
-            },
-        );
+                        })
+                        .collect();
+                    threads.into_iter().map(|t| t.join().expect("writer thread")).max().unwrap_or_default()
+                });
+                handle.compact(handle.durable_seq()).expect("compact");
+                elapsed
+            })
+        });
         stop(started);
     }
     group.finish();
@@ -125,8 +108,7 @@ fn restart(c: &mut Criterion) {
     const EVENTS: u64 = 1_000_000;
     let dir = bench_dir();
     {
-        let (mut journal, _) =
-            Journal::open(dir.path(), JournalOptions::default()).expect("open journal");
+        let (mut journal, _) = Journal::open(dir.path(), JournalOptions::default()).expect("open journal");
         let payload = [0x3C; PAYLOAD];
         for i in 0..EVENTS {
             journal.append((i % 16) as u16, &payload).expect("append");
@@ -141,8 +123,7 @@ fn restart(c: &mut Criterion) {
     group.throughput(Throughput::Elements(EVENTS));
     group.bench_function("open_scan", |b| {
         b.iter(|| {
-            let (journal, recovery) =
-                Journal::open(dir.path(), JournalOptions::default()).expect("open journal");
+            let (journal, recovery) = Journal::open(dir.path(), JournalOptions::default()).expect("open journal");
             assert_eq!(recovery.records, EVENTS);
             black_box(journal)
         })

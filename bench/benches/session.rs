@@ -17,7 +17,10 @@ const MIN: i64 = 60_000_000_000;
 /// 20 USD-quoted pairs: the built-in ones plus synthetic codes.
 fn table() -> InstrumentTable {
     let mut t = InstrumentTable::new();
-    for base in ["EUR", "GBP", "AUD", "NZD", "XAA", "XAB", "XAC", "XAD", "XAE", "XAF", "XAG", "XAH", "XAI", "XAJ", "XAK", "XAL", "XAM", "XAN", "XAO", "XAP"] {
+    for base in [
+        "EUR", "GBP", "AUD", "NZD", "XAA", "XAB", "XAC", "XAD", "XAE", "XAF", "XAG", "XAH", "XAI", "XAJ", "XAK", "XAL", "XAM", "XAN",
+        "XAO", "XAP",
+    ] {
         t.add(Instrument::fx(base, "USD")).expect("room for 20 instruments");
     }
     t

@@ -63,9 +63,7 @@ impl BarSize {
     /// Parses `"N unit"` (any surrounding / inner whitespace, unit case-insensitive, singular or plural:
     /// `sec|secs|min|mins|hour|hours|day|days|week|weeks`) for the supported sizes only.
     pub fn parse(s: &str) -> Result<BarSize, BarSizeError> {
-        let err = || BarSizeError {
-            input: s.to_string(),
-        };
+        let err = || BarSizeError { input: s.to_string() };
         let mut parts = s.split_whitespace();
         let (Some(num), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(err());
@@ -85,19 +83,13 @@ impl BarSize {
         TABLE
             .iter()
             .find(|&&(count, u, _)| count == n && u == unit_secs)
-            .map(|&(count, u, text)| BarSize {
-                secs: count as i64 * u,
-                text,
-            })
+            .map(|&(count, u, text)| BarSize { secs: count as i64 * u, text })
             .ok_or_else(err)
     }
 
     /// Every supported size, shortest first.
     pub fn all() -> impl Iterator<Item = BarSize> {
-        TABLE.iter().map(|&(count, u, text)| BarSize {
-            secs: count as i64 * u,
-            text,
-        })
+        TABLE.iter().map(|&(count, u, text)| BarSize { secs: count as i64 * u, text })
     }
 
     pub fn secs(self) -> i64 {
@@ -117,11 +109,7 @@ impl BarSize {
     /// Monday 00:00 UTC (correct for times before the epoch too).
     pub fn bar_start(self, ts_ns: i64) -> i64 {
         let d = self.duration_ns() as i128;
-        let origin = if self.secs == 604_800 {
-            WEEK_ORIGIN_NS as i128
-        } else {
-            0
-        };
+        let origin = if self.secs == 604_800 { WEEK_ORIGIN_NS as i128 } else { 0 };
         let start = (ts_ns as i128 - origin).div_euclid(d) * d + origin;
         start.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
@@ -180,15 +168,7 @@ pub struct Bar {
 impl Bar {
     /// A bar opened by one tick.
     pub fn open_with(start_ns: i64, end_ns: i64, mid_x2: i64) -> Bar {
-        Bar {
-            start_ns,
-            end_ns,
-            open: mid_x2,
-            high: mid_x2,
-            low: mid_x2,
-            close: mid_x2,
-            ticks: 1,
-        }
+        Bar { start_ns, end_ns, open: mid_x2, high: mid_x2, low: mid_x2, close: mid_x2, ticks: 1 }
     }
 
     /// Folds one more tick's mid into the bar.
@@ -235,17 +215,7 @@ pub struct BarAggregator {
 
 impl BarAggregator {
     pub fn new(sizes: &[BarSize]) -> BarAggregator {
-        BarAggregator {
-            slots: sizes
-                .iter()
-                .map(|&size| Slot {
-                    size,
-                    current: None,
-                    last_closed: None,
-                })
-                .collect(),
-            now_ns: i64::MIN,
-        }
+        BarAggregator { slots: sizes.iter().map(|&size| Slot { size, current: None, last_closed: None }).collect(), now_ns: i64::MIN }
     }
 
     /// Number of sizes (valid size indices are `0..len()`).
@@ -404,10 +374,7 @@ mod tests {
     fn alignment_to_utc_and_to_mondays() {
         let hour = BarSize::parse("1 hour").unwrap();
         let t = ts("2020-01-30T15:28:09.820Z");
-        assert_eq!(
-            hour.bar_bounds(t),
-            (ts("2020-01-30T15:00:00Z"), ts("2020-01-30T16:00:00Z"))
-        );
+        assert_eq!(hour.bar_bounds(t), (ts("2020-01-30T15:00:00Z"), ts("2020-01-30T16:00:00Z")));
         let h8 = BarSize::parse("8 hours").unwrap();
         assert_eq!(h8.bar_start(t), ts("2020-01-30T08:00:00Z"));
         let day = BarSize::parse("1 day").unwrap();
@@ -417,17 +384,11 @@ mod tests {
         assert_eq!(week.bar_start(t), ts("2020-01-27T00:00:00Z"));
         // A Monday at midnight starts its own week; one ns earlier belongs to the previous one.
         let monday = ts("2020-02-03T00:00:00Z");
-        assert_eq!(
-            week.bar_bounds(monday),
-            (monday, ts("2020-02-10T00:00:00Z"))
-        );
+        assert_eq!(week.bar_bounds(monday), (monday, ts("2020-02-10T00:00:00Z")));
         assert_eq!(week.bar_start(monday - 1), ts("2020-01-27T00:00:00Z"));
         // The epoch (a Thursday) lies in the week of Monday 1969-12-29; before-epoch times too.
         assert_eq!(week.bar_start(0), ts("1969-12-29T00:00:00Z"));
-        assert_eq!(
-            week.bar_start(ts("1969-12-28T23:59:59Z")),
-            ts("1969-12-22T00:00:00Z")
-        );
+        assert_eq!(week.bar_start(ts("1969-12-28T23:59:59Z")), ts("1969-12-22T00:00:00Z"));
         assert_eq!(hour.bar_start(-1), -3600 * NS_PER_SEC);
         // Extremes do not panic.
         let _ = week.bar_bounds(i64::MIN);
@@ -444,34 +405,12 @@ mod tests {
         agg.on_tick(t0 + 10 * NS_PER_SEC, 104, &mut emit);
         agg.on_tick(t0 + 20 * NS_PER_SEC, 97, &mut emit);
         agg.on_tick(t0 + MIN - 1, 101, &mut emit); // last ns of the bar
-        assert_eq!(
-            agg.current(0),
-            Some(&Bar {
-                start_ns: t0,
-                end_ns: t0 + MIN,
-                open: 100,
-                high: 104,
-                low: 97,
-                close: 101,
-                ticks: 4
-            })
-        );
+        assert_eq!(agg.current(0), Some(&Bar { start_ns: t0, end_ns: t0 + MIN, open: 100, high: 104, low: 97, close: 101, ticks: 4 }));
         agg.on_tick(t0 + MIN, 110, &mut emit); // exactly at the boundary: closes, then opens the next
-        let bar = Bar {
-            start_ns: t0,
-            end_ns: t0 + MIN,
-            open: 100,
-            high: 104,
-            low: 97,
-            close: 101,
-            ticks: 4,
-        };
+        let bar = Bar { start_ns: t0, end_ns: t0 + MIN, open: 100, high: 104, low: 97, close: 101, ticks: 4 };
         assert_eq!(out, vec![(0, bar)]);
         assert_eq!(agg.last_closed(0), Some(&bar));
-        assert_eq!(
-            agg.current(0),
-            Some(&Bar::open_with(t0 + MIN, t0 + 2 * MIN, 110))
-        );
+        assert_eq!(agg.current(0), Some(&Bar::open_with(t0 + MIN, t0 + 2 * MIN, 110)));
         // 0.67067/0.67070 at precision 5 -> mid_x2 134137 -> 0.670685.
         assert_eq!(x2_to_f64(134_137, 5), 0.670685);
         assert_eq!(Bar::open_with(0, 1, 134_137).close_f64(5), 0.670685);
@@ -509,10 +448,7 @@ mod tests {
         // Stamped inside the closed bar, it lands in the bar open at the time already reached.
         agg.on_tick(t0 + 30 * NS_PER_SEC, 12, &mut |i, b| out.push((i, *b)));
         assert_eq!(out.len(), 1);
-        assert_eq!(
-            agg.current(0),
-            Some(&Bar::open_with(t0 + MIN, t0 + 2 * MIN, 12))
-        );
+        assert_eq!(agg.current(0), Some(&Bar::open_with(t0 + MIN, t0 + 2 * MIN, 12)));
         assert_eq!(agg.now_ns(), t0 + MIN + 5);
     }
 
@@ -523,54 +459,27 @@ mod tests {
         let mut out = Vec::new();
         let monday = ts("2020-02-03T00:00:00Z");
         // Friday close of the previous week, then the Monday open.
-        agg.on_tick(ts("2020-01-31T21:59:00Z"), 100, &mut |i, b| {
-            out.push((i, *b))
-        });
-        agg.on_tick(ts("2020-01-31T21:59:30Z"), 90, &mut |i, b| {
-            out.push((i, *b))
-        });
+        agg.on_tick(ts("2020-01-31T21:59:00Z"), 100, &mut |i, b| out.push((i, *b)));
+        agg.on_tick(ts("2020-01-31T21:59:30Z"), 90, &mut |i, b| out.push((i, *b)));
         agg.on_tick(monday, 95, &mut |i, b| out.push((i, *b)));
         let idx: Vec<usize> = out.iter().map(|(i, _)| *i).collect();
         assert_eq!(idx, vec![0, 1, 2, 3]);
         let week = out[0].1;
-        assert_eq!(
-            (week.start_ns, week.end_ns),
-            (ts("2020-01-27T00:00:00Z"), monday)
-        );
-        assert_eq!(
-            (week.open, week.high, week.low, week.close, week.ticks),
-            (100, 100, 90, 90, 2)
-        );
+        assert_eq!((week.start_ns, week.end_ns), (ts("2020-01-27T00:00:00Z"), monday));
+        assert_eq!((week.open, week.high, week.low, week.close, week.ticks), (100, 100, 90, 90, 2));
         assert_eq!(out[1].1.start_ns, ts("2020-01-31T21:59:00Z"));
         assert_eq!(out[2].1.start_ns, ts("2020-01-31T21:55:00Z"));
         assert_eq!(out[3].1.start_ns, ts("2020-01-31T21:00:00Z"));
         for i in 0..4 {
-            assert_eq!(
-                agg.current(i).map(|b| (b.start_ns, b.open)),
-                Some((monday, 95))
-            );
+            assert_eq!(agg.current(i).map(|b| (b.start_ns, b.open)), Some((monday, 95)));
         }
         // Only the 1-minute bar closes one minute later; then the 5-minute one too.
         out.clear();
         agg.on_tick(monday + MIN, 96, &mut |i, b| out.push((i, *b)));
         assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1]);
         agg.advance_time(monday + 5 * MIN, &mut |i, b| out.push((i, *b)));
-        assert_eq!(
-            out.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-            vec![1, 1, 2]
-        );
-        assert_eq!(
-            out[2].1,
-            Bar {
-                start_ns: monday,
-                end_ns: monday + 5 * MIN,
-                open: 95,
-                high: 96,
-                low: 95,
-                close: 96,
-                ticks: 2
-            }
-        );
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1, 1, 2]);
+        assert_eq!(out[2].1, Bar { start_ns: monday, end_ns: monday + 5 * MIN, open: 95, high: 96, low: 95, close: 96, ticks: 2 });
         agg.reset();
         assert_eq!(agg.current(0), None);
         assert_eq!(agg.last_closed(2), None);

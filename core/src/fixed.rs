@@ -77,10 +77,7 @@ pub fn parse_decimal(s: &[u8], precision: u8) -> Result<i64, DecimalError> {
                     }
                     frac_digits += 1;
                 }
-                value = value
-                    .checked_mul(10)
-                    .and_then(|v| v.checked_add(d))
-                    .ok_or_else(|| DecimalError::Overflow(text()))?;
+                value = value.checked_mul(10).and_then(|v| v.checked_add(d)).ok_or_else(|| DecimalError::Overflow(text()))?;
             }
             b'.' if !seen_dot => seen_dot = true,
             _ => return Err(DecimalError::Invalid(text())),

@@ -2,16 +2,16 @@
 //! sockets or libtorch: ticks arrive through rings, commands through queues, state leaves as snapshots.
 
 pub mod bars;
+pub mod broker;
+pub mod engine;
+pub mod events;
 pub mod fixed;
 pub mod indicators;
 pub mod instrument;
 pub mod order;
 pub mod policy;
 pub mod risk;
+pub mod session;
+pub mod strategy;
 pub mod tick;
 pub mod time;
-pub mod broker;
-pub mod events;
-pub mod strategy;
-pub mod engine;
-pub mod session;

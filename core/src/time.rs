@@ -40,12 +40,7 @@ pub fn format_iso(ts_ns: i64) -> String {
     let (y, mo, d) = civil_from_days(days);
     let secs = rem / NS_PER_SEC;
     let nanos = rem % NS_PER_SEC;
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fffffffff][Z|+00:00]` (also with a space separator) to epoch ns.

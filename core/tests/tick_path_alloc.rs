@@ -41,14 +41,35 @@ fn ticks_without_orders_allocate_nothing() {
     let eu = t.add(Instrument::fx("EUR", "USD")).unwrap();
     t.add(Instrument::fx("AUD", "USD")).unwrap();
     let inst = t.get(eu).clone();
-    let mut e = Engine::new(t, PaperConfig { starting_balance: Money::from_units(1_000_000), commission_rate: Rate::parse("0.00002").unwrap() });
+    let mut e =
+        Engine::new(t, PaperConfig { starting_balance: Money::from_units(1_000_000), commission_rate: Rate::parse("0.00002").unwrap() });
     e.set_risk(Some(RiskEngine::new(RiskLimits::default())));
     e.enable_history(BarSize::parse("1 min").unwrap(), 256);
     let sizes: Vec<BarSize> = ["1 min", "5 mins", "1 hour"].iter().map(|s| BarSize::parse(s).unwrap()).collect();
     let ema = build_strategy("ema_cross", &serde_json::json!({"fast": 10, "slow": 50, "trade_size": 10000}), &inst).unwrap();
-    e.add_book(BookSpec { instrument: eu, bar_sizes: sizes.clone(), primary: 0, strategy: ema, capital: Money::from_units(100_000), stop_loss: Some((StopLossType::Pips, 20.0)), take_profit: Some((TakeProfitType::RiskReward, 2.0)), risk_fraction: 0.01 }).unwrap();
+    e.add_book(BookSpec {
+        instrument: eu,
+        bar_sizes: sizes.clone(),
+        primary: 0,
+        strategy: ema,
+        capital: Money::from_units(100_000),
+        stop_loss: Some((StopLossType::Pips, 20.0)),
+        take_profit: Some((TakeProfitType::RiskReward, 2.0)),
+        risk_fraction: 0.01,
+    })
+    .unwrap();
     let mom = build_strategy("MomentumStrategy", &serde_json::json!({}), &inst).unwrap();
-    e.add_book(BookSpec { instrument: eu, bar_sizes: sizes, primary: 0, strategy: mom, capital: Money::from_units(100_000), stop_loss: Some((StopLossType::Atr, 1.5)), take_profit: Some((TakeProfitType::RiskReward, 2.0)), risk_fraction: 0.01 }).unwrap();
+    e.add_book(BookSpec {
+        instrument: eu,
+        bar_sizes: sizes,
+        primary: 0,
+        strategy: mom,
+        capital: Money::from_units(100_000),
+        stop_loss: Some((StopLossType::Atr, 1.5)),
+        take_profit: Some((TakeProfitType::RiskReward, 2.0)),
+        risk_fraction: 0.01,
+    })
+    .unwrap();
 
     let mut quiet_ticks = 0u64;
     let mut allocating = Vec::new();

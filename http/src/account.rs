@@ -81,25 +81,35 @@ fn trades(app: &App, req: &Request) -> ApiResult {
             let tr = &t.trade;
             let Some(inst) = s.instruments.try_get(tr.instrument) else { continue };
             let units = tr.direction as f64 * tr.quantity.0 as f64 / 10f64.powi(inst.size_precision as i32);
-            rows.push((t.id, json!({
-                "id": t.id.to_string(), "instrument": inst.symbol, "units": units,
-                "entry_price": tr.entry_price.as_f64(inst.price_precision), "status": "CLOSED",
-                "pnl": tr.pnl.as_f64(), "commission": tr.commission.as_f64(),
-                "open_timestamp": format_iso(tr.entry_ns), "close_timestamp": format_iso(tr.exit_ns),
-                "close_price": tr.exit_price.as_f64(inst.price_precision), "holder": who.clone(),
-            })));
+            rows.push((
+                t.id,
+                json!({
+                    "id": t.id.to_string(), "instrument": inst.symbol, "units": units,
+                    "entry_price": tr.entry_price.as_f64(inst.price_precision), "status": "CLOSED",
+                    "pnl": tr.pnl.as_f64(), "commission": tr.commission.as_f64(),
+                    "open_timestamp": format_iso(tr.entry_ns), "close_timestamp": format_iso(tr.exit_ns),
+                    "close_price": tr.exit_price.as_f64(inst.price_precision), "holder": who.clone(),
+                }),
+            ));
         }
         for lot in &b.lots {
             let Some(inst) = s.instruments.try_get(lot.instrument) else { continue };
             // An open lot's share of its position's unrealized P&L, in proportion to its size.
-            let unrealized = b.positions.get(&lot.instrument).filter(|p| p.state.quantity != 0).map(|p| p.unrealized.as_f64() * (lot.quantity as f64 / p.state.quantity as f64).abs().min(1.0));
-            rows.push((lot.id, json!({
-                "id": lot.id.to_string(), "instrument": inst.symbol,
-                "units": lot.quantity as f64 / 10f64.powi(inst.size_precision as i32),
-                "entry_price": lot.price.as_f64(inst.price_precision), "status": "OPEN",
-                "pnl": unrealized.unwrap_or(0.0), "open_timestamp": format_iso(lot.ts_ns),
-                "close_timestamp": Value::Null, "close_price": Value::Null, "holder": who.clone(),
-            })));
+            let unrealized = b
+                .positions
+                .get(&lot.instrument)
+                .filter(|p| p.state.quantity != 0)
+                .map(|p| p.unrealized.as_f64() * (lot.quantity as f64 / p.state.quantity as f64).abs().min(1.0));
+            rows.push((
+                lot.id,
+                json!({
+                    "id": lot.id.to_string(), "instrument": inst.symbol,
+                    "units": lot.quantity as f64 / 10f64.powi(inst.size_precision as i32),
+                    "entry_price": lot.price.as_f64(inst.price_precision), "status": "OPEN",
+                    "pnl": unrealized.unwrap_or(0.0), "open_timestamp": format_iso(lot.ts_ns),
+                    "close_timestamp": Value::Null, "close_price": Value::Null, "holder": who.clone(),
+                }),
+            ));
         }
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
@@ -166,4 +176,3 @@ pub fn route(app: &App, req: &Request) -> Option<ApiResult> {
         _ => return None,
     })
 }
-

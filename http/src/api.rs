@@ -115,7 +115,8 @@ impl Request {
         if self.body.iter().all(|c| c.is_ascii_whitespace()) {
             return Err(ApiError::bad_request("request body is empty: expected a JSON object"));
         }
-        let v: Value = serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
         match v {
             Value::Object(m) => Ok(m),
             _ => Err(ApiError::bad_request("request body must be a JSON object")),

@@ -80,7 +80,8 @@ impl App {
             let _ = tx.send((out, engine.event_seq(), engine.ticks_processed()));
         });
         self.commands.try_send(cmd).map_err(|_| ApiError::unavailable("engine command queue is full or the engine has stopped; retry"))?;
-        let (out, seq, pos) = rx.recv_timeout(self.config.command_timeout).map_err(|_| ApiError::unavailable("engine did not answer in time"))?;
+        let (out, seq, pos) =
+            rx.recv_timeout(self.config.command_timeout).map_err(|_| ApiError::unavailable("engine did not answer in time"))?;
         if !self.read.wait_for(seq, self.config.command_timeout) {
             return Err(ApiError::unavailable("state change applied but not yet visible; retry the read"));
         }

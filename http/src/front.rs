@@ -158,8 +158,7 @@ pub fn start_front(
     let local_addr = listener.local_addr()?;
     let mut listener = TcpListener::from_std(listener);
     let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (broadcaster, rx) = broadcast_channel(waker.clone(), cfg.broadcast_queue_frames);
     let stop = Arc::new(AtomicBool::new(false));
@@ -180,17 +179,8 @@ pub fn start_front(
         ws_count: 0,
         batch: Vec::with_capacity(BATCH),
     };
-    let thread = std::thread::Builder::new()
-        .name("pinion-front".into())
-        .spawn(move || front.run())?;
-    Ok(FrontHandle {
-        local_addr,
-        broadcaster,
-        stop,
-        waker,
-        counters,
-        thread: Some(thread),
-    })
+    let thread = std::thread::Builder::new().name("pinion-front".into()).spawn(move || front.run())?;
+    Ok(FrontHandle { local_addr, broadcaster, stop, waker, counters, thread: Some(thread) })
 }
 
 /// Reading the first request head.
@@ -294,31 +284,19 @@ impl Front {
                         self.slots.len() - 1
                     });
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) =
-                        self.poll
-                            .registry()
-                            .register(&mut stream, client_token(idx), interest)
-                    {
+                    if let Err(e) = self.poll.registry().register(&mut stream, client_token(idx), interest) {
                         log::warn!("front: cannot register a connection: {e}");
                         self.free.push(idx);
                         continue;
                     }
                     let gen = self.next_gen;
                     self.next_gen += 1;
-                    let conn = Conn::Sniff(Sniff {
-                        stream,
-                        buf: Vec::new(),
-                    });
+                    let conn = Conn::Sniff(Sniff { stream, buf: Vec::new() });
                     self.slots[idx] = Some(Slot { gen, conn });
-                    self.deadlines
-                        .push_back((Instant::now() + self.cfg.head_timeout, idx, gen));
+                    self.deadlines.push_back((Instant::now() + self.cfg.head_timeout, idx, gen));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
                 Err(e) => {
                     // E.g. out of file descriptors: the next connection retries.
                     log::warn!("front: accept failed: {e}");
@@ -410,9 +388,7 @@ impl Front {
             log::warn!("front: cannot register a backend connection: {e}");
             return reject(s.stream, json_error(502, "REST backend unavailable", ""));
         }
-        self.counters
-            .proxied_connections
-            .fetch_add(1, Ordering::Relaxed);
+        self.counters.proxied_connections.fetch_add(1, Ordering::Relaxed);
         let mut p = Box::new(Proxy::new(s.stream, backend, &s.buf));
         match p.on_event() {
             Ok(false) => Step::Keep(Conn::Proxy(p)),
@@ -422,10 +398,7 @@ impl Front {
 
     fn start_ws(&mut self, s: Sniff, response: Vec<u8>, head_len: usize) -> Step {
         if self.ws_count >= self.cfg.max_clients {
-            log::warn!(
-                "front: WebSocket client refused, {} connected",
-                self.ws_count
-            );
+            log::warn!("front: WebSocket client refused, {} connected", self.ws_count);
             return reject(s.stream, json_error(503, "too many WebSocket clients", ""));
         }
         let leftover = s.buf.get(head_len..).unwrap_or_default().to_vec();
@@ -434,9 +407,7 @@ impl Front {
             c.push_direct(Utf8Bytes::from(&*frame.text));
         }
         self.ws_count += 1;
-        self.counters
-            .ws_clients
-            .store(self.ws_count as u64, Ordering::Relaxed);
+        self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
         self.ws_step(c)
     }
 
@@ -449,10 +420,7 @@ impl Front {
         }
         let cap = self.cfg.client_queue_frames;
         for idx in 0..self.slots.len() {
-            let Some(Slot {
-                conn: Conn::Ws(c), ..
-            }) = &mut self.slots[idx]
-            else {
+            let Some(Slot { conn: Conn::Ws(c), .. }) = &mut self.slots[idx] else {
                 continue;
             };
             let mut outcome = Ok(false);
@@ -516,13 +484,9 @@ impl Front {
             Conn::Ws(mut c) => {
                 drop(registry.deregister(c.stream_mut()));
                 self.ws_count -= 1;
-                self.counters
-                    .ws_clients
-                    .store(self.ws_count as u64, Ordering::Relaxed);
+                self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
                 if why == Some(WsEnd::Slow) {
-                    self.counters
-                        .ws_dropped_slow
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.counters.ws_dropped_slow.fetch_add(1, Ordering::Relaxed);
                     log::warn!("front: WebSocket client too slow, disconnected");
                 }
             }
@@ -543,21 +507,13 @@ impl Front {
 }
 
 fn reject(stream: TcpStream, out: Vec<u8>) -> Step {
-    reject_step(Reject {
-        stream,
-        out,
-        sent: 0,
-    })
+    reject_step(Reject { stream, out, sent: 0 })
 }
 
 fn reject_step(mut r: Reject) -> Step {
     let mut sink = [0u8; 4096];
     loop {
-        let result = if r.sent < r.out.len() {
-            r.stream.write(&r.out[r.sent..])
-        } else {
-            r.stream.read(&mut sink)
-        };
+        let result = if r.sent < r.out.len() { r.stream.write(&r.out[r.sent..]) } else { r.stream.read(&mut sink) };
         match result {
             Ok(0) => return Step::Close(Conn::Reject(r), None),
             Ok(n) if r.sent < r.out.len() => {

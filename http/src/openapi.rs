@@ -32,7 +32,8 @@ pub const ROUTES: &[(&str, &str, &str, u16)] = &[
 
 /// Every (path, method) the server answers, extensions included.
 pub fn all_routes(app: &App) -> Vec<(String, String, String, u16)> {
-    let mut v: Vec<(String, String, String, u16)> = ROUTES.iter().map(|(p, m, s, c)| (p.to_string(), m.to_string(), s.to_string(), *c)).collect();
+    let mut v: Vec<(String, String, String, u16)> =
+        ROUTES.iter().map(|(p, m, s, c)| (p.to_string(), m.to_string(), s.to_string(), *c)).collect();
     for p in &app.extensions.providers {
         for (path, method, summary) in p.describe() {
             let code = if method == "post" && path == "/session/start" { 202 } else { 200 };

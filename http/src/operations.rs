@@ -62,7 +62,8 @@ fn get_num(m: &Map<String, Value>, k: &str, default: f64) -> Result<f64, ApiErro
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(field: &str, s: &str, allowed: &str) -> Result<T, ApiError> {
-    serde_json::from_value(Value::String(s.to_ascii_uppercase())).map_err(|_| ApiError::field(field, format!("unknown value {s:?}; expected one of {allowed}")))
+    serde_json::from_value(Value::String(s.to_ascii_uppercase()))
+        .map_err(|_| ApiError::field(field, format!("unknown value {s:?}; expected one of {allowed}")))
 }
 
 /// Validates every field of a create body, naming the first bad one.
@@ -94,7 +95,10 @@ pub fn validate_create(app: &App, body: &Map<String, Value>) -> Result<(CreateRe
         None => 0,
         Some(p) => {
             let b = BarSize::parse(p).map_err(|e| ApiError::field("primary_bar_size", e))?;
-            bar_sizes.iter().position(|x| *x == b).ok_or_else(|| ApiError::field("primary_bar_size", format!("{b} is not one of bar_sizes")))?
+            bar_sizes
+                .iter()
+                .position(|x| *x == b)
+                .ok_or_else(|| ApiError::field("primary_bar_size", format!("{b} is not one of bar_sizes")))?
         }
     };
     let strategy_name = get_str(body, "strategy_name")?.ok_or_else(|| ApiError::field("strategy_name", "is required"))?;
@@ -167,7 +171,16 @@ pub fn book_spec(app: &App, req: &CreateRequest) -> Result<BookSpec, ApiError> {
     let (meta, p) = (&req.meta, &req.spec_parts);
     let inst = app.instruments.get(p.instrument).clone();
     let strategy = build_strategy(&meta.strategy_name, &meta.strategy_config, &inst).map_err(|e| ApiError::field("strategy_config", e))?;
-    Ok(BookSpec { instrument: p.instrument, bar_sizes: p.bar_sizes.clone(), primary: p.primary, strategy, capital: meta.initial_capital, stop_loss: Some(p.stop), take_profit: Some(p.take), risk_fraction: 0.01 })
+    Ok(BookSpec {
+        instrument: p.instrument,
+        bar_sizes: p.bar_sizes.clone(),
+        primary: p.primary,
+        strategy,
+        capital: meta.initial_capital,
+        stop_loss: Some(p.stop),
+        take_profit: Some(p.take),
+        risk_fraction: 0.01,
+    })
 }
 
 /// Creates the book on the core and registers the operation; returns its id and the tick position.
@@ -227,7 +240,9 @@ fn lifecycle(app: &App, id: u64, action: &'static str) -> ApiResult {
             app.persist("operation_action", &json!({ "tick_pos": pos, "op_id": id, "action": action }))?;
             with_op(app, id, |s, op| Reply::ok(views::operation(s, op)))
         }
-        Err(EngineError::WrongState { status, needs, .. }) => Err(ApiError::conflict(format!("operation {id} is {status}; {action} needs it {needs}"))),
+        Err(EngineError::WrongState { status, needs, .. }) => {
+            Err(ApiError::conflict(format!("operation {id} is {status}; {action} needs it {needs}")))
+        }
         Err(e) => Err(ApiError::new(500, e.to_string())),
     }
 }
@@ -245,11 +260,14 @@ fn list(app: &App, req: &Request) -> ApiResult {
     let filter = match req.query_param("status") {
         None => None,
         Some(s @ ("active" | "paused" | "closed" | "error")) => Some(s.to_string()),
-        Some(other) => return Err(ApiError::field("status", format!("unknown status {other:?}; expected active, paused, closed or error"))),
+        Some(other) => {
+            return Err(ApiError::field("status", format!("unknown status {other:?}; expected active, paused, closed or error")))
+        }
     };
     let (limit, offset) = page(req)?;
     let s = app.read.read();
-    let ops: Vec<&OperationMeta> = s.operations.iter().filter(|o| filter.as_deref().is_none_or(|f| s.book_status(o.book).as_str() == f)).collect();
+    let ops: Vec<&OperationMeta> =
+        s.operations.iter().filter(|o| filter.as_deref().is_none_or(|f| s.book_status(o.book).as_str() == f)).collect();
     Ok(Reply::ok(newest_first(&ops, limit, offset, |o| views::operation(&s, o))))
 }
 

@@ -76,7 +76,14 @@ impl Publisher {
 }
 
 /// Starts the publisher thread.
-pub fn start(mut events: rtrb::Consumer<EngineEvent>, read: Arc<ReadModel>, ws: Option<Broadcaster>, status: StatusFn, mut hook: Option<BatchHook>, cfg: PublisherConfig) -> std::io::Result<Publisher> {
+pub fn start(
+    mut events: rtrb::Consumer<EngineEvent>,
+    read: Arc<ReadModel>,
+    ws: Option<Broadcaster>,
+    status: StatusFn,
+    mut hook: Option<BatchHook>,
+    cfg: PublisherConfig,
+) -> std::io::Result<Publisher> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let handle = std::thread::Builder::new().name("pinion-publisher".into()).spawn(move || {

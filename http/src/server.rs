@@ -69,7 +69,9 @@ fn respond(rq: tiny_http::Request, reply: Reply) {
 pub fn authorized(app: &App, auth_header: Option<&str>) -> bool {
     match &app.config.bearer_token {
         None => true,
-        Some(t) => auth_header.and_then(|h| h.strip_prefix("Bearer ")).is_some_and(|given| constant_time_eq(given.trim().as_bytes(), t.as_bytes())),
+        Some(t) => {
+            auth_header.and_then(|h| h.strip_prefix("Bearer ")).is_some_and(|given| constant_time_eq(given.trim().as_bytes(), t.as_bytes()))
+        }
     }
 }
 
@@ -108,7 +110,9 @@ pub fn dispatch(app: &App, req: &Request) -> Reply {
     match result {
         Some(Ok(r)) => r,
         Some(Err(e)) => e.into_reply(),
-        None if crate::openapi::path_known(app, &req.path) => ApiError::new(405, format!("method {} not allowed on {}", req.method, req.path)).into_reply(),
+        None if crate::openapi::path_known(app, &req.path) => {
+            ApiError::new(405, format!("method {} not allowed on {}", req.method, req.path)).into_reply()
+        }
         None => ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_reply(),
     }
 }

@@ -166,7 +166,14 @@ pub struct StatsTotals {
 }
 
 pub fn book_totals(b: &BookRecord) -> StatsTotals {
-    let mut t = StatsTotals { initial: b.initial_capital, capital: b.capital(), commission: b.commission, open_positions: b.positions.len() as u64, max_drawdown: b.equity.max_drawdown, ..Default::default() };
+    let mut t = StatsTotals {
+        initial: b.initial_capital,
+        capital: b.capital(),
+        commission: b.commission,
+        open_positions: b.positions.len() as u64,
+        max_drawdown: b.equity.max_drawdown,
+        ..Default::default()
+    };
     for r in &b.trades {
         let net = r.trade.pnl;
         t.total_trades += 1;
@@ -230,4 +237,3 @@ pub fn book_stats(b: &BookRecord) -> Value {
     let t = book_totals(b);
     stats_json(&t, b.equity.max_drawdown_pct, sharpe(&b.equity.daily, b.initial_capital))
 }
-

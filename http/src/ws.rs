@@ -37,14 +37,7 @@ pub enum Topic {
 pub struct UnknownTopic(pub String);
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
-        Topic::Status,
-        Topic::Account,
-        Topic::Positions,
-        Topic::Order,
-        Topic::Metric,
-        Topic::Log,
-    ];
+    pub const ALL: [Topic; 6] = [Topic::Status, Topic::Account, Topic::Positions, Topic::Order, Topic::Metric, Topic::Log];
 
     /// The wire name, also the frame's `type`.
     pub fn name(self) -> &'static str {
@@ -66,10 +59,7 @@ impl Topic {
 impl std::str::FromStr for Topic {
     type Err = UnknownTopic;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Topic::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| UnknownTopic(s.to_string()))
+        Topic::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| UnknownTopic(s.to_string()))
     }
 }
 
@@ -84,10 +74,7 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(topic: Topic, text: impl Into<Arc<str>>) -> Self {
-        Frame {
-            topic,
-            text: text.into(),
-        }
+        Frame { topic, text: text.into() }
     }
 
     /// Serializes `{"type": <topic name>, "data": data}` once.
@@ -155,18 +142,8 @@ pub(crate) struct BroadcastRx {
 
 pub(crate) fn broadcast_channel(waker: Arc<Waker>, capacity: usize) -> (Broadcaster, BroadcastRx) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    let shared = Arc::new(BroadcastShared {
-        tx,
-        waker,
-        wake_pending: AtomicBool::new(false),
-        dropped: AtomicU64::new(0),
-    });
-    (
-        Broadcaster {
-            shared: shared.clone(),
-        },
-        BroadcastRx { rx, shared },
-    )
+    let shared = Arc::new(BroadcastShared { tx, waker, wake_pending: AtomicBool::new(false), dropped: AtomicU64::new(0) });
+    (Broadcaster { shared: shared.clone() }, BroadcastRx { rx, shared })
 }
 
 impl BroadcastRx {
@@ -174,12 +151,7 @@ impl BroadcastRx {
     pub(crate) fn drain(&self, max: usize, out: &mut Vec<(Topic, Utf8Bytes)>) {
         // Clear before draining: a sender that pushes afterwards will wake us again.
         self.shared.wake_pending.store(false, Ordering::SeqCst);
-        out.extend(
-            self.rx
-                .try_iter()
-                .take(max)
-                .map(|f| (f.topic, Utf8Bytes::from(&*f.text))),
-        );
+        out.extend(self.rx.try_iter().take(max).map(|f| (f.topic, Utf8Bytes::from(&*f.text))));
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -241,12 +213,7 @@ impl WsClient {
     }
 
     /// Queues a broadcast frame if subscribed (Ok(true)); `Err(Slow)` when the queue is full.
-    pub(crate) fn offer(
-        &mut self,
-        topic: Topic,
-        text: &Utf8Bytes,
-        cap: usize,
-    ) -> Result<bool, WsEnd> {
+    pub(crate) fn offer(&mut self, topic: Topic, text: &Utf8Bytes, cap: usize) -> Result<bool, WsEnd> {
         if self.topics & topic.bit() == 0 {
             return Ok(false);
         }
@@ -276,16 +243,12 @@ impl WsClient {
                 Ok(Message::Binary(_)) => self.reply_error("binary frames are not supported"),
                 // Pings are answered and close frames echoed by tungstenite on the next write.
                 Ok(_) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(())
-                }
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Err(WsEnd::Closed),
+                Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
                     return Err(WsEnd::Closed)
                 }
-                Err(tungstenite::Error::Protocol(
-                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                )) => return Err(WsEnd::Closed),
                 Err(e) => {
                     log::debug!("ws client read failed: {e}");
                     return Err(WsEnd::Failed);
@@ -332,10 +295,7 @@ impl WsClient {
 
     /// Best-effort close frame (server shutdown); never blocks.
     pub(crate) fn close_going_away(&mut self) {
-        let frame = CloseFrame {
-            code: CloseCode::Away,
-            reason: "server shutting down".into(),
-        };
+        let frame = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
         let _ = self.ws.close(Some(frame));
     }
 
@@ -366,11 +326,7 @@ impl WsClient {
             }
         }
         self.topics = if subscribe { mask } else { self.topics & !mask };
-        let topics: Vec<&str> = Topic::ALL
-            .into_iter()
-            .filter(|t| self.topics & t.bit() != 0)
-            .map(Topic::name)
-            .collect();
+        let topics: Vec<&str> = Topic::ALL.into_iter().filter(|t| self.topics & t.bit() != 0).map(Topic::name).collect();
         self.reply("subscribed", &serde_json::json!({ "topics": topics }));
     }
 
@@ -391,9 +347,7 @@ fn flush_result(r: tungstenite::Result<()>) -> Result<bool, WsEnd> {
     match r {
         Ok(()) => Ok(true),
         Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-            Err(WsEnd::Closed)
-        }
+        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => Err(WsEnd::Closed),
         Err(e) => {
             log::debug!("ws client write failed: {e}");
             Err(WsEnd::Failed)

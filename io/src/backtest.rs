@@ -24,7 +24,13 @@ pub struct PipelineRun {
 }
 
 /// Replays `ticks` through feed thread -> ring -> core thread (pinned to `pin_cpu`) until all are processed.
-pub fn run_recorded<S: EventSink>(engine: &mut Engine, ticks: &[Tick], sink: &mut S, ring_capacity: usize, pin_cpu: Option<usize>) -> PipelineRun {
+pub fn run_recorded<S: EventSink>(
+    engine: &mut Engine,
+    ticks: &[Tick],
+    sink: &mut S,
+    ring_capacity: usize,
+    pin_cpu: Option<usize>,
+) -> PipelineRun {
     let (mut producer, mut consumer) = rtrb::RingBuffer::<Tick>::new(ring_capacity.max(2));
     let (_commands_tx, commands_rx) = crossbeam_channel::bounded::<Command>(1);
     let stop = AtomicBool::new(false);

@@ -72,27 +72,12 @@ pub fn push_live(producer: &mut Producer<Tick>, tick: Tick, drops: &mut u64) -> 
 
 /// Replays `ticks` once into `producer` with the given pacing, until done, `stop` is set, or the
 /// consumer is gone.
-pub fn replay(
-    ticks: &[Tick],
-    producer: &mut Producer<Tick>,
-    pacing: Pacing,
-    stop: &AtomicBool,
-) -> ReplayStats {
-    replay_with(
-        ticks,
-        producer,
-        &ReplayOptions { pacing, looped: false, start_index: 0, end_index: None },
-        stop,
-    )
+pub fn replay(ticks: &[Tick], producer: &mut Producer<Tick>, pacing: Pacing, stop: &AtomicBool) -> ReplayStats {
+    replay_with(ticks, producer, &ReplayOptions { pacing, looped: false, start_index: 0, end_index: None }, stop)
 }
 
 /// Replays with explicit options (see [`ReplayOptions::looped`]).
-pub fn replay_with(
-    ticks: &[Tick],
-    producer: &mut Producer<Tick>,
-    opts: &ReplayOptions,
-    stop: &AtomicBool,
-) -> ReplayStats {
+pub fn replay_with(ticks: &[Tick], producer: &mut Producer<Tick>, opts: &ReplayOptions, stop: &AtomicBool) -> ReplayStats {
     let mut stats = ReplayStats::default();
     if ticks.is_empty() {
         return stats;
@@ -172,13 +157,7 @@ fn wait_for_space(producer: &Producer<Tick>, stop: &AtomicBool) -> bool {
 
 /// Pushes every tick (timestamps shifted), many per ring write, waiting while full. False when
 /// stopped or the consumer is gone before all were pushed.
-fn push_blocking(
-    mut ticks: &[Tick],
-    shift: i64,
-    producer: &mut Producer<Tick>,
-    stop: &AtomicBool,
-    stats: &mut ReplayStats,
-) -> bool {
+fn push_blocking(mut ticks: &[Tick], shift: i64, producer: &mut Producer<Tick>, stop: &AtomicBool, stats: &mut ReplayStats) -> bool {
     while !ticks.is_empty() {
         if stop.load(Ordering::Relaxed) {
             return false;
@@ -241,19 +220,10 @@ impl Pacer {
     }
 
     /// One pass over `ticks`: each batch of due ticks goes out together.
-    fn run(
-        &mut self,
-        ticks: &[Tick],
-        shift: i64,
-        producer: &mut Producer<Tick>,
-        stop: &AtomicBool,
-        stats: &mut ReplayStats,
-    ) -> bool {
+    fn run(&mut self, ticks: &[Tick], shift: i64, producer: &mut Producer<Tick>, stop: &AtomicBool, stats: &mut ReplayStats) -> bool {
         let mut i = 0;
         while i < ticks.len() {
-            if producer.is_abandoned()
-                || !self.wait_until(self.due_ns(ticks[i].ts_ns.saturating_add(shift)), stop)
-            {
+            if producer.is_abandoned() || !self.wait_until(self.due_ns(ticks[i].ts_ns.saturating_add(shift)), stop) {
                 return false;
             }
             let now = self.elapsed_ns();
@@ -288,24 +258,13 @@ mod tests {
         (0..n)
             .map(|i| {
                 let ts = 1_000 + (i as i64 / 3) * step_ns * 3; // runs of equal timestamps
-                Tick::quote(
-                    ts,
-                    InstrumentId(0),
-                    Price(i as i64),
-                    Price(i as i64 + 1),
-                    Quantity(1),
-                    Quantity(1),
-                )
+                Tick::quote(ts, InstrumentId(0), Price(i as i64), Price(i as i64 + 1), Quantity(1), Quantity(1))
             })
             .collect()
     }
 
     /// Pops until `want` ticks arrived (then sets `stop`) or the producer is gone.
-    fn consume(
-        mut c: rtrb::Consumer<Tick>,
-        want: usize,
-        stop: Arc<AtomicBool>,
-    ) -> thread::JoinHandle<Vec<Tick>> {
+    fn consume(mut c: rtrb::Consumer<Tick>, want: usize, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Tick>> {
         thread::spawn(move || {
             let mut got = Vec::new();
             while got.len() < want {
@@ -407,18 +366,11 @@ mod tests {
         let input = ticks(100, 10);
         let (mut p, c) = RingBuffer::new(4);
         drop(c);
-        let stats = replay(
-            &input,
-            &mut p,
-            Pacing::AsFastAsPossible,
-            &AtomicBool::new(false),
-        );
+        let stats = replay(&input, &mut p, Pacing::AsFastAsPossible, &AtomicBool::new(false));
         assert_eq!(stats.pushed, 4);
         let (mut p, _c) = RingBuffer::new(4);
         let stats = replay(&input, &mut p, Pacing::Speed(1.0), &AtomicBool::new(true));
         assert_eq!(stats.pushed, 0);
-        assert!(
-            replay(&[], &mut p, Pacing::Live, &AtomicBool::new(false)) == ReplayStats::default()
-        );
+        assert!(replay(&[], &mut p, Pacing::Live, &AtomicBool::new(false)) == ReplayStats::default());
     }
 }

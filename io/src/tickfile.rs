@@ -41,11 +41,7 @@ pub use writer::{write_tick_file, TickFileWriter};
 #[derive(Debug, Error)]
 pub enum TickFileError {
     #[error("{path}: {op}: {source}")]
-    Io {
-        path: PathBuf,
-        op: &'static str,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, op: &'static str, source: std::io::Error },
     #[error("{path}: not a pinion tick file (bad magic at byte offset 0)")]
     BadMagic { path: PathBuf },
     #[error(
@@ -57,62 +53,23 @@ pub enum TickFileError {
         "{path}: file is {actual} bytes but the header promises {expected} \
          ({records} records of {TICK_SIZE} bytes after {header_len} header bytes): truncated or corrupt"
     )]
-    Truncated {
-        path: PathBuf,
-        actual: u64,
-        expected: u64,
-        records: u64,
-        header_len: u64,
-    },
+    Truncated { path: PathBuf, actual: u64, expected: u64, records: u64, header_len: u64 },
     #[error("{path}: byte offset {offset}: {msg}")]
-    Corrupt {
-        path: PathBuf,
-        offset: u64,
-        msg: String,
-    },
+    Corrupt { path: PathBuf, offset: u64, msg: String },
     #[error("{path}: record {index} (byte offset {offset}): timestamp {ts_ns} is before the previous {prev_ns}")]
-    Unsorted {
-        path: PathBuf,
-        index: u64,
-        offset: u64,
-        ts_ns: i64,
-        prev_ns: i64,
-    },
+    Unsorted { path: PathBuf, index: u64, offset: u64, ts_ns: i64, prev_ns: i64 },
     #[error("{path}: record {index} (byte offset {offset}): crossed quote, bid {bid} > ask {ask}")]
-    Crossed {
-        path: PathBuf,
-        index: u64,
-        offset: u64,
-        bid: i64,
-        ask: i64,
-    },
+    Crossed { path: PathBuf, index: u64, offset: u64, bid: i64, ask: i64 },
     #[error("{path}: record {index} (byte offset {offset}): instrument index {instrument} out of range (table has {count})")]
-    BadInstrument {
-        path: PathBuf,
-        index: u64,
-        offset: u64,
-        instrument: u16,
-        count: usize,
-    },
+    BadInstrument { path: PathBuf, index: u64, offset: u64, instrument: u16, count: usize },
     #[error("{path}: cannot store instrument {symbol:?}: {msg}")]
-    BadTable {
-        path: PathBuf,
-        symbol: String,
-        msg: String,
-    },
+    BadTable { path: PathBuf, symbol: String, msg: String },
     #[error("{path}: tick files are little-endian and this machine is big-endian")]
     BigEndian { path: PathBuf },
 }
 
-pub(crate) fn io_err<'a>(
-    path: &'a Path,
-    op: &'static str,
-) -> impl FnOnce(std::io::Error) -> TickFileError + 'a {
-    move |source| TickFileError::Io {
-        path: path.to_path_buf(),
-        op,
-        source,
-    }
+pub(crate) fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> TickFileError + 'a {
+    move |source| TickFileError::Io { path: path.to_path_buf(), op, source }
 }
 
 /// Header length for `n` instruments: fixed part plus table, rounded up to a multiple of 64.
@@ -132,16 +89,11 @@ pub fn instrument_from_parts(
 ) -> Option<Instrument> {
     let (base, quote) = split_symbol(symbol)?;
     let canon = format!("{base}_{quote}");
-    let mut inst = match builtin_instruments()
-        .into_iter()
-        .find(|i| i.symbol == canon)
-    {
+    let mut inst = match builtin_instruments().into_iter().find(|i| i.symbol == canon) {
         Some(i) => i,
         None => match kind {
             InstrumentKind::Currency => Instrument::fx(&base, &quote),
-            InstrumentKind::Crypto => {
-                Instrument::crypto(&base, &quote, price_precision, size_precision)
-            }
+            InstrumentKind::Crypto => Instrument::crypto(&base, &quote, price_precision, size_precision),
         },
     };
     inst.kind = kind;
@@ -192,19 +144,12 @@ impl TickFile {
         // rewriting the file while it is open (the writer never rewrites a finished file in place).
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(path, "mmap"))?;
         let b: &[u8] = &map;
-        let corrupt = |offset: usize, msg: String| TickFileError::Corrupt {
-            path: p(),
-            offset: offset as u64,
-            msg,
-        };
+        let corrupt = |offset: usize, msg: String| TickFileError::Corrupt { path: p(), offset: offset as u64, msg };
         if b.len() < MAGIC.len() || !has_magic(b) {
             return Err(TickFileError::BadMagic { path: p() });
         }
         if b.len() < FIXED_HEADER_LEN {
-            return Err(corrupt(
-                b.len(),
-                format!("file ends inside the {FIXED_HEADER_LEN}-byte header"),
-            ));
+            return Err(corrupt(b.len(), format!("file ends inside the {FIXED_HEADER_LEN}-byte header")));
         }
         let version = le_u32(b, 8);
         if version > FORMAT_VERSION {
@@ -216,25 +161,14 @@ impl TickFile {
         let hlen = le_u32(b, 12) as usize;
         let record_size = le_u32(b, 16);
         if record_size as usize != TICK_SIZE {
-            return Err(corrupt(
-                16,
-                format!("record size {record_size}, expected {TICK_SIZE}"),
-            ));
+            return Err(corrupt(16, format!("record size {record_size}, expected {TICK_SIZE}")));
         }
         let n_inst = le_u32(b, 20) as usize;
         if n_inst > u16::MAX as usize + 1 {
-            return Err(corrupt(
-                20,
-                format!("{n_inst} instruments, at most 65536 allowed"),
-            ));
+            return Err(corrupt(20, format!("{n_inst} instruments, at most 65536 allowed")));
         }
-        if !hlen.is_multiple_of(HEADER_ALIGN)
-            || hlen < FIXED_HEADER_LEN + n_inst * INSTRUMENT_ENTRY_LEN
-        {
-            return Err(corrupt(
-                12,
-                format!("header length {hlen} is not a multiple of 64 holding {n_inst} instrument entries"),
-            ));
+        if !hlen.is_multiple_of(HEADER_ALIGN) || hlen < FIXED_HEADER_LEN + n_inst * INSTRUMENT_ENTRY_LEN {
+            return Err(corrupt(12, format!("header length {hlen} is not a multiple of 64 holding {n_inst} instrument entries")));
         }
         let count = le_u64(b, 24);
         let expected = count
@@ -242,37 +176,19 @@ impl TickFile {
             .and_then(|r| r.checked_add(hlen as u64))
             .ok_or_else(|| corrupt(24, format!("record count {count} overflows")))?;
         if b.len() as u64 != expected {
-            return Err(TickFileError::Truncated {
-                path: p(),
-                actual: b.len() as u64,
-                expected,
-                records: count,
-                header_len: hlen as u64,
-            });
+            return Err(TickFileError::Truncated { path: p(), actual: b.len() as u64, expected, records: count, header_len: hlen as u64 });
         }
         let first_ts = le_u64(b, 32) as i64;
         let last_ts = le_u64(b, 40) as i64;
         let mut instruments = Vec::with_capacity(n_inst);
         for i in 0..n_inst {
             let at = FIXED_HEADER_LEN + i * INSTRUMENT_ENTRY_LEN;
-            instruments
-                .push(decode_entry(&b[at..at + INSTRUMENT_ENTRY_LEN]).map_err(|m| corrupt(at, m))?);
+            instruments.push(decode_entry(&b[at..at + INSTRUMENT_ENTRY_LEN]).map_err(|m| corrupt(at, m))?);
         }
         if !(map.as_ptr() as usize + hlen).is_multiple_of(std::mem::align_of::<Tick>()) {
-            return Err(corrupt(
-                hlen,
-                "records are not 8-byte aligned in memory".into(),
-            ));
+            return Err(corrupt(hlen, "records are not 8-byte aligned in memory".into()));
         }
-        let tf = TickFile {
-            path: p(),
-            map,
-            header_len: hlen,
-            count: count as usize,
-            first_ts,
-            last_ts,
-            instruments,
-        };
+        let tf = TickFile { path: p(), map, header_len: hlen, count: count as usize, first_ts, last_ts, instruments };
         let ticks = tf.ticks();
         if let Some(i) = ticks.iter().position(|t| t.instrument as usize >= n_inst) {
             return Err(TickFileError::BadInstrument {
@@ -285,10 +201,7 @@ impl TickFile {
         }
         if let (Some(f), Some(l)) = (ticks.first(), ticks.last()) {
             if f.ts_ns != first_ts || l.ts_ns != last_ts {
-                return Err(corrupt(
-                    32,
-                    "first/last timestamps in the header do not match the records".into(),
-                ));
+                return Err(corrupt(32, "first/last timestamps in the header do not match the records".into()));
             }
         }
         Ok(tf)
@@ -368,30 +281,21 @@ impl TickFile {
 
 fn decode_entry(e: &[u8]) -> Result<Instrument, String> {
     let sym_bytes = &e[..MAX_SYMBOL_LEN];
-    let end = sym_bytes
-        .iter()
-        .position(|&c| c == 0)
-        .unwrap_or(MAX_SYMBOL_LEN);
-    if end == 0
-        || !sym_bytes[..end].iter().all(|c| c.is_ascii_graphic())
-        || sym_bytes[end..].iter().any(|&c| c != 0)
-    {
+    let end = sym_bytes.iter().position(|&c| c == 0).unwrap_or(MAX_SYMBOL_LEN);
+    if end == 0 || !sym_bytes[..end].iter().all(|c| c.is_ascii_graphic()) || sym_bytes[end..].iter().any(|&c| c != 0) {
         return Err("instrument symbol is not NUL-padded printable ASCII".into());
     }
     let symbol = String::from_utf8_lossy(&sym_bytes[..end]).into_owned();
     let (pp, sp) = (e[24], e[25]);
     if pp > MAX_PRECISION || sp > MAX_PRECISION {
-        return Err(format!(
-            "instrument {symbol}: precision above {MAX_PRECISION}"
-        ));
+        return Err(format!("instrument {symbol}: precision above {MAX_PRECISION}"));
     }
     let kind = match e[26] {
         0 => InstrumentKind::Currency,
         1 => InstrumentKind::Crypto,
         k => return Err(format!("instrument {symbol}: unknown kind {k}")),
     };
-    instrument_from_parts(&symbol, kind, pp, sp, e[27] as i8)
-        .ok_or_else(|| format!("instrument symbol {symbol:?} is not BASE_QUOTE"))
+    instrument_from_parts(&symbol, kind, pp, sp, e[27] as i8).ok_or_else(|| format!("instrument symbol {symbol:?} is not BASE_QUOTE"))
 }
 
 #[cfg(test)]
@@ -401,20 +305,8 @@ pub(crate) mod tests {
     use pinion_core::instrument::InstrumentId;
 
     pub(crate) fn sample() -> (Vec<Instrument>, Vec<Tick>) {
-        let insts = vec![
-            Instrument::fx("AUD", "USD"),
-            Instrument::crypto("SOL", "USDT", 3, 2),
-        ];
-        let q = |ts, i, b, a| {
-            Tick::quote(
-                ts,
-                InstrumentId(i),
-                Price(b),
-                Price(a),
-                Quantity(1),
-                Quantity(2),
-            )
-        };
+        let insts = vec![Instrument::fx("AUD", "USD"), Instrument::crypto("SOL", "USDT", 3, 2)];
+        let q = |ts, i, b, a| Tick::quote(ts, InstrumentId(i), Price(b), Price(a), Quantity(1), Quantity(2));
         let ticks = vec![
             q(100, 0, 67067, 67070),
             q(100, 1, 150_000, 150_010),
@@ -430,10 +322,7 @@ pub(crate) mod tests {
         let path = dir.path().join("x.pinticks");
         let (insts, ticks) = sample();
         assert_eq!(write_tick_file(&path, &insts, &ticks).unwrap(), 4);
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "temp file left behind: {names:?}");
         let tf = TickFile::open(&path).unwrap();
         assert_eq!(tf.ticks(), &ticks[..]);
@@ -467,10 +356,7 @@ pub(crate) mod tests {
         bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
         let msg = TickFile::open(&path).unwrap_err().to_string();
-        assert!(
-            msg.contains("version 2 is newer") && msg.contains("v.pinticks"),
-            "{msg}"
-        );
+        assert!(msg.contains("version 2 is newer") && msg.contains("v.pinticks"), "{msg}");
     }
 
     #[test]
@@ -486,32 +372,16 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("t.pinticks"));
 
         std::fs::write(&path, &good[..20]).unwrap();
-        assert!(matches!(
-            TickFile::open(&path).unwrap_err(),
-            TickFileError::Corrupt { .. }
-        ));
+        assert!(matches!(TickFile::open(&path).unwrap_err(), TickFileError::Corrupt { .. }));
 
         std::fs::write(&path, b"ts_ns,bid,ask\n").unwrap();
-        assert!(matches!(
-            TickFile::open(&path).unwrap_err(),
-            TickFileError::BadMagic { .. }
-        ));
+        assert!(matches!(TickFile::open(&path).unwrap_err(), TickFileError::BadMagic { .. }));
 
         let mut bad = good.clone();
         bad[128 + 48 + 8] = 9; // record 1's instrument index
         std::fs::write(&path, &bad).unwrap();
         let err = TickFile::open(&path).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TickFileError::BadInstrument {
-                    index: 1,
-                    offset: 176,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, TickFileError::BadInstrument { index: 1, offset: 176, .. }), "{err}");
     }
 
     #[test]
@@ -522,17 +392,7 @@ pub(crate) mod tests {
         ticks[3].bid = ticks[3].ask + 1;
         write_tick_file(&path, &insts, &ticks).unwrap();
         let err = TickFile::open(&path).unwrap().verify().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TickFileError::Crossed {
-                    index: 3,
-                    offset: 272,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, TickFileError::Crossed { index: 3, offset: 272, .. }), "{err}");
         assert!(err.to_string().contains("byte offset 272"));
     }
 }

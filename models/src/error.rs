@@ -37,17 +37,11 @@ impl ModelError {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ModelError::Io {
-            path: path.into(),
-            source,
-        }
+        ModelError::Io { path: path.into(), source }
     }
 
     pub(crate) fn meta(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        ModelError::Metadata {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        ModelError::Metadata { path: path.into(), reason: reason.into() }
     }
 }
 

@@ -39,16 +39,10 @@ pub fn build_example(
         source: MetaSource::Sidecar,
     };
     let meta = ModelMeta::from_json(meta.to_json().as_bytes(), MetaSource::Sidecar, path)?;
-    let torch_err = |what: &str, e: tch::TchError| ModelError::Torch {
-        path: path.into(),
-        reason: format!("{what}: {}", short_torch_error(&e)),
-    };
+    let torch_err =
+        |what: &str, e: tch::TchError| ModelError::Torch { path: path.into(), reason: format!("{what}: {}", short_torch_error(&e)) };
 
-    let (s, l, f) = (
-        max_symbols as i64,
-        lookback_window as i64,
-        n_features as i64,
-    );
+    let (s, l, f) = (max_symbols as i64, lookback_window as i64, n_features as i64);
     tch::manual_seed(EXAMPLE_SEED);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();
@@ -66,10 +60,8 @@ pub fn build_example(
         let a = l2.forward(&h).squeeze_dim(-1).tanh();
         vec![a * mask]
     };
-    let module = tch::no_grad(|| {
-        CModule::create_by_tracing("PinionExamplePolicy", "forward", &[obs, mask], &mut forward)
-    })
-    .map_err(|e| torch_err("tracing", e))?;
+    let module = tch::no_grad(|| CModule::create_by_tracing("PinionExamplePolicy", "forward", &[obs, mask], &mut forward))
+        .map_err(|e| torch_err("tracing", e))?;
     module.save(path).map_err(|e| torch_err("saving", e))?;
     let side = sidecar_path(path);
     std::fs::write(&side, meta.to_json() + "\n").map_err(|e| ModelError::io(&side, e))?;

@@ -15,9 +15,7 @@ pub mod policy;
 pub mod registry;
 
 pub use error::ModelError;
-pub use example::{
-    build_example, EXAMPLE_LOOKBACK_WINDOW, EXAMPLE_MAX_SYMBOLS, EXAMPLE_N_FEATURES, FEATURE_SET_V1,
-};
+pub use example::{build_example, EXAMPLE_LOOKBACK_WINDOW, EXAMPLE_MAX_SYMBOLS, EXAMPLE_N_FEATURES, FEATURE_SET_V1};
 pub use meta::{MetaSource, ModelKind, ModelMeta};
 pub use policy::TorchPolicy;
 pub use registry::{ModelInfo, ModelRegistry};
@@ -26,11 +24,5 @@ pub use registry::{ModelInfo, ModelRegistry};
 /// Policies themselves always run on the CPU.
 pub fn inference_device_name() -> &'static str {
     static DEVICE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-    DEVICE.get_or_init(|| {
-        if tch::Cuda::is_available() {
-            "cuda"
-        } else {
-            "cpu"
-        }
-    })
+    DEVICE.get_or_init(|| if tch::Cuda::is_available() { "cuda" } else { "cpu" })
 }

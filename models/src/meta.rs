@@ -89,11 +89,7 @@ struct MetaJson {
 
 impl ModelMeta {
     pub fn shape(&self) -> PolicyShape {
-        PolicyShape {
-            max_symbols: self.max_symbols,
-            lookback_window: self.lookback_window,
-            n_features: self.n_features,
-        }
+        PolicyShape { max_symbols: self.max_symbols, lookback_window: self.lookback_window, n_features: self.n_features }
     }
 
     /// The JSON form, as written to a sidecar or an archive's `extra/meta.json`.
@@ -109,22 +105,14 @@ impl ModelMeta {
     }
 
     /// Parses and validates the JSON form. `path` only names the model in errors.
-    pub fn from_json(
-        json: &[u8],
-        source: MetaSource,
-        path: &Path,
-    ) -> Result<ModelMeta, ModelError> {
+    pub fn from_json(json: &[u8], source: MetaSource, path: &Path) -> Result<ModelMeta, ModelError> {
         let what = source_name(source);
-        let j: MetaJson = serde_json::from_slice(json)
-            .map_err(|e| ModelError::meta(path, format!("{what}: {e}")))?;
+        let j: MetaJson = serde_json::from_slice(json).map_err(|e| ModelError::meta(path, format!("{what}: {e}")))?;
         let kind = match j.kind.as_deref() {
             None => ModelKind::Torch,
-            Some(k) => ModelKind::parse(k).ok_or_else(|| {
-                ModelError::meta(
-                    path,
-                    format!("{what}: type {k:?} is neither \"SAC\" nor \"Torch\""),
-                )
-            })?,
+            Some(k) => {
+                ModelKind::parse(k).ok_or_else(|| ModelError::meta(path, format!("{what}: type {k:?} is neither \"SAC\" nor \"Torch\"")))?
+            }
         };
         ModelMeta {
             max_symbols: j.max_symbols,
@@ -148,15 +136,9 @@ impl ModelMeta {
                 ),
             ));
         }
-        let len = self
-            .max_symbols
-            .checked_mul(self.lookback_window)
-            .and_then(|x| x.checked_mul(self.n_features));
+        let len = self.max_symbols.checked_mul(self.lookback_window).and_then(|x| x.checked_mul(self.n_features));
         if len.is_none_or(|l| l > MAX_OBSERVATION_LEN) {
-            return Err(ModelError::meta(
-                path,
-                format!("{what}: observation larger than {MAX_OBSERVATION_LEN} values"),
-            ));
+            return Err(ModelError::meta(path, format!("{what}: observation larger than {MAX_OBSERVATION_LEN} values")));
         }
         if self.feature_set.trim().is_empty() {
             return Err(ModelError::meta(path, format!("{what}: empty feature_set")));
@@ -182,27 +164,14 @@ pub fn sidecar_path(model: &Path) -> PathBuf {
 /// `Ok(None)` when the archive has no such entry; `NotTorchScript` when the file is not a zip at all.
 pub fn read_extra_meta(path: &Path) -> Result<Option<ModelMeta>, ModelError> {
     let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
-        ModelError::NotTorchScript {
-            path: path.into(),
-            reason: format!("not a zip archive ({e})"),
-        }
-    })?;
-    let Some(name) = zip
-        .file_names()
-        .find(|n| is_extra_meta_entry(n))
-        .map(str::to_owned)
-    else {
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| ModelError::NotTorchScript { path: path.into(), reason: format!("not a zip archive ({e})") })?;
+    let Some(name) = zip.file_names().find(|n| is_extra_meta_entry(n)).map(str::to_owned) else {
         return Ok(None);
     };
-    let entry = zip
-        .by_name(&name)
-        .map_err(|e| ModelError::meta(path, format!("extra/meta.json: {e}")))?;
+    let entry = zip.by_name(&name).map_err(|e| ModelError::meta(path, format!("extra/meta.json: {e}")))?;
     let mut buf = Vec::new();
-    entry
-        .take(MAX_META_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| ModelError::meta(path, format!("extra/meta.json: {e}")))?;
+    entry.take(MAX_META_BYTES + 1).read_to_end(&mut buf).map_err(|e| ModelError::meta(path, format!("extra/meta.json: {e}")))?;
     if buf.len() as u64 > MAX_META_BYTES {
         return Err(ModelError::meta(path, "extra/meta.json: larger than 1 MiB"));
     }
@@ -228,29 +197,15 @@ pub fn read_method_meta(module: &CModule, path: &Path) -> Result<Option<ModelMet
     let int = |name: &str, v: Result<IValue, tch::TchError>| -> Result<usize, ModelError> {
         match v {
             Ok(IValue::Int(i)) if i >= 0 => Ok(i as usize),
-            Ok(other) => Err(ModelError::meta(
-                path,
-                format!(
-                    "exported methods: {name}() returned {other:?}, expected a non-negative int"
-                ),
-            )),
-            Err(e) => Err(ModelError::meta(
-                path,
-                format!("exported methods: {name}(): {}", short_torch_error(&e)),
-            )),
+            Ok(other) => Err(ModelError::meta(path, format!("exported methods: {name}() returned {other:?}, expected a non-negative int"))),
+            Err(e) => Err(ModelError::meta(path, format!("exported methods: {name}(): {}", short_torch_error(&e)))),
         }
     };
     let string = |name: &str, v: Result<IValue, tch::TchError>| -> Result<String, ModelError> {
         match v {
             Ok(IValue::String(s)) => Ok(s),
-            Ok(other) => Err(ModelError::meta(
-                path,
-                format!("exported methods: {name}() returned {other:?}, expected a str"),
-            )),
-            Err(e) => Err(ModelError::meta(
-                path,
-                format!("exported methods: {name}(): {}", short_torch_error(&e)),
-            )),
+            Ok(other) => Err(ModelError::meta(path, format!("exported methods: {name}() returned {other:?}, expected a str"))),
+            Err(e) => Err(ModelError::meta(path, format!("exported methods: {name}(): {}", short_torch_error(&e)))),
         }
     };
     let max_symbols = int("max_symbols", Ok(max_symbols))?;
@@ -261,26 +216,11 @@ pub fn read_method_meta(module: &CModule, path: &Path) -> Result<Option<ModelMet
         Err(_) => ModelKind::Torch,
         Ok(v) => {
             let k = string("model_type", Ok(v))?;
-            ModelKind::parse(&k).ok_or_else(|| {
-                ModelError::meta(
-                    path,
-                    format!(
-                        "exported methods: model_type() {k:?} is neither \"SAC\" nor \"Torch\""
-                    ),
-                )
-            })?
+            ModelKind::parse(&k)
+                .ok_or_else(|| ModelError::meta(path, format!("exported methods: model_type() {k:?} is neither \"SAC\" nor \"Torch\"")))?
         }
     };
-    ModelMeta {
-        max_symbols,
-        lookback_window,
-        n_features,
-        feature_set,
-        kind,
-        source: MetaSource::Methods,
-    }
-    .validated(path)
-    .map(Some)
+    ModelMeta { max_symbols, lookback_window, n_features, feature_set, kind, source: MetaSource::Methods }.validated(path).map(Some)
 }
 
 /// Source 3: the sidecar `NAME.json`. `Ok(None)` when there is none.
@@ -292,10 +232,7 @@ pub fn read_sidecar_meta(path: &Path) -> Result<Option<ModelMeta>, ModelError> {
         Err(e) => return Err(ModelError::meta(path, format!("{}: {e}", side.display()))),
     };
     if bytes.len() as u64 > MAX_META_BYTES {
-        return Err(ModelError::meta(
-            path,
-            format!("{}: larger than 1 MiB", side.display()),
-        ));
+        return Err(ModelError::meta(path, format!("{}: larger than 1 MiB", side.display())));
     }
     ModelMeta::from_json(&bytes, MetaSource::Sidecar, path).map(Some)
 }
@@ -305,10 +242,8 @@ pub fn load_module(path: &Path) -> Result<CModule, ModelError> {
     if let Err(e) = std::fs::metadata(path) {
         return Err(ModelError::io(path, e));
     }
-    CModule::load_on_device(path, tch::Device::Cpu).map_err(|e| ModelError::NotTorchScript {
-        path: path.into(),
-        reason: short_torch_error(&e),
-    })
+    CModule::load_on_device(path, tch::Device::Cpu)
+        .map_err(|e| ModelError::NotTorchScript { path: path.into(), reason: short_torch_error(&e) })
 }
 
 /// Loads the module and its metadata (sources in order). The module is always loaded, even when
@@ -323,10 +258,7 @@ pub fn load_with_meta(path: &Path) -> Result<(CModule, ModelMeta), ModelError> {
             None => read_sidecar_meta(path)?.ok_or_else(|| {
                 ModelError::meta(
                     path,
-                    format!(
-                        "none found (no extra/meta.json in the archive, no max_symbols() method, no {})",
-                        sidecar_path(path).display()
-                    ),
+                    format!("none found (no extra/meta.json in the archive, no max_symbols() method, no {})", sidecar_path(path).display()),
                 )
             })?,
         },

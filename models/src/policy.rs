@@ -68,24 +68,13 @@ impl TorchPolicy {
     pub fn load(path: impl AsRef<Path>) -> Result<TorchPolicy, ModelError> {
         let path = path.as_ref();
         let (mut module, meta) = load_with_meta(path)?;
-        module.f_set_eval().map_err(|e| ModelError::Torch {
-            path: path.into(),
-            reason: format!("eval(): {}", short_torch_error(&e)),
-        })?;
+        module.f_set_eval().map_err(|e| ModelError::Torch { path: path.into(), reason: format!("eval(): {}", short_torch_error(&e)) })?;
         tch::set_num_threads(1);
         ONE_THREAD_SET.with(|set| set.set(true));
 
         let shape = meta.shape();
         let opts = (Kind::Float, Device::Cpu);
-        let obs = Tensor::zeros(
-            [
-                1,
-                shape.max_symbols as i64,
-                shape.lookback_window as i64,
-                shape.n_features as i64,
-            ],
-            opts,
-        );
+        let obs = Tensor::zeros([1, shape.max_symbols as i64, shape.lookback_window as i64, shape.n_features as i64], opts);
         let mask = Tensor::ones([1, shape.max_symbols as i64], opts);
 
         let _no_grad = tch::no_grad_guard();
@@ -109,40 +98,22 @@ impl TorchPolicy {
         if numel != shape.max_symbols {
             return Err(ModelError::Contract {
                 path: path.into(),
-                reason: format!(
-                    "forward returned shape {:?} ({numel} values), expected [1, {}]",
-                    out.size(),
-                    shape.max_symbols
-                ),
+                reason: format!("forward returned shape {:?} ({numel} values), expected [1, {}]", out.size(), shape.max_symbols),
             });
         }
         if !out.is_floating_point() {
-            return Err(ModelError::Contract {
-                path: path.into(),
-                reason: format!("forward returned {:?}, expected float32", out.kind()),
-            });
+            return Err(ModelError::Contract { path: path.into(), reason: format!("forward returned {:?}, expected float32", out.kind()) });
         }
         drop(out);
 
-        let mut policy = TorchPolicy {
-            module,
-            meta,
-            shape,
-            path: path.into(),
-            obs,
-            mask,
-            takes_mask,
-        };
+        let mut policy = TorchPolicy { module, meta, shape, path: path.into(), obs, mask, takes_mask };
         let zeros_obs = vec![0.0f32; shape.observation_len()];
         let ones_mask = vec![1.0f32; shape.max_symbols];
         let mut actions = vec![0.0f32; shape.max_symbols];
         for _ in 0..WARMUP_PASSES {
             policy
                 .decide(&zeros_obs, &ones_mask, &mut actions)
-                .map_err(|e| ModelError::Contract {
-                    path: path.into(),
-                    reason: format!("warm-up: {e}"),
-                })?;
+                .map_err(|e| ModelError::Contract { path: path.into(), reason: format!("warm-up: {e}") })?;
         }
         log::info!(
             "loaded policy {} ({} symbols x {} bars x {} features, {}, forward takes {})",
@@ -185,31 +156,17 @@ impl Policy for TorchPolicy {
         self.shape
     }
 
-    fn decide(
-        &mut self,
-        observation: &[f32],
-        mask: &[f32],
-        actions: &mut [f32],
-    ) -> Result<(), PolicyError> {
+    fn decide(&mut self, observation: &[f32], mask: &[f32], actions: &mut [f32]) -> Result<(), PolicyError> {
         let expected = self.shape.observation_len();
         if observation.len() != expected {
-            return Err(PolicyError::ShapeMismatch {
-                expected,
-                got: observation.len(),
-            });
+            return Err(PolicyError::ShapeMismatch { expected, got: observation.len() });
         }
         let n = self.shape.max_symbols;
         if mask.len() != n {
-            return Err(PolicyError::ShapeMismatch {
-                expected: n,
-                got: mask.len(),
-            });
+            return Err(PolicyError::ShapeMismatch { expected: n, got: mask.len() });
         }
         if actions.len() != n {
-            return Err(PolicyError::ShapeMismatch {
-                expected: n,
-                got: actions.len(),
-            });
+            return Err(PolicyError::ShapeMismatch { expected: n, got: actions.len() });
         }
         ensure_one_intra_op_thread();
         // SAFETY: `obs` and `mask` were created at load as contiguous CPU float32 tensors of exactly
@@ -219,17 +176,12 @@ impl Policy for TorchPolicy {
             write_f32(&self.mask, mask);
         }
         let _no_grad = tch::no_grad_guard();
-        let out = if self.takes_mask {
-            self.module.forward_ts(&[&self.obs, &self.mask])
-        } else {
-            self.module.forward_ts(&[&self.obs])
-        }
-        .map_err(|e| PolicyError::Inference(short_torch_error(&e)))?;
+        let out = if self.takes_mask { self.module.forward_ts(&[&self.obs, &self.mask]) } else { self.module.forward_ts(&[&self.obs]) }
+            .map_err(|e| PolicyError::Inference(short_torch_error(&e)))?;
         let copied = if out.kind() == Kind::Float {
             out.f_copy_data(actions, n)
         } else {
-            out.f_to_kind(Kind::Float)
-                .and_then(|o| o.f_copy_data(actions, n))
+            out.f_to_kind(Kind::Float).and_then(|o| o.f_copy_data(actions, n))
         };
         copied.map_err(|e| PolicyError::Inference(short_torch_error(&e)))?;
         let mut finite = true;

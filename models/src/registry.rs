@@ -41,13 +41,8 @@ struct Stamp {
 
 fn stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::metadata(path).ok()?;
-    let sidecar = std::fs::metadata(sidecar_path(path))
-        .ok()
-        .map(|s| (s.modified().ok(), s.len()));
-    Some(Stamp {
-        model: (m.modified().ok(), m.len()),
-        sidecar,
-    })
+    let sidecar = std::fs::metadata(sidecar_path(path)).ok().map(|s| (s.modified().ok(), s.len()));
+    Some(Stamp { model: (m.modified().ok(), m.len()), sidecar })
 }
 
 pub struct ModelRegistry {
@@ -57,10 +52,7 @@ pub struct ModelRegistry {
 
 impl ModelRegistry {
     pub fn new(dir: impl Into<PathBuf>) -> ModelRegistry {
-        ModelRegistry {
-            dir: dir.into(),
-            cache: Mutex::new(HashMap::new()),
-        }
+        ModelRegistry { dir: dir.into(), cache: Mutex::new(HashMap::new()) }
     }
 
     pub fn dir(&self) -> &Path {
@@ -103,10 +95,8 @@ impl ModelRegistry {
         let mut files = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
-            let is_model = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| e.eq_ignore_ascii_case(m)));
+            let is_model =
+                path.extension().and_then(|e| e.to_str()).is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| e.eq_ignore_ascii_case(m)));
             if is_model && path.is_file() {
                 files.push(path);
             }
@@ -135,10 +125,7 @@ impl ModelRegistry {
 }
 
 fn info_for(path: &Path, meta: Result<crate::meta::ModelMeta, String>) -> ModelInfo {
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut info = ModelInfo {
         name,
         path: path.display().to_string(),

@@ -3,37 +3,24 @@
 use pinion_core::policy::{Policy, PolicyError};
 use pinion_models::meta::{self, MetaSource, ModelKind};
 use pinion_models::{
-    build_example, ModelError, ModelRegistry, TorchPolicy, EXAMPLE_LOOKBACK_WINDOW,
-    EXAMPLE_MAX_SYMBOLS, EXAMPLE_N_FEATURES, FEATURE_SET_V1,
+    build_example, ModelError, ModelRegistry, TorchPolicy, EXAMPLE_LOOKBACK_WINDOW, EXAMPLE_MAX_SYMBOLS, EXAMPLE_N_FEATURES, FEATURE_SET_V1,
 };
 use std::io::{Read, Write};
 use std::path::Path;
 
 fn build_default(dir: &Path, name: &str) -> std::path::PathBuf {
     let p = dir.join(name);
-    build_example(
-        &p,
-        EXAMPLE_MAX_SYMBOLS,
-        EXAMPLE_LOOKBACK_WINDOW,
-        EXAMPLE_N_FEATURES,
-    )
-    .unwrap();
+    build_example(&p, EXAMPLE_MAX_SYMBOLS, EXAMPLE_LOOKBACK_WINDOW, EXAMPLE_N_FEATURES).unwrap();
     p
 }
 
 /// Rewrites the zip at `src` into `dst` (entries stored uncompressed, 64-byte aligned like
 /// torch.jit.save does), passing each entry through `edit`, then appends `extra` entries, whose
 /// names are relative to the archive's top folder.
-fn rewrite_archive(
-    src: &Path,
-    dst: &Path,
-    mut edit: impl FnMut(&str, Vec<u8>) -> Vec<u8>,
-    extra: &[(&str, &[u8])],
-) {
+fn rewrite_archive(src: &Path, dst: &Path, mut edit: impl FnMut(&str, Vec<u8>) -> Vec<u8>, extra: &[(&str, &[u8])]) {
     let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
     let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
-    let opts =
-        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
     let mut top = String::new();
     for i in 0..zin.len() {
         let mut f = zin.by_index(i).unwrap();
@@ -46,8 +33,7 @@ fn rewrite_archive(
         zout.write_all(&bytes).unwrap();
     }
     for (name, bytes) in extra {
-        zout.start_file_aligned(format!("{top}/{name}"), opts, 64)
-            .unwrap();
+        zout.start_file_aligned(format!("{top}/{name}"), opts, 64).unwrap();
         zout.write_all(bytes).unwrap();
     }
     zout.finish().unwrap();
@@ -73,14 +59,7 @@ fn example_builds_and_introspects_from_sidecar() {
     assert!(meta::sidecar_path(&p).exists());
     let m = meta::introspect(&p).unwrap();
     assert_eq!(m.source, MetaSource::Sidecar);
-    assert_eq!(
-        (m.max_symbols, m.lookback_window, m.n_features),
-        (
-            EXAMPLE_MAX_SYMBOLS,
-            EXAMPLE_LOOKBACK_WINDOW,
-            EXAMPLE_N_FEATURES
-        )
-    );
+    assert_eq!((m.max_symbols, m.lookback_window, m.n_features), (EXAMPLE_MAX_SYMBOLS, EXAMPLE_LOOKBACK_WINDOW, EXAMPLE_N_FEATURES));
     assert_eq!(m.feature_set, FEATURE_SET_V1);
     assert_eq!(m.kind, ModelKind::Torch);
     assert_eq!(meta::read_extra_meta(&p).unwrap(), None);
@@ -116,12 +95,7 @@ fn extra_meta_json_wins_over_sidecar() {
 
     // A present but invalid extra/meta.json is an error, not a fall-through to the sidecar.
     let bad = dir.path().join("bad_extra.pt");
-    rewrite_archive(
-        &src,
-        &bad,
-        |_, b| b,
-        &[("extra/meta.json", b"{\"max_symbols\": 20}")],
-    );
+    rewrite_archive(&src, &bad, |_, b| b, &[("extra/meta.json", b"{\"max_symbols\": 20}")]);
     std::fs::copy(meta::sidecar_path(&src), meta::sidecar_path(&bad)).unwrap();
     let e = meta::introspect(&bad).unwrap_err();
     assert!(e.to_string().contains("extra/meta.json"), "{e}");
@@ -160,10 +134,7 @@ fn exported_methods_are_read() {
     assert_eq!(m.source, MetaSource::Methods);
     assert_eq!(m.feature_set, "from_methods");
     assert_eq!(m.kind, ModelKind::Sac);
-    assert_eq!(
-        (m.max_symbols, m.lookback_window, m.n_features),
-        (20, 32, 6)
-    );
+    assert_eq!((m.max_symbols, m.lookback_window, m.n_features), (20, 32, 6));
 }
 
 #[test]
@@ -172,17 +143,10 @@ fn registry_lists_errors_filters_and_refreshes() {
     let d = dir.path();
     build_default(d, "big.pt");
     build_example(d.join("small.ts"), 5, 8, 3).unwrap();
-    std::fs::write(
-        d.join("corrupt.pt"),
-        (0..4096u32)
-            .map(|i| (i * 7919 % 251) as u8)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    std::fs::write(d.join("corrupt.pt"), (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>()).unwrap();
     {
         let mut z = zip::ZipWriter::new(std::fs::File::create(d.join("notts.pth")).unwrap());
-        z.start_file("notts/hello.txt", zip::write::FileOptions::default())
-            .unwrap();
+        z.start_file("notts/hello.txt", zip::write::FileOptions::default()).unwrap();
         z.write_all(b"not a model").unwrap();
         z.finish().unwrap();
     }
@@ -216,12 +180,7 @@ fn registry_lists_errors_filters_and_refreshes() {
     assert!(v.get("error").is_none());
     assert!(serde_json::to_value(&all[1]).unwrap()["error"].is_string());
 
-    let names = |min| {
-        reg.list(Some(min))
-            .into_iter()
-            .map(|i| i.name)
-            .collect::<Vec<_>>()
-    };
+    let names = |min| reg.list(Some(min)).into_iter().map(|i| i.name).collect::<Vec<_>>();
     assert_eq!(names(1), ["big", "small"]);
     assert_eq!(names(5), ["big", "small"]);
     assert_eq!(names(6), ["big"]);
@@ -242,9 +201,7 @@ fn registry_lists_errors_filters_and_refreshes() {
 
     let missing = reg.inspect(d.join("nope.pt"));
     assert!(missing.error.is_some());
-    assert!(ModelRegistry::new(d.join("no_such_dir"))
-        .list(None)
-        .is_empty());
+    assert!(ModelRegistry::new(d.join("no_such_dir")).list(None).is_empty());
 }
 
 #[test]
@@ -266,16 +223,10 @@ fn torch_policy_is_bounded_deterministic_and_masked() {
         pol.decide(&obs, &mask, &mut a2).unwrap();
         assert_eq!(a1, a2);
     }
-    assert!(
-        a1.iter().all(|a| a.is_finite() && (-1.0..=1.0).contains(a)),
-        "{a1:?}"
-    );
+    assert!(a1.iter().all(|a| a.is_finite() && (-1.0..=1.0).contains(a)), "{a1:?}");
     assert_eq!(a1[3], 0.0);
     assert_eq!(a1[shape.max_symbols - 1], 0.0);
-    assert!(
-        a1.iter().filter(|a| **a != 0.0).count() >= shape.max_symbols - 2,
-        "{a1:?}"
-    );
+    assert!(a1.iter().filter(|a| **a != 0.0).count() >= shape.max_symbols - 2, "{a1:?}");
 
     // Other inputs, other actions; and a second load of the same file agrees.
     let mut a3 = vec![0.0; shape.max_symbols];
@@ -286,10 +237,7 @@ fn torch_policy_is_bounded_deterministic_and_masked() {
     assert_eq!(a1, a3);
     // Rebuilding the example gives the same weights.
     let p2 = build_default(dir.path(), "again.pt");
-    TorchPolicy::load(&p2)
-        .unwrap()
-        .decide(&obs, &mask, &mut a3)
-        .unwrap();
+    TorchPolicy::load(&p2).unwrap().decide(&obs, &mask, &mut a3).unwrap();
     assert_eq!(a1, a3);
 
     // decide from another thread (the policy is Send).
@@ -301,19 +249,9 @@ fn torch_policy_is_bounded_deterministic_and_masked() {
     assert_eq!(handle.join().unwrap(), a1);
 
     let mut short = vec![0.0; 3];
-    let e = pol2
-        .decide(&observation(1), &[1.0; EXAMPLE_MAX_SYMBOLS], &mut short)
-        .unwrap_err();
-    assert_eq!(
-        e,
-        PolicyError::ShapeMismatch {
-            expected: EXAMPLE_MAX_SYMBOLS,
-            got: 3
-        }
-    );
-    let e = pol2
-        .decide(&[0.0; 5], &[1.0; EXAMPLE_MAX_SYMBOLS], &mut a3)
-        .unwrap_err();
+    let e = pol2.decide(&observation(1), &[1.0; EXAMPLE_MAX_SYMBOLS], &mut short).unwrap_err();
+    assert_eq!(e, PolicyError::ShapeMismatch { expected: EXAMPLE_MAX_SYMBOLS, got: 3 });
+    let e = pol2.decide(&[0.0; 5], &[1.0; EXAMPLE_MAX_SYMBOLS], &mut a3).unwrap_err();
     assert!(matches!(e, PolicyError::ShapeMismatch { got: 5, .. }));
 }
 
@@ -327,16 +265,10 @@ fn obs_only_forward_is_accepted() {
     let lin = nn::linear(vs.root(), l * f, 1, Default::default());
     vs.freeze();
     let obs = Tensor::zeros([1, s, l, f], (Kind::Float, Device::Cpu));
-    let mut fwd =
-        |xs: &[Tensor]| vec![(lin.forward(&xs[0].reshape([-1, s, l * f])).squeeze_dim(-1) * 10.0)];
-    let m = tch::no_grad(|| CModule::create_by_tracing("ObsOnly", "forward", &[obs], &mut fwd))
-        .unwrap();
+    let mut fwd = |xs: &[Tensor]| vec![(lin.forward(&xs[0].reshape([-1, s, l * f])).squeeze_dim(-1) * 10.0)];
+    let m = tch::no_grad(|| CModule::create_by_tracing("ObsOnly", "forward", &[obs], &mut fwd)).unwrap();
     m.save(&p).unwrap();
-    std::fs::write(
-        meta::sidecar_path(&p),
-        r#"{"max_symbols": 4, "lookback_window": 5, "n_features": 2, "feature_set": "x"}"#,
-    )
-    .unwrap();
+    std::fs::write(meta::sidecar_path(&p), r#"{"max_symbols": 4, "lookback_window": 5, "n_features": 2, "feature_set": "x"}"#).unwrap();
     let mut pol = TorchPolicy::load(&p).unwrap();
     assert!(!pol.takes_mask());
     let obs: Vec<f32> = (0..40).map(|i| (i as f32 - 20.0) / 3.0).collect();
@@ -347,11 +279,7 @@ fn obs_only_forward_is_accepted() {
     assert!(a.iter().all(|x| (-1.0..=1.0).contains(x)), "{a:?}");
 
     // Wrong output shape is a contract error at load.
-    std::fs::write(
-        meta::sidecar_path(&p),
-        r#"{"max_symbols": 2, "lookback_window": 10, "n_features": 2, "feature_set": "x"}"#,
-    )
-    .unwrap();
+    std::fs::write(meta::sidecar_path(&p), r#"{"max_symbols": 2, "lookback_window": 10, "n_features": 2, "feature_set": "x"}"#).unwrap();
     let e = TorchPolicy::load(&p).unwrap_err();
     assert!(matches!(e, ModelError::Contract { .. }), "{e}");
 }

@@ -57,7 +57,8 @@ pub struct BacktestArgs {
 
 fn parse_protection<T: serde::de::DeserializeOwned>(flag: &str, s: &str) -> anyhow::Result<(T, f64)> {
     let (kind, value) = s.split_once(':').with_context(|| format!("--{flag} must look like TYPE:VALUE, got {s:?}"))?;
-    let kind: T = serde_json::from_value(serde_json::Value::String(kind.trim().to_ascii_uppercase())).map_err(|_| anyhow::anyhow!("--{flag}: unknown type {kind:?}"))?;
+    let kind: T = serde_json::from_value(serde_json::Value::String(kind.trim().to_ascii_uppercase()))
+        .map_err(|_| anyhow::anyhow!("--{flag}: unknown type {kind:?}"))?;
     let value: f64 = value.trim().parse().with_context(|| format!("--{flag}: value {value:?} is not a number"))?;
     if !(value.is_finite() && value > 0.0) {
         bail!("--{flag}: value must be positive, got {value}");
@@ -107,7 +108,16 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     let strategy = build_strategy(&a.strategy, &config, &instrument)?;
 
     let mut engine = Engine::new(table, PaperConfig { starting_balance: capital, commission_rate });
-    engine.add_book(BookSpec { instrument: inst_id, bar_sizes: sizes, primary, strategy, capital, stop_loss, take_profit, risk_fraction: 0.01 })?;
+    engine.add_book(BookSpec {
+        instrument: inst_id,
+        bar_sizes: sizes,
+        primary,
+        strategy,
+        capital,
+        stop_loss,
+        take_profit,
+        risk_fraction: 0.01,
+    })?;
     let mut sink = SummarySink::new(a.fills_out.is_some());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = a.pin_cpu.or(Some(cpus - 1));

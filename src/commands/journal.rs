@@ -39,8 +39,10 @@ pub fn run(a: JournalArgs) -> anyhow::Result<()> {
         JournalCommand::Dump { dir, from } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            pinion_io::journal::dump(&dir, from, &mut out, |kind, payload| format!("{} {}", kind_name(kind), String::from_utf8_lossy(payload)))
-                .with_context(|| format!("dumping {}", dir.display()))?;
+            pinion_io::journal::dump(&dir, from, &mut out, |kind, payload| {
+                format!("{} {}", kind_name(kind), String::from_utf8_lossy(payload))
+            })
+            .with_context(|| format!("dumping {}", dir.display()))?;
             Ok(())
         }
     }

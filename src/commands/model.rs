@@ -29,7 +29,8 @@ pub fn write_example(out: &Path, max_symbols: usize, lookback_window: usize) -> 
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    build_example(out, max_symbols, lookback_window, EXAMPLE_N_FEATURES).with_context(|| format!("building the example model at {}", out.display()))?;
+    build_example(out, max_symbols, lookback_window, EXAMPLE_N_FEATURES)
+        .with_context(|| format!("building the example model at {}", out.display()))?;
     Ok(())
 }
 
@@ -37,7 +38,10 @@ pub fn run(a: ModelArgs) -> anyhow::Result<()> {
     match a.command {
         ModelCommand::Example { out, max_symbols, lookback_window } => {
             write_example(&out, max_symbols, lookback_window)?;
-            println!("{}", serde_json::json!({ "model": out.display().to_string(), "max_symbols": max_symbols, "lookback_window": lookback_window, "n_features": EXAMPLE_N_FEATURES }));
+            println!(
+                "{}",
+                serde_json::json!({ "model": out.display().to_string(), "max_symbols": max_symbols, "lookback_window": lookback_window, "n_features": EXAMPLE_N_FEATURES })
+            );
             Ok(())
         }
     }

@@ -2,6 +2,8 @@
 //! broker, with the REST APIs and the WebSocket push on one port.
 
 use crate::config::ServeConfig;
+use crate::durable::JournalDurability;
+use crate::session_api::{SessionApi, SessionRoutes};
 use anyhow::{bail, Context};
 use clap::Args;
 use crossbeam_channel::bounded;
@@ -13,8 +15,6 @@ use pinion_core::fixed::{Money, Rate};
 use pinion_core::instrument::InstrumentTable;
 use pinion_core::risk::{RiskEngine, RiskLimits};
 use pinion_core::tick::Tick;
-use crate::durable::JournalDurability;
-use crate::session_api::{SessionApi, SessionRoutes};
 use pinion_http::app::{App, Durability, HttpConfig, NoDurability};
 use pinion_http::extensions::Extensions;
 use pinion_http::front::{start_front, FrontConfig};
@@ -94,7 +94,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let server = Server::start(&cfg)?;
     // One machine-readable line on stdout so scripts and tests can find an ephemeral port.
     println!("{}", serde_json::json!({ "listening": server.addr.to_string(), "fed": server.fed }));
-    log::info!("pinion serving on http://{} (REST under /api and at the root, WebSocket at /ws); feed: {} at {}x", server.addr, server.fed.join(", "), cfg.replay_speed);
+    log::info!(
+        "pinion serving on http://{} (REST under /api and at the root, WebSocket at /ws); feed: {} at {}x",
+        server.addr,
+        server.fed.join(", "),
+        cfg.replay_speed
+    );
     loop {
         std::thread::park();
     }
@@ -130,7 +135,8 @@ impl Server {
         let commission_rate = Rate::parse(&cfg.commission_rate).map_err(|e| anyhow::anyhow!("commission_rate: {e}"))?;
         let mut engine = Engine::new(table.clone(), PaperConfig { starting_balance: balance, commission_rate });
         engine.set_risk(Some(RiskEngine::new(RiskLimits::default())));
-        let session_size = pinion_core::bars::BarSize::parse(&cfg.session_bar_size).map_err(|e| anyhow::anyhow!("session_bar_size: {e}"))?;
+        let session_size =
+            pinion_core::bars::BarSize::parse(&cfg.session_bar_size).map_err(|e| anyhow::anyhow!("session_bar_size: {e}"))?;
         engine.enable_history(session_size, pinion_core::engine::HISTORY_CAPACITY);
         ensure_example_model(&cfg.models_dir);
         let session_routes = Arc::new(SessionRoutes { api: Arc::new(SessionApi::new(&cfg.models_dir)), app: OnceLock::new() });
@@ -144,7 +150,12 @@ impl Server {
             Some((handle, _)) => Arc::new(JournalDurability { handle: handle.clone() }),
             None => Arc::new(NoDurability),
         };
-        let http_cfg = HttpConfig { bearer_token: cfg.token.clone(), environment: cfg.environment.clone(), training_symbols: cfg.training_symbols.clone(), ..HttpConfig::default() };
+        let http_cfg = HttpConfig {
+            bearer_token: cfg.token.clone(),
+            environment: cfg.environment.clone(),
+            training_symbols: cfg.training_symbols.clone(),
+            ..HttpConfig::default()
+        };
         let app = Arc::new(App {
             commands: commands_tx,
             read: read.clone(),
@@ -165,7 +176,11 @@ impl Server {
             start_index = r.position;
             log::info!(
                 "recovered from the journal in {:.0} ms: {} state changes, {} journal records, re-executed {} ticks ({} fills)",
-                t0.elapsed().as_secs_f64() * 1e3, r.commands, log.records, r.position, r.fills
+                t0.elapsed().as_secs_f64() * 1e3,
+                r.commands,
+                log.records,
+                r.position,
+                r.fills
             );
         }
         let rest = RestServer::start(app.clone(), "127.0.0.1:0", cfg.rest_threads).context("starting the REST workers")?;
@@ -195,7 +210,8 @@ impl Server {
         std::mem::forget(publisher);
 
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let core_cfg = CoreConfig { pin_cpu: cfg.pin_cpu.or(Some(cpus - 1)), account_every_ns, exit_when_feed_ends: false, ..CoreConfig::default() };
+        let core_cfg =
+            CoreConfig { pin_cpu: cfg.pin_cpu.or(Some(cpus - 1)), account_every_ns, exit_when_feed_ends: false, ..CoreConfig::default() };
         let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
         let core = spawn_core(engine, consumer, commands_rx, sink, core_cfg)?;
         std::mem::forget(core);
@@ -203,7 +219,12 @@ impl Server {
         let end_index = cfg.stop_after_ticks;
         std::thread::Builder::new().name("pinion-feed".into()).spawn(move || {
             let stop = AtomicBool::new(false);
-            let stats = replay_with(data.ticks(), &mut producer, &ReplayOptions { pacing: Pacing::Speed(speed), looped: true, start_index, end_index }, &stop);
+            let stats = replay_with(
+                data.ticks(),
+                &mut producer,
+                &ReplayOptions { pacing: Pacing::Speed(speed), looped: true, start_index, end_index },
+                &stop,
+            );
             log::warn!("feed ended after {} ticks (from virtual index {start_index})", stats.pushed);
         })?;
         log::info!("started in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
@@ -213,9 +234,14 @@ impl Server {
 
 /// Opens (and repairs a torn tail of) the journal, reads it, and starts its group-commit thread.
 fn open_journal(dir: &std::path::Path) -> anyhow::Result<(pinion_io::journal::JournalHandle, crate::durable::JournalLog)> {
-    let (journal, rec) = pinion_io::journal::Journal::open(dir, Default::default()).with_context(|| format!("opening the journal in {}", dir.display()))?;
+    let (journal, rec) =
+        pinion_io::journal::Journal::open(dir, Default::default()).with_context(|| format!("opening the journal in {}", dir.display()))?;
     if let Some((seg, off)) = &rec.torn_at {
-        log::warn!("journal: torn last record at {} offset {off}: truncated {} bytes (a crash mid-write; nothing acknowledged was lost)", seg.display(), rec.truncated_bytes);
+        log::warn!(
+            "journal: torn last record at {} offset {off}: truncated {} bytes (a crash mid-write; nothing acknowledged was lost)",
+            seg.display(),
+            rec.truncated_bytes
+        );
     }
     let log = crate::durable::read_log(dir)?;
     let (handle, _thread) = journal.start();
@@ -224,7 +250,9 @@ fn open_journal(dir: &std::path::Path) -> anyhow::Result<(pinion_io::journal::Jo
 
 /// Builds the shipped example model when the model directory holds none, so a fresh machine has one.
 fn ensure_example_model(dir: &std::path::Path) {
-    let has_model = std::fs::read_dir(dir).map(|rd| rd.flatten().any(|e| e.path().extension().is_some_and(|x| x == "pt" || x == "pth" || x == "ts"))).unwrap_or(false);
+    let has_model = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().any(|e| e.path().extension().is_some_and(|x| x == "pt" || x == "pth" || x == "ts")))
+        .unwrap_or(false);
     if !has_model {
         let out = dir.join("example.pt");
         match crate::commands::model::write_example(&out, pinion_models::EXAMPLE_MAX_SYMBOLS, pinion_models::EXAMPLE_LOOKBACK_WINDOW) {

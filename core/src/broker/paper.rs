@@ -187,7 +187,13 @@ impl PaperBroker {
     /// Publishes an order refused before it reached the venue (risk checks) and returns its id.
     pub fn reject(&mut self, mut order: Order, reason: RejectReason, out: &mut Vec<EngineEvent>) -> OrderId {
         order.id = self.alloc_order_id();
-        out.push(EngineEvent::Order { order, status: OrderStatus::Rejected, fill_price: Price(0), reason: Some(reason), ts_ns: order.created_ns });
+        out.push(EngineEvent::Order {
+            order,
+            status: OrderStatus::Rejected,
+            fill_price: Price(0),
+            reason: Some(reason),
+            ts_ns: order.created_ns,
+        });
         order.id
     }
 
@@ -289,7 +295,9 @@ impl PaperBroker {
         let mut qty_left = qty;
         let (book, instrument) = (pos.book, pos.instrument);
         pos.reduce_fifo(qty, |m| {
-            let pnl = rates.to_usd(order.instrument, (price.0 - m.entry_price.0) as i128 * m.quantity as i128 * dir as i128).unwrap_or(Money::ZERO);
+            let pnl = rates
+                .to_usd(order.instrument, (price.0 - m.entry_price.0) as i128 * m.quantity as i128 * dir as i128)
+                .unwrap_or(Money::ZERO);
             let share = if m.quantity == qty_left {
                 commission_left
             } else {
@@ -321,7 +329,15 @@ impl PaperBroker {
     }
 
     /// Attaches (or replaces) the stop-loss and take-profit of an open position as resting orders.
-    pub fn set_protection(&mut self, book: BookId, instrument: InstrumentId, stop: Option<Price>, take: Option<Price>, ts: i64, out: &mut Vec<EngineEvent>) {
+    pub fn set_protection(
+        &mut self,
+        book: BookId,
+        instrument: InstrumentId,
+        stop: Option<Price>,
+        take: Option<Price>,
+        ts: i64,
+        out: &mut Vec<EngineEvent>,
+    ) {
         let key = (book, instrument);
         self.clear_protection(key, ts, out);
         let Some(p) = self.positions.get(&key).filter(|p| !p.is_flat()) else { return };
@@ -363,7 +379,17 @@ impl PaperBroker {
             (p.take_profit.take(), OrderPurpose::TakeProfit, OrderType::Limit),
         ] {
             if let Some(prot) = prot {
-                let order = Order { id: prot.order_id, book: key.0, instrument: key.1, side, order_type, purpose, quantity: Quantity(0), price: prot.price, created_ns: ts };
+                let order = Order {
+                    id: prot.order_id,
+                    book: key.0,
+                    instrument: key.1,
+                    side,
+                    order_type,
+                    purpose,
+                    quantity: Quantity(0),
+                    price: prot.price,
+                    created_ns: ts,
+                };
                 out.push(EngineEvent::Order { order, status: OrderStatus::Cancelled, fill_price: Price(0), reason: None, ts_ns: ts });
             }
         }
@@ -371,7 +397,14 @@ impl PaperBroker {
     }
 
     /// Closes the whole position of a book in an instrument at market.
-    pub fn close_position(&mut self, book: BookId, instrument: InstrumentId, purpose: OrderPurpose, ts: i64, out: &mut Vec<EngineEvent>) -> Option<Result<OrderId, RejectReason>> {
+    pub fn close_position(
+        &mut self,
+        book: BookId,
+        instrument: InstrumentId,
+        purpose: OrderPurpose,
+        ts: i64,
+        out: &mut Vec<EngineEvent>,
+    ) -> Option<Result<OrderId, RejectReason>> {
         let q = self.net_quantity(book, instrument);
         if q == 0 {
             return None;
@@ -385,7 +418,15 @@ impl PaperBroker {
             Some(p) => (p.quantity, p.avg_price_steps(), p.stop_loss.map(|s| s.price), p.take_profit.map(|t| t.price)),
             None => (0, 0.0, None, None),
         };
-        out.push(EngineEvent::Position(PositionState { book: key.0, instrument: key.1, quantity: q, avg_price: avg, stop_loss: sl, take_profit: tp, ts_ns: ts }));
+        out.push(EngineEvent::Position(PositionState {
+            book: key.0,
+            instrument: key.1,
+            quantity: q,
+            avg_price: avg,
+            stop_loss: sl,
+            take_profit: tp,
+            ts_ns: ts,
+        }));
     }
 
     /// Unrealized P&L of one position at the exit touch (long: bid, short: ask), in USD cents.
@@ -411,7 +452,8 @@ impl PaperBroker {
     }
 
     pub fn account_state(&self, ts: i64) -> AccountState {
-        let mut s = AccountState { balance: self.balance, realized: self.realized, commission: self.commission, ts_ns: ts, ..Default::default() };
+        let mut s =
+            AccountState { balance: self.balance, realized: self.realized, commission: self.commission, ts_ns: ts, ..Default::default() };
         for (key, p) in self.positions.iter().filter(|(_, p)| !p.is_flat()) {
             s.unrealized += self.unrealized(p);
             s.margin_used += self.position_margin(*key).unwrap_or(Money::ZERO);
@@ -422,7 +464,11 @@ impl PaperBroker {
 
     /// Unrealized P&L of one book across its instruments.
     pub fn book_unrealized(&self, book: BookId) -> Money {
-        self.positions.range((book, InstrumentId(0))..=(book, InstrumentId(u16::MAX))).filter(|(_, p)| !p.is_flat()).map(|(_, p)| self.unrealized(p)).fold(Money::ZERO, |a, b| a + b)
+        self.positions
+            .range((book, InstrumentId(0))..=(book, InstrumentId(u16::MAX)))
+            .filter(|(_, p)| !p.is_flat())
+            .map(|(_, p)| self.unrealized(p))
+            .fold(Money::ZERO, |a, b| a + b)
     }
 }
 

@@ -71,7 +71,9 @@ fn long_stop_and_take_profit_trigger_on_the_bid() {
     assert_eq!((f[0].side, f[0].price), (Side::Sell, Price(100_200)));
     assert!(b.position(B, EU).is_none());
     // the stop-loss was cancelled with the position
-    assert!(out.iter().any(|e| matches!(e, EngineEvent::Order { status: OrderStatus::Cancelled, order, .. } if order.purpose == OrderPurpose::StopLoss)));
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, EngineEvent::Order { status: OrderStatus::Cancelled, order, .. } if order.purpose == OrderPurpose::StopLoss)));
 
     out.clear();
     b.submit_market(B, EU, Side::Buy, Quantity(1000), OrderPurpose::Entry, 4, &mut out).unwrap();

@@ -109,7 +109,16 @@ impl Position {
 
 /// Builds the closed trade of one lot match.
 #[allow(clippy::too_many_arguments)]
-pub fn closed_trade(book: BookId, instrument: InstrumentId, direction: i64, m: &LotMatch, exit_price: Price, exit_ns: i64, pnl: Money, exit_commission: Money) -> ClosedTrade {
+pub fn closed_trade(
+    book: BookId,
+    instrument: InstrumentId,
+    direction: i64,
+    m: &LotMatch,
+    exit_price: Price,
+    exit_ns: i64,
+    pnl: Money,
+    exit_commission: Money,
+) -> ClosedTrade {
     ClosedTrade {
         book,
         instrument,

@@ -231,7 +231,14 @@ impl Engine {
             let q = self.broker.quote(p.instrument);
             let mark = Price(if p.quantity > 0 { q.bid } else { q.ask });
             let margin = self.broker.position_margin((p.book, p.instrument)).unwrap_or(Money::ZERO);
-            self.events.push(EngineEvent::PositionMark { book: p.book, instrument: p.instrument, mark, unrealized: self.broker.unrealized(p), margin, ts_ns: ts });
+            self.events.push(EngineEvent::PositionMark {
+                book: p.book,
+                instrument: p.instrument,
+                mark,
+                unrealized: self.broker.unrealized(p),
+                margin,
+                ts_ns: ts,
+            });
         }
         for b in &self.books {
             if b.status != BookStatus::Closed {
@@ -283,7 +290,15 @@ impl Engine {
     }
 
     /// Runs the risk engine's pre-trade checks for an entry of `qty` at `entry`.
-    fn risk_check(&mut self, id: BookId, inst: InstrumentId, side: Side, qty: Quantity, entry_steps: i64, stop_d: Option<f64>) -> Result<(), RejectReason> {
+    fn risk_check(
+        &mut self,
+        id: BookId,
+        inst: InstrumentId,
+        side: Side,
+        qty: Quantity,
+        entry_steps: i64,
+        stop_d: Option<f64>,
+    ) -> Result<(), RejectReason> {
         let Some(risk) = self.risk.as_mut() else { return Ok(()) };
         let b = &self.broker;
         let account = b.account_state(self.now_ns);
@@ -368,11 +383,25 @@ impl Engine {
                 book.entry_blocked = false;
                 book.atr.update(bar.high_f64(prec), bar.low_f64(prec), bar.close_f64(prec));
             }
-            let mut ctx = StrategyContext { instrument, position, bars: &book.bars, primary: book.primary, entries_allowed, intents: &mut book.intents };
+            let mut ctx = StrategyContext {
+                instrument,
+                position,
+                bars: &book.bars,
+                primary: book.primary,
+                entries_allowed,
+                intents: &mut book.intents,
+            };
             book.strategy.on_bar(i, &bar, &mut ctx);
         }
         if let Some(t) = tick {
-            let mut ctx = StrategyContext { instrument, position, bars: &book.bars, primary: book.primary, entries_allowed, intents: &mut book.intents };
+            let mut ctx = StrategyContext {
+                instrument,
+                position,
+                bars: &book.bars,
+                primary: book.primary,
+                entries_allowed,
+                intents: &mut book.intents,
+            };
             book.strategy.on_tick(t, &mut ctx);
         }
         if tick.is_none() {
@@ -407,7 +436,9 @@ impl Engine {
         }
         let rejected_before = self.events.len();
         self.enter_unblocked(id, inst, side, quantity);
-        let refused = self.events[rejected_before..].iter().any(|e| matches!(e, EngineEvent::Order { status: crate::order::OrderStatus::Rejected, .. }));
+        let refused = self.events[rejected_before..]
+            .iter()
+            .any(|e| matches!(e, EngineEvent::Order { status: crate::order::OrderStatus::Rejected, .. }));
         if refused {
             self.books[id.0 as usize].entry_blocked = true;
         }
@@ -423,7 +454,17 @@ impl Engine {
         let stop_d = book.stop_distance(instrument, entry);
         let take_d = book.take_distance(instrument, entry, stop_d);
         let now = self.now_ns;
-        let rejected = move |_: RejectReason| Order { id: 0, book: id, instrument: inst, side, order_type: OrderType::Market, purpose: OrderPurpose::Entry, quantity: quantity.unwrap_or_default(), price: Price(0), created_ns: now };
+        let rejected = move |_: RejectReason| Order {
+            id: 0,
+            book: id,
+            instrument: inst,
+            side,
+            order_type: OrderType::Market,
+            purpose: OrderPurpose::Entry,
+            quantity: quantity.unwrap_or_default(),
+            price: Price(0),
+            created_ns: now,
+        };
         if book.stop_loss.is_some() && stop_d.is_none() {
             let o = rejected(RejectReason::StopNotReady);
             self.broker.reject(o, RejectReason::StopNotReady, &mut self.events);
@@ -434,7 +475,11 @@ impl Engine {
             None => match self.default_size(id, inst, entry, stop_d) {
                 Some(q) => q,
                 None => {
-                    let reason = if self.broker.rates().usd_per_quote_unit(inst).is_none() { RejectReason::NoConversionRate } else { RejectReason::ZeroSize };
+                    let reason = if self.broker.rates().usd_per_quote_unit(inst).is_none() {
+                        RejectReason::NoConversionRate
+                    } else {
+                        RejectReason::ZeroSize
+                    };
                     self.broker.reject(rejected(reason), reason, &mut self.events);
                     return;
                 }

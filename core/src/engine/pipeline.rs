@@ -35,7 +35,13 @@ pub struct CoreConfig {
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig { pin_cpu: None, batch: 1024, account_every_ns: 0, exit_when_feed_ends: true, max_idle_sleep: Duration::from_micros(200) }
+        CoreConfig {
+            pin_cpu: None,
+            batch: 1024,
+            account_every_ns: 0,
+            exit_when_feed_ends: true,
+            max_idle_sleep: Duration::from_micros(200),
+        }
     }
 }
 
@@ -54,7 +60,14 @@ pub fn pin_current_thread(cpu: usize) -> bool {
 }
 
 /// Runs the event loop on the calling thread until the feed ends (if configured) or `stop` is set.
-pub fn run_core<S: EventSink>(engine: &mut Engine, ticks: &mut rtrb::Consumer<Tick>, commands: &Receiver<Command>, sink: &mut S, cfg: &CoreConfig, stop: &AtomicBool) -> CoreStats {
+pub fn run_core<S: EventSink>(
+    engine: &mut Engine,
+    ticks: &mut rtrb::Consumer<Tick>,
+    commands: &Receiver<Command>,
+    sink: &mut S,
+    cfg: &CoreConfig,
+    stop: &AtomicBool,
+) -> CoreStats {
     let mut stats = CoreStats { pinned: cfg.pin_cpu.is_some_and(pin_current_thread), ..Default::default() };
     let mut idle_rounds: u32 = 0;
     let mut last_account = i64::MIN;
@@ -132,7 +145,13 @@ impl<S> CoreHandle<S> {
 }
 
 /// Starts the core thread (named `pinion-core`), moving the engine, ring consumer and sink into it.
-pub fn spawn_core<S: EventSink + 'static>(mut engine: Engine, mut ticks: rtrb::Consumer<Tick>, commands: Receiver<Command>, mut sink: S, cfg: CoreConfig) -> std::io::Result<CoreHandle<S>> {
+pub fn spawn_core<S: EventSink + 'static>(
+    mut engine: Engine,
+    mut ticks: rtrb::Consumer<Tick>,
+    commands: Receiver<Command>,
+    mut sink: S,
+    cfg: CoreConfig,
+) -> std::io::Result<CoreHandle<S>> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let handle = std::thread::Builder::new().name("pinion-core".into()).spawn(move || {

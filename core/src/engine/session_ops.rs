@@ -84,10 +84,16 @@ impl Engine {
         }
         let shape = spec.policy.shape();
         if spec.symbols.is_empty() || spec.symbols.len() > shape.max_symbols {
-            return Err(SessionError::Invalid(format!("{} symbols for a model with max_symbols {}", spec.symbols.len(), shape.max_symbols)));
+            return Err(SessionError::Invalid(format!(
+                "{} symbols for a model with max_symbols {}",
+                spec.symbols.len(),
+                shape.max_symbols
+            )));
         }
         if shape.n_features != N_FEATURES_V1 || shape.lookback_window == 0 || shape.lookback_window > HISTORY_CAPACITY {
-            return Err(SessionError::Invalid(format!("model shape {shape:?} is not supported (n_features {N_FEATURES_V1}, lookback 1..={HISTORY_CAPACITY})")));
+            return Err(SessionError::Invalid(format!(
+                "model shape {shape:?} is not supported (n_features {N_FEATURES_V1}, lookback 1..={HISTORY_CAPACITY})"
+            )));
         }
         let book = match self.session_book {
             Some(b) => {
@@ -100,7 +106,16 @@ impl Engine {
             None => {
                 let size = self.history_size.ok_or(SessionError::NoHistory)?;
                 let b = self
-                    .add_book(BookSpec { instrument: spec.symbols[0], bar_sizes: vec![size], primary: 0, strategy: Box::new(PolicyDriven), capital: spec.target_capital, stop_loss: None, take_profit: None, risk_fraction: 0.0 })
+                    .add_book(BookSpec {
+                        instrument: spec.symbols[0],
+                        bar_sizes: vec![size],
+                        primary: 0,
+                        strategy: Box::new(PolicyDriven),
+                        capital: spec.target_capital,
+                        stop_loss: None,
+                        take_profit: None,
+                        risk_fraction: 0.0,
+                    })
                     .map_err(|e| SessionError::Invalid(e.to_string()))?;
                 self.session_book = Some(b);
                 b
@@ -158,17 +173,39 @@ impl Engine {
     pub fn session_status(&self) -> SessionStatus {
         let name = |i: InstrumentId| self.instruments().try_get(i).map_or_else(|| "?".to_string(), |x| x.symbol.clone());
         let Some(s) = &self.session else {
-            return SessionStatus { state: SessionState::Idle, running: false, reason: None, symbols: vec![], target_capital_usd: 0.0, warmup_ready: false, warmup_missing: vec![], decisions: 0, last_decision_ns: 0, last_decision_cost_ns: 0, last_actions: vec![], open_positions: vec![] };
+            return SessionStatus {
+                state: SessionState::Idle,
+                running: false,
+                reason: None,
+                symbols: vec![],
+                target_capital_usd: 0.0,
+                warmup_ready: false,
+                warmup_missing: vec![],
+                decisions: 0,
+                last_decision_ns: 0,
+                last_decision_cost_ns: 0,
+                last_actions: vec![],
+                open_positions: vec![],
+            };
         };
         let need = s.shape.lookback_window;
-        let missing: Vec<(String, usize, usize)> = s.symbols.iter().filter_map(|i| {
-            let have = self.history(*i).map_or(0, |h| h.len());
-            (have < need).then(|| (name(*i), have, need))
-        }).collect();
-        let open = self.broker.positions().filter(|p| p.book == s.book).map(|p| {
-            let prec = self.instruments().get(p.instrument).size_precision;
-            (name(p.instrument), p.quantity as f64 / POW10[prec as usize] as f64)
-        }).collect();
+        let missing: Vec<(String, usize, usize)> = s
+            .symbols
+            .iter()
+            .filter_map(|i| {
+                let have = self.history(*i).map_or(0, |h| h.len());
+                (have < need).then(|| (name(*i), have, need))
+            })
+            .collect();
+        let open = self
+            .broker
+            .positions()
+            .filter(|p| p.book == s.book)
+            .map(|p| {
+                let prec = self.instruments().get(p.instrument).size_precision;
+                (name(p.instrument), p.quantity as f64 / POW10[prec as usize] as f64)
+            })
+            .collect();
         SessionStatus {
             state: s.state,
             running: matches!(s.state, SessionState::WarmingUp | SessionState::Running),
@@ -260,7 +297,9 @@ impl Engine {
         let step = POW10[i.size_precision as usize] as f64;
         let mut target_units = (target_usd / (mid * usdq)).trunc();
         // Risk sizing: cap the position so a stop-out loses at most max_risk_per_trade_percent of NAV.
-        let atr = self.history(inst).and_then(|h| crate::session::features::window_atr(h, h.len().min(ATR_PERIOD * 4), (2 * POW10[i.price_precision as usize]) as f64));
+        let atr = self.history(inst).and_then(|h| {
+            crate::session::features::window_atr(h, h.len().min(ATR_PERIOD * 4), (2 * POW10[i.price_precision as usize]) as f64)
+        });
         let stops = self.risk.as_ref().and_then(|r| r.stop_distance(atr, i.pip_value()));
         if let (Some(r), Some((stop_d, _))) = (self.risk.as_ref(), stops) {
             let nav = self.broker.account_state(self.now_ns).nav();
@@ -280,7 +319,17 @@ impl Engine {
         if increases {
             let entry_steps = if side == Side::Buy { q.ask } else { q.bid };
             if let Err(reason) = self.risk_check(book, inst, side, qty, entry_steps, stops.map(|s| s.0)) {
-                let order = Order { id: 0, book, instrument: inst, side, order_type: OrderType::Market, purpose: OrderPurpose::Rebalance, quantity: qty, price: Price(0), created_ns: self.now_ns };
+                let order = Order {
+                    id: 0,
+                    book,
+                    instrument: inst,
+                    side,
+                    order_type: OrderType::Market,
+                    purpose: OrderPurpose::Rebalance,
+                    quantity: qty,
+                    price: Price(0),
+                    created_ns: self.now_ns,
+                };
                 self.broker.reject(order, reason, &mut self.events);
                 return;
             }

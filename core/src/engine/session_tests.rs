@@ -22,7 +22,13 @@ impl Policy for FixedPolicy {
         assert!(obs.iter().all(|x| x.is_finite()));
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for (i, a) in actions.iter_mut().enumerate() {
-            *a = if mask[i] == 0.0 { 0.0 } else if i == 0 { 0.5 } else { -0.5 };
+            *a = if mask[i] == 0.0 {
+                0.0
+            } else if i == 0 {
+                0.5
+            } else {
+                -0.5
+            };
         }
         Ok(())
     }
@@ -57,7 +63,13 @@ fn session_warms_up_from_history_trades_and_stops() {
     feed(&mut e, 0, 10);
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let policy = FixedPolicy { shape: PolicyShape { max_symbols: 4, lookback_window: 20, n_features: 6 }, calls: calls.clone() };
-    let book = e.start_session(SessionSpec { symbols: vec![InstrumentId(0), InstrumentId(1)], target_capital: Money::from_units(20_000), policy: Box::new(policy) }).unwrap();
+    let book = e
+        .start_session(SessionSpec {
+            symbols: vec![InstrumentId(0), InstrumentId(1)],
+            target_capital: Money::from_units(20_000),
+            policy: Box::new(policy),
+        })
+        .unwrap();
     let st = e.session_status();
     assert_eq!(st.state, SessionState::WarmingUp);
     assert!(!st.warmup_ready);
@@ -84,11 +96,19 @@ fn session_warms_up_from_history_trades_and_stops() {
 fn warmup_failure_is_reported() {
     let mut e = two_symbol_engine();
     let policy = FixedPolicy { shape: PolicyShape { max_symbols: 2, lookback_window: 500, n_features: 6 }, calls: Default::default() };
-    e.start_session(SessionSpec { symbols: vec![InstrumentId(0)], target_capital: Money::from_units(1000), policy: Box::new(policy) }).unwrap();
+    e.start_session(SessionSpec { symbols: vec![InstrumentId(0)], target_capital: Money::from_units(1000), policy: Box::new(policy) })
+        .unwrap();
     e.fail_session("warm-up not ready within 1 s: EUR_USD has 0 of 500 bars".into());
     let st = e.session_status();
     assert_eq!(st.state, SessionState::Failed);
     assert!(st.reason.unwrap().contains("EUR_USD"));
     let too_many = FixedPolicy { shape: PolicyShape { max_symbols: 1, lookback_window: 5, n_features: 6 }, calls: Default::default() };
-    assert!(matches!(e.start_session(SessionSpec { symbols: vec![InstrumentId(0), InstrumentId(1)], target_capital: Money::from_units(1000), policy: Box::new(too_many) }), Err(SessionError::Invalid(_))));
+    assert!(matches!(
+        e.start_session(SessionSpec {
+            symbols: vec![InstrumentId(0), InstrumentId(1)],
+            target_capital: Money::from_units(1000),
+            policy: Box::new(too_many)
+        }),
+        Err(SessionError::Invalid(_))
+    ));
 }

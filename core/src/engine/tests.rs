@@ -78,7 +78,10 @@ fn atr_stops_wait_for_the_indicator_then_use_it() {
     let mut e = engine();
     e.add_book(spec(Side::Sell, Some(1000), Some((StopLossType::Atr, 1.5)), Some((TakeProfitType::Atr, 3.0)))).unwrap();
     e.on_tick(&tick(1, 110_000, 110_010));
-    let rejected = e.events().iter().any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::StopNotReady), .. }));
+    let rejected = e
+        .events()
+        .iter()
+        .any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::StopNotReady), .. }));
     assert!(rejected, "ATR not ready: refused with a reason");
     // 15 one-minute bars each 20 pips high-low at constant close: ATR(14) = 0.0020
     let mut e = engine();
@@ -167,6 +170,9 @@ fn risk_limits_refuse_entries_with_a_reason() {
     e.set_risk(Some(crate::risk::RiskEngine::new(limits)));
     e.add_book(spec(Side::Buy, Some(1000), None, None)).unwrap();
     e.on_tick(&tick(1, 110_000, 110_010));
-    assert!(e.events().iter().any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::MaxTotalExposure), .. })));
+    assert!(e
+        .events()
+        .iter()
+        .any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::MaxTotalExposure), .. })));
     assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 0);
 }

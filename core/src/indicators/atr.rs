@@ -21,14 +21,7 @@ pub struct Atr {
 impl Atr {
     pub fn new(period: usize) -> Result<Atr, IndicatorError> {
         let period = check_period("ATR", period)?;
-        Ok(Atr {
-            period,
-            prev_close: None,
-            count: 0,
-            sum_tr: 0.0,
-            atr: 0.0,
-            last_tr: 0.0,
-        })
+        Ok(Atr { period, prev_close: None, count: 0, sum_tr: 0.0, atr: 0.0, last_tr: 0.0 })
     }
 
     /// Adds a bar; returns the ATR once N bars have been seen.

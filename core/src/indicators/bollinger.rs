@@ -29,10 +29,7 @@ impl Bollinger {
         if !(k.is_finite() && k > 0.0) {
             return Err(IndicatorError::InvalidK(k));
         }
-        Ok(Bollinger {
-            window: RollingWindow::new(period),
-            k,
-        })
+        Ok(Bollinger { window: RollingWindow::new(period), k })
     }
 
     /// Adds an input; returns the bands once N inputs have been seen.
@@ -45,11 +42,7 @@ impl Bollinger {
     pub fn value(&self) -> Bands {
         let middle = self.window.mean();
         let w = self.k * self.std_dev();
-        Bands {
-            middle,
-            upper: middle + w,
-            lower: middle - w,
-        }
+        Bands { middle, upper: middle + w, lower: middle - w }
     }
 
     pub fn middle(&self) -> f64 {
@@ -114,14 +107,7 @@ mod tests {
         for _ in 0..4 {
             b.update(3.0);
         }
-        assert_eq!(
-            b.value(),
-            Bands {
-                middle: 3.0,
-                upper: 3.0,
-                lower: 3.0
-            }
-        );
+        assert_eq!(b.value(), Bands { middle: 3.0, upper: 3.0, lower: 3.0 });
         b.reset();
         assert!(!b.is_ready());
         assert_eq!(b.value(), Bands::default());
@@ -131,10 +117,7 @@ mod tests {
     fn bad_parameters_are_errors() {
         assert!(Bollinger::new(0, 2.0).is_err());
         for k in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert!(
-                matches!(Bollinger::new(20, k), Err(IndicatorError::InvalidK(_))),
-                "{k}"
-            );
+            assert!(matches!(Bollinger::new(20, k), Err(IndicatorError::InvalidK(_))), "{k}");
         }
     }
 }

@@ -17,12 +17,7 @@ pub struct Ema {
 impl Ema {
     pub fn new(period: usize) -> Result<Ema, IndicatorError> {
         let period = check_period("EMA", period)?;
-        Ok(Ema {
-            period,
-            alpha: 2.0 / (period as f64 + 1.0),
-            value: 0.0,
-            count: 0,
-        })
+        Ok(Ema { period, alpha: 2.0 / (period as f64 + 1.0), value: 0.0, count: 0 })
     }
 
     /// Adds an input; returns the average once N inputs have been seen.

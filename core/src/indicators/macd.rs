@@ -33,12 +33,7 @@ impl Macd {
         if fast >= slow {
             return Err(IndicatorError::FastNotBelowSlow { fast, slow });
         }
-        Ok(Macd {
-            fast: Ema::new(fast)?,
-            slow: Ema::new(slow)?,
-            signal: Ema::new(signal)?,
-            value: MacdValue::default(),
-        })
+        Ok(Macd { fast: Ema::new(fast)?, slow: Ema::new(slow)?, signal: Ema::new(signal)?, value: MacdValue::default() })
     }
 
     /// Adds an input; returns the reading once ready.
@@ -48,11 +43,7 @@ impl Macd {
         let macd = self.fast.value() - self.slow.value();
         self.signal.update(macd);
         let signal = self.signal.value();
-        self.value = MacdValue {
-            macd,
-            signal,
-            histogram: macd - signal,
-        };
+        self.value = MacdValue { macd, signal, histogram: macd - signal };
         self.is_ready().then_some(self.value)
     }
 
@@ -125,9 +116,6 @@ mod tests {
     fn bad_periods_are_errors() {
         assert!(Macd::new(0, 26, 9).is_err());
         assert!(Macd::new(12, 26, 0).is_err());
-        assert_eq!(
-            Macd::new(12, 12, 9).unwrap_err(),
-            IndicatorError::FastNotBelowSlow { fast: 12, slow: 12 }
-        );
+        assert_eq!(Macd::new(12, 12, 9).unwrap_err(), IndicatorError::FastNotBelowSlow { fast: 12, slow: 12 });
     }
 }

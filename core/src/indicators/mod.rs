@@ -40,10 +40,7 @@ pub enum IndicatorError {
 }
 
 /// Checks a period is non-zero.
-pub(crate) fn check_period(
-    indicator: &'static str,
-    period: usize,
-) -> Result<usize, IndicatorError> {
+pub(crate) fn check_period(indicator: &'static str, period: usize) -> Result<usize, IndicatorError> {
     if period == 0 {
         Err(IndicatorError::ZeroPeriod { indicator })
     } else {
@@ -57,21 +54,9 @@ mod tests {
 
     #[test]
     fn errors_say_what_is_wrong() {
-        assert_eq!(
-            Sma::new(0).unwrap_err(),
-            IndicatorError::ZeroPeriod { indicator: "SMA" }
-        );
-        assert_eq!(
-            IndicatorError::ZeroPeriod { indicator: "EMA" }.to_string(),
-            "EMA period must be at least 1, got 0"
-        );
-        assert!(Bollinger::new(20, -1.0)
-            .unwrap_err()
-            .to_string()
-            .contains("-1"));
-        assert!(matches!(
-            Macd::new(26, 12, 9),
-            Err(IndicatorError::FastNotBelowSlow { fast: 26, slow: 12 })
-        ));
+        assert_eq!(Sma::new(0).unwrap_err(), IndicatorError::ZeroPeriod { indicator: "SMA" });
+        assert_eq!(IndicatorError::ZeroPeriod { indicator: "EMA" }.to_string(), "EMA period must be at least 1, got 0");
+        assert!(Bollinger::new(20, -1.0).unwrap_err().to_string().contains("-1"));
+        assert!(matches!(Macd::new(26, 12, 9), Err(IndicatorError::FastNotBelowSlow { fast: 26, slow: 12 })));
     }
 }

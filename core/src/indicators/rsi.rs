@@ -21,24 +21,14 @@ pub struct Rsi {
 impl Rsi {
     pub fn new(period: usize) -> Result<Rsi, IndicatorError> {
         let period = check_period("RSI", period)?;
-        Ok(Rsi {
-            period,
-            prev: None,
-            changes: 0,
-            gain: 0.0,
-            loss: 0.0,
-        })
+        Ok(Rsi { period, prev: None, changes: 0, gain: 0.0, loss: 0.0 })
     }
 
     /// Adds a close; returns the RSI once N + 1 closes have been seen.
     pub fn update(&mut self, close: f64) -> Option<f64> {
         let prev = self.prev.replace(close)?;
         let change = close - prev;
-        let (g, l) = if change > 0.0 {
-            (change, 0.0)
-        } else {
-            (0.0, -change)
-        };
+        let (g, l) = if change > 0.0 { (change, 0.0) } else { (0.0, -change) };
         if self.changes < self.period {
             self.changes += 1;
             self.gain += g;

@@ -15,9 +15,7 @@ pub struct Sma {
 impl Sma {
     pub fn new(period: usize) -> Result<Sma, IndicatorError> {
         let period = check_period("SMA", period)?;
-        Ok(Sma {
-            window: RollingWindow::new(period),
-        })
+        Ok(Sma { window: RollingWindow::new(period) })
     }
 
     /// Adds an input; returns the average once N inputs have been seen.

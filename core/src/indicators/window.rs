@@ -25,14 +25,7 @@ pub(crate) struct RollingWindow {
 impl RollingWindow {
     /// `period` must be non-zero (checked by the indicators).
     pub(crate) fn new(period: usize) -> RollingWindow {
-        RollingWindow {
-            buf: vec![0.0; period.max(1)],
-            next: 0,
-            count: 0,
-            shift: 0.0,
-            sum: 0.0,
-            sum_sq: 0.0,
-        }
+        RollingWindow { buf: vec![0.0; period.max(1)], next: 0, count: 0, shift: 0.0, sum: 0.0, sum_sq: 0.0 }
     }
 
     pub(crate) fn period(&self) -> usize {
@@ -128,20 +121,14 @@ mod tests {
         let mut p = 0.67067;
         let mut seed: u64 = 12345;
         for _ in 0..100_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             p += ((seed >> 33) % 7) as f64 * 1e-5 - 3e-5;
             xs.push(p);
             w.push(p);
         }
         let (mean, var) = naive(&xs[xs.len() - 20..]);
         assert!((w.mean() - mean).abs() < 1e-12, "{} vs {mean}", w.mean());
-        assert!(
-            (w.variance() - var).abs() < 1e-15 + var * 1e-6,
-            "{} vs {var}",
-            w.variance()
-        );
+        assert!((w.variance() - var).abs() < 1e-15 + var * 1e-6, "{} vs {var}", w.variance());
     }
 
     #[test]

@@ -66,10 +66,7 @@ pub struct RiskUpdateError {
 
 impl RiskUpdateError {
     fn new(field: &str, message: impl Into<String>) -> Self {
-        RiskUpdateError {
-            field: field.to_string(),
-            message: message.into(),
-        }
+        RiskUpdateError { field: field.to_string(), message: message.into() }
     }
 }
 
@@ -94,10 +91,7 @@ fn check_positive(field: &str, v: f64) -> Result<f64, RiskUpdateError> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err(RiskUpdateError::new(
-            field,
-            format!("must be a finite number > 0 (got {v})"),
-        ))
+        Err(RiskUpdateError::new(field, format!("must be a finite number > 0 (got {v})")))
     }
 }
 
@@ -105,10 +99,7 @@ fn check_range_f(field: &str, v: f64, max: f64) -> Result<f64, RiskUpdateError> 
     if v > 0.0 && v <= max {
         Ok(v)
     } else {
-        Err(RiskUpdateError::new(
-            field,
-            format!("must be > 0 and <= {max} (got {v})"),
-        ))
+        Err(RiskUpdateError::new(field, format!("must be > 0 and <= {max} (got {v})")))
     }
 }
 
@@ -116,21 +107,14 @@ fn check_range_i(field: &str, v: i128, min: i128, max: i128) -> Result<i128, Ris
     if (min..=max).contains(&v) {
         Ok(v)
     } else if max == i64::MAX as i128 {
-        Err(RiskUpdateError::new(
-            field,
-            format!("must be an integer >= {min} (got {v})"),
-        ))
+        Err(RiskUpdateError::new(field, format!("must be an integer >= {min} (got {v})")))
     } else {
-        Err(RiskUpdateError::new(
-            field,
-            format!("must be an integer in {min}..={max} (got {v})"),
-        ))
+        Err(RiskUpdateError::new(field, format!("must be an integer in {min}..={max} (got {v})")))
     }
 }
 
 fn number(field: &str, v: &Value) -> Result<f64, RiskUpdateError> {
-    v.as_f64()
-        .ok_or_else(|| RiskUpdateError::new(field, "must be a number"))
+    v.as_f64().ok_or_else(|| RiskUpdateError::new(field, "must be a number"))
 }
 
 /// An integer, also when written as an integral float (`14.0`); values beyond i64 are kept in i128
@@ -158,98 +142,38 @@ impl RiskLimits {
     /// Checks every field's range; the error names the first offending field.
     pub fn validate(&self) -> Result<(), RiskUpdateError> {
         check_positive("max_total_exposure_usd", self.max_total_exposure_usd)?;
-        check_range_f(
-            "max_risk_per_trade_percent",
-            self.max_risk_per_trade_percent,
-            PERCENT_MAX,
-        )?;
+        check_range_f("max_risk_per_trade_percent", self.max_risk_per_trade_percent, PERCENT_MAX)?;
         check_range_i("atr_period", self.atr_period as i128, 1, ATR_PERIOD_MAX)?;
-        check_range_f(
-            "stop_loss_atr_multiplier",
-            self.stop_loss_atr_multiplier,
-            MULTIPLIER_MAX,
-        )?;
-        check_range_f(
-            "take_profit_atr_multiplier",
-            self.take_profit_atr_multiplier,
-            MULTIPLIER_MAX,
-        )?;
+        check_range_f("stop_loss_atr_multiplier", self.stop_loss_atr_multiplier, MULTIPLIER_MAX)?;
+        check_range_f("take_profit_atr_multiplier", self.take_profit_atr_multiplier, MULTIPLIER_MAX)?;
         check_range_f("stop_loss_pips", self.stop_loss_pips, PIPS_MAX)?;
         check_range_f("take_profit_pips", self.take_profit_pips, PIPS_MAX)?;
-        check_range_f(
-            "daily_loss_limit_pct",
-            self.daily_loss_limit_pct,
-            PERCENT_MAX,
-        )?;
-        check_range_i(
-            "max_concurrent_positions",
-            self.max_concurrent_positions as i128,
-            1,
-            POSITIONS_MAX,
-        )?;
-        check_range_i(
-            "per_symbol_limit",
-            self.per_symbol_limit as i128,
-            1,
-            i64::MAX as i128,
-        )?;
+        check_range_f("daily_loss_limit_pct", self.daily_loss_limit_pct, PERCENT_MAX)?;
+        check_range_i("max_concurrent_positions", self.max_concurrent_positions as i128, 1, POSITIONS_MAX)?;
+        check_range_i("per_symbol_limit", self.per_symbol_limit as i128, 1, i64::MAX as i128)?;
         Ok(())
     }
 
     /// Applies a partial update (the `POST /risk/update` body): a JSON object whose present fields are
     /// each checked for name, type and range. All or nothing: on any error `self` is unchanged.
     pub fn apply_update(&mut self, update: &Value) -> Result<(), RiskUpdateError> {
-        let obj = update
-            .as_object()
-            .ok_or_else(|| RiskUpdateError::new("body", "must be a JSON object"))?;
+        let obj = update.as_object().ok_or_else(|| RiskUpdateError::new("body", "must be a JSON object"))?;
         let mut next = *self;
         for (name, v) in obj {
             let f = name.as_str();
             match f {
-                "max_total_exposure_usd" => {
-                    next.max_total_exposure_usd = check_positive(f, number(f, v)?)?
-                }
-                "max_risk_per_trade_percent" => {
-                    next.max_risk_per_trade_percent = check_range_f(f, number(f, v)?, PERCENT_MAX)?
-                }
-                "use_atr_sizing" => {
-                    next.use_atr_sizing = v
-                        .as_bool()
-                        .ok_or_else(|| RiskUpdateError::new(f, "must be a boolean"))?
-                }
-                "atr_period" => {
-                    next.atr_period = check_range_i(f, integer(f, v)?, 1, ATR_PERIOD_MAX)? as usize
-                }
-                "stop_loss_atr_multiplier" => {
-                    next.stop_loss_atr_multiplier = check_range_f(f, number(f, v)?, MULTIPLIER_MAX)?
-                }
-                "take_profit_atr_multiplier" => {
-                    next.take_profit_atr_multiplier =
-                        check_range_f(f, number(f, v)?, MULTIPLIER_MAX)?
-                }
-                "stop_loss_pips" => {
-                    next.stop_loss_pips = check_range_f(f, number(f, v)?, PIPS_MAX)?
-                }
-                "take_profit_pips" => {
-                    next.take_profit_pips = check_range_f(f, number(f, v)?, PIPS_MAX)?
-                }
-                "daily_loss_limit_pct" => {
-                    next.daily_loss_limit_pct = check_range_f(f, number(f, v)?, PERCENT_MAX)?
-                }
-                "max_concurrent_positions" => {
-                    next.max_concurrent_positions =
-                        check_range_i(f, integer(f, v)?, 1, POSITIONS_MAX)? as usize
-                }
-                "per_symbol_limit" => {
-                    next.per_symbol_limit =
-                        check_range_i(f, integer(f, v)?, 1, i64::MAX as i128)? as i64
-                }
-                _ => {
-                    return Err(RiskUpdateError::new(
-                        f,
-                        format!("unknown field; known fields: {}", RISK_FIELDS.join(", ")),
-                    ))
-                }
+                "max_total_exposure_usd" => next.max_total_exposure_usd = check_positive(f, number(f, v)?)?,
+                "max_risk_per_trade_percent" => next.max_risk_per_trade_percent = check_range_f(f, number(f, v)?, PERCENT_MAX)?,
+                "use_atr_sizing" => next.use_atr_sizing = v.as_bool().ok_or_else(|| RiskUpdateError::new(f, "must be a boolean"))?,
+                "atr_period" => next.atr_period = check_range_i(f, integer(f, v)?, 1, ATR_PERIOD_MAX)? as usize,
+                "stop_loss_atr_multiplier" => next.stop_loss_atr_multiplier = check_range_f(f, number(f, v)?, MULTIPLIER_MAX)?,
+                "take_profit_atr_multiplier" => next.take_profit_atr_multiplier = check_range_f(f, number(f, v)?, MULTIPLIER_MAX)?,
+                "stop_loss_pips" => next.stop_loss_pips = check_range_f(f, number(f, v)?, PIPS_MAX)?,
+                "take_profit_pips" => next.take_profit_pips = check_range_f(f, number(f, v)?, PIPS_MAX)?,
+                "daily_loss_limit_pct" => next.daily_loss_limit_pct = check_range_f(f, number(f, v)?, PERCENT_MAX)?,
+                "max_concurrent_positions" => next.max_concurrent_positions = check_range_i(f, integer(f, v)?, 1, POSITIONS_MAX)? as usize,
+                "per_symbol_limit" => next.per_symbol_limit = check_range_i(f, integer(f, v)?, 1, i64::MAX as i128)? as i64,
+                _ => return Err(RiskUpdateError::new(f, format!("unknown field; known fields: {}", RISK_FIELDS.join(", ")))),
             }
         }
         next.validate()?;

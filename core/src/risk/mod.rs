@@ -68,12 +68,7 @@ impl Default for RiskEngine {
 
 impl RiskEngine {
     pub fn new(limits: RiskLimits) -> Self {
-        RiskEngine {
-            limits,
-            day_start_ns: NO_DAY,
-            day_start_equity: Money::ZERO,
-            halted_day: None,
-        }
+        RiskEngine { limits, day_start_ns: NO_DAY, day_start_equity: Money::ZERO, halted_day: None }
     }
 
     /// Called on every tick. One compare unless the UTC day of `ts_ns` differs from the current one;
@@ -108,10 +103,7 @@ impl RiskEngine {
     /// The loss, in cents, beyond which the day halts: `daily_loss_limit_pct`% of the day's starting
     /// equity, rounded to cents.
     pub fn daily_loss_limit(&self) -> Money {
-        Money(
-            (self.day_start_equity.cents() as f64 * self.limits.daily_loss_limit_pct / 100.0)
-                .round() as i64,
-        )
+        Money((self.day_start_equity.cents() as f64 * self.limits.daily_loss_limit_pct / 100.0).round() as i64)
     }
 
     /// Checks the daily loss: when `day_start_equity - equity` (realized + unrealized since 00:00 UTC)
@@ -149,14 +141,12 @@ impl RiskEngine {
         if after.abs() > net.abs() && after.abs() > l.per_symbol_limit as i128 * scale {
             return Err(RejectReason::PerSymbolLimit);
         }
-        let exposure =
-            req.total_exposure_usd.cents() as i128 + (req.order_notional_usd.cents() as i128).abs();
+        let exposure = req.total_exposure_usd.cents() as i128 + (req.order_notional_usd.cents() as i128).abs();
         if exposure > (l.max_total_exposure_usd * 100.0).round() as i128 {
             return Err(RejectReason::MaxTotalExposure);
         }
         if let Some(risk) = req.risk_usd {
-            let allowed = req.nav.cents() as f64 * l.max_risk_per_trade_percent / 100.0
-                + RISK_TOLERANCE_CENTS as f64;
+            let allowed = req.nav.cents() as f64 * l.max_risk_per_trade_percent / 100.0 + RISK_TOLERANCE_CENTS as f64;
             if (risk.cents() as f64).abs() > allowed {
                 return Err(RejectReason::MaxRiskPerTrade);
             }
@@ -167,12 +157,7 @@ impl RiskEngine {
     /// Units (possibly fractional; the caller rounds down to its size steps) such that
     /// `units * stop_distance_price * usd_per_quote_unit = nav * max_risk_per_trade_percent / 100`.
     /// Zero for a non-positive NAV, stop distance or rate.
-    pub fn max_units_for_risk(
-        &self,
-        nav: Money,
-        stop_distance_price: f64,
-        usd_per_quote_unit: f64,
-    ) -> f64 {
+    pub fn max_units_for_risk(&self, nav: Money, stop_distance_price: f64, usd_per_quote_unit: f64) -> f64 {
         let per_unit = stop_distance_price * usd_per_quote_unit;
         if !(per_unit.is_finite() && per_unit > 0.0) || nav.cents() <= 0 {
             return 0.0;
@@ -192,10 +177,7 @@ impl RiskEngine {
         let l = &self.limits;
         if l.use_atr_sizing {
             let atr = atr.filter(|a| a.is_finite() && *a > 0.0)?;
-            Some((
-                atr * l.stop_loss_atr_multiplier,
-                atr * l.take_profit_atr_multiplier,
-            ))
+            Some((atr * l.stop_loss_atr_multiplier, atr * l.take_profit_atr_multiplier))
         } else if pip_value.is_finite() && pip_value > 0.0 {
             Some((l.stop_loss_pips * pip_value, l.take_profit_pips * pip_value))
         } else {

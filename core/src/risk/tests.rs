@@ -75,111 +75,60 @@ fn passing_entry_passes() {
 #[test]
 fn max_concurrent_positions() {
     let mut r = engine();
-    let at = |open, opens| EntryCheck {
-        open_positions: open,
-        opens_new_position: opens,
-        ..ok_entry()
-    };
+    let at = |open, opens| EntryCheck { open_positions: open, opens_new_position: opens, ..ok_entry() };
     assert_eq!(r.check_entry(&at(9, true)), Ok(()));
-    assert_eq!(
-        r.check_entry(&at(10, true)),
-        Err(RejectReason::MaxConcurrentPositions)
-    );
+    assert_eq!(r.check_entry(&at(10, true)), Err(RejectReason::MaxConcurrentPositions));
     // Adding to an existing position opens nothing new.
     assert_eq!(r.check_entry(&at(10, false)), Ok(()));
     r.limits.max_concurrent_positions = 1;
     assert_eq!(r.check_entry(&at(0, true)), Ok(()));
-    assert_eq!(
-        r.check_entry(&at(1, true)),
-        Err(RejectReason::MaxConcurrentPositions)
-    );
+    assert_eq!(r.check_entry(&at(1, true)), Err(RejectReason::MaxConcurrentPositions));
 }
 
 #[test]
 fn per_symbol_limit() {
     let mut r = engine();
-    let e = |net, order| EntryCheck {
-        instrument_symbol_net_units: net,
-        order_units: order,
-        ..ok_entry()
-    };
+    let e = |net, order| EntryCheck { instrument_symbol_net_units: net, order_units: order, ..ok_entry() };
     assert_eq!(r.check_entry(&e(990_000, 10_000)), Ok(()));
-    assert_eq!(
-        r.check_entry(&e(990_000, 10_001)),
-        Err(RejectReason::PerSymbolLimit)
-    );
+    assert_eq!(r.check_entry(&e(990_000, 10_001)), Err(RejectReason::PerSymbolLimit));
     assert_eq!(r.check_entry(&e(-990_000, -10_000)), Ok(()));
-    assert_eq!(
-        r.check_entry(&e(-990_000, -10_001)),
-        Err(RejectReason::PerSymbolLimit)
-    );
+    assert_eq!(r.check_entry(&e(-990_000, -10_001)), Err(RejectReason::PerSymbolLimit));
     // Already beyond the limit: reducing is allowed, increasing is not.
     assert_eq!(r.check_entry(&e(1_200_000, -100_000)), Ok(()));
-    assert_eq!(
-        r.check_entry(&e(1_200_000, 1)),
-        Err(RejectReason::PerSymbolLimit)
-    );
+    assert_eq!(r.check_entry(&e(1_200_000, 1)), Err(RejectReason::PerSymbolLimit));
     // Flipping through zero to beyond the limit on the other side.
-    assert_eq!(
-        r.check_entry(&e(500_000, -1_500_001)),
-        Err(RejectReason::PerSymbolLimit)
-    );
+    assert_eq!(r.check_entry(&e(500_000, -1_500_001)), Err(RejectReason::PerSymbolLimit));
     assert_eq!(r.check_entry(&e(500_000, -1_500_000)), Ok(()));
     // Fractional sizes: the limit is in whole units, net and order in size steps.
     r.limits.per_symbol_limit = 2;
-    let frac = |net, order| EntryCheck {
-        size_precision: 3,
-        ..e(net, order)
-    };
+    let frac = |net, order| EntryCheck { size_precision: 3, ..e(net, order) };
     assert_eq!(r.check_entry(&frac(1_500, 500)), Ok(()));
-    assert_eq!(
-        r.check_entry(&frac(1_500, 501)),
-        Err(RejectReason::PerSymbolLimit)
-    );
+    assert_eq!(r.check_entry(&frac(1_500, 501)), Err(RejectReason::PerSymbolLimit));
 }
 
 #[test]
 fn max_total_exposure() {
     let mut r = engine();
-    let e = |total, order| EntryCheck {
-        total_exposure_usd: Money(total),
-        order_notional_usd: Money(order),
-        ..ok_entry()
-    };
+    let e = |total, order| EntryCheck { total_exposure_usd: Money(total), order_notional_usd: Money(order), ..ok_entry() };
     assert_eq!(r.check_entry(&e(9_000_000, 1_000_000)), Ok(()));
-    assert_eq!(
-        r.check_entry(&e(9_000_000, 1_000_001)),
-        Err(RejectReason::MaxTotalExposure)
-    );
+    assert_eq!(r.check_entry(&e(9_000_000, 1_000_001)), Err(RejectReason::MaxTotalExposure));
     r.limits.max_total_exposure_usd = 50_000.5;
     assert_eq!(r.check_entry(&e(4_000_000, 1_000_050)), Ok(()));
-    assert_eq!(
-        r.check_entry(&e(4_000_000, 1_000_051)),
-        Err(RejectReason::MaxTotalExposure)
-    );
+    assert_eq!(r.check_entry(&e(4_000_000, 1_000_051)), Err(RejectReason::MaxTotalExposure));
 }
 
 #[test]
 fn max_risk_per_trade() {
     let mut r = engine();
     // 1% of 10,000.00 NAV = 100.00, plus one cent of tolerance.
-    let e = |risk: Option<Money>| EntryCheck {
-        risk_usd: risk,
-        ..ok_entry()
-    };
+    let e = |risk: Option<Money>| EntryCheck { risk_usd: risk, ..ok_entry() };
     assert_eq!(r.check_entry(&e(Some(Money(10_000)))), Ok(()));
     assert_eq!(r.check_entry(&e(Some(Money(10_001)))), Ok(()));
-    assert_eq!(
-        r.check_entry(&e(Some(Money(10_002)))),
-        Err(RejectReason::MaxRiskPerTrade)
-    );
+    assert_eq!(r.check_entry(&e(Some(Money(10_002)))), Err(RejectReason::MaxRiskPerTrade));
     assert_eq!(r.check_entry(&e(None)), Ok(()));
     r.limits.max_risk_per_trade_percent = 2.5;
     assert_eq!(r.check_entry(&e(Some(Money(25_001)))), Ok(()));
-    assert_eq!(
-        r.check_entry(&e(Some(Money(25_002)))),
-        Err(RejectReason::MaxRiskPerTrade)
-    );
+    assert_eq!(r.check_entry(&e(Some(Money(25_002)))), Err(RejectReason::MaxRiskPerTrade));
 }
 
 #[test]
@@ -195,45 +144,24 @@ fn checks_come_in_order() {
         risk_usd: Some(usd(1_000)),
         ..ok_entry()
     };
-    assert_eq!(
-        r.check_entry(&all_bad),
-        Err(RejectReason::MaxConcurrentPositions)
-    );
-    let e = EntryCheck {
-        opens_new_position: false,
-        ..all_bad
-    };
+    assert_eq!(r.check_entry(&all_bad), Err(RejectReason::MaxConcurrentPositions));
+    let e = EntryCheck { opens_new_position: false, ..all_bad };
     assert_eq!(r.check_entry(&e), Err(RejectReason::PerSymbolLimit));
-    let e = EntryCheck {
-        order_units: 1,
-        ..e
-    };
+    let e = EntryCheck { order_units: 1, ..e };
     assert_eq!(r.check_entry(&e), Err(RejectReason::MaxTotalExposure));
-    let e = EntryCheck {
-        total_exposure_usd: Money::ZERO,
-        ..e
-    };
+    let e = EntryCheck { total_exposure_usd: Money::ZERO, ..e };
     assert_eq!(r.check_entry(&e), Err(RejectReason::MaxRiskPerTrade));
-    let e = EntryCheck {
-        risk_usd: Some(usd(100)),
-        ..e
-    };
+    let e = EntryCheck { risk_usd: Some(usd(100)), ..e };
     assert_eq!(r.check_entry(&e), Ok(()));
     // A daily-loss halt comes first of all.
-    let halted = EntryCheck {
-        equity: usd(9_000),
-        ..all_bad
-    };
+    let halted = EntryCheck { equity: usd(9_000), ..all_bad };
     assert_eq!(r.check_entry(&halted), Err(RejectReason::DailyLossLimit));
 }
 
 #[test]
 fn daily_loss_limit_halts_until_next_utc_day() {
     let mut r = RiskEngine::default();
-    assert!(
-        !r.check_daily_loss(usd(1)),
-        "no baseline before the first tick"
-    );
+    assert!(!r.check_daily_loss(usd(1)), "no baseline before the first tick");
     assert_eq!(r.day_start_ns(), None);
     r.on_time(ts("2020-01-30T08:00:00Z"), usd(10_000));
     assert_eq!(r.day_start_ns(), Some(ts("2020-01-30T00:00:00Z")));
@@ -244,25 +172,16 @@ fn daily_loss_limit_halts_until_next_utc_day() {
     assert_eq!(r.daily_loss_limit(), usd(500));
 
     // Exactly 5% down: not beyond the limit.
-    let at_limit = EntryCheck {
-        equity: usd(9_500),
-        ..ok_entry()
-    };
+    let at_limit = EntryCheck { equity: usd(9_500), ..ok_entry() };
     assert_eq!(r.check_entry(&at_limit), Ok(()));
     assert!(!r.is_halted());
     // One cent beyond: halted.
-    let beyond = EntryCheck {
-        equity: Money(949_999),
-        ..ok_entry()
-    };
+    let beyond = EntryCheck { equity: Money(949_999), ..ok_entry() };
     assert_eq!(r.check_entry(&beyond), Err(RejectReason::DailyLossLimit));
     assert!(r.is_halted());
     // Sticky for the rest of the day, even when equity recovers.
     r.on_time(ts("2020-01-30T23:59:59Z"), usd(11_000));
-    let recovered = EntryCheck {
-        equity: usd(11_000),
-        ..ok_entry()
-    };
+    let recovered = EntryCheck { equity: usd(11_000), ..ok_entry() };
     assert_eq!(r.check_entry(&recovered), Err(RejectReason::DailyLossLimit));
     assert!(r.check_daily_loss(usd(11_000)));
 
@@ -271,20 +190,8 @@ fn daily_loss_limit_halts_until_next_utc_day() {
     assert!(!r.is_halted());
     assert_eq!(r.day_start_ns(), Some(ts("2020-01-31T00:00:00Z")));
     assert_eq!(r.day_start_equity(), usd(9_000));
-    assert_eq!(
-        r.check_entry(&EntryCheck {
-            equity: usd(8_550),
-            ..ok_entry()
-        }),
-        Ok(())
-    );
-    assert_eq!(
-        r.check_entry(&EntryCheck {
-            equity: Money(854_999),
-            ..ok_entry()
-        }),
-        Err(RejectReason::DailyLossLimit)
-    );
+    assert_eq!(r.check_entry(&EntryCheck { equity: usd(8_550), ..ok_entry() }), Ok(()));
+    assert_eq!(r.check_entry(&EntryCheck { equity: Money(854_999), ..ok_entry() }), Err(RejectReason::DailyLossLimit));
 }
 
 #[test]
@@ -338,26 +245,15 @@ fn stop_distances() {
 #[test]
 fn update_is_partial() {
     let mut l = RiskLimits::default();
-    l.apply_update(&json!({"max_total_exposure_usd": 50000, "use_atr_sizing": true}))
-        .unwrap();
+    l.apply_update(&json!({"max_total_exposure_usd": 50000, "use_atr_sizing": true})).unwrap();
     assert_eq!(l.max_total_exposure_usd, 50_000.0);
     assert!(l.use_atr_sizing);
-    let expected = RiskLimits {
-        max_total_exposure_usd: 50_000.0,
-        use_atr_sizing: true,
-        ..RiskLimits::default()
-    };
+    let expected = RiskLimits { max_total_exposure_usd: 50_000.0, use_atr_sizing: true, ..RiskLimits::default() };
     assert_eq!(l, expected);
     l.apply_update(&json!({})).unwrap();
     assert_eq!(l, expected);
-    l.apply_update(
-        &json!({"atr_period": 21.0, "per_symbol_limit": 5000, "daily_loss_limit_pct": 100}),
-    )
-    .unwrap();
-    assert_eq!(
-        (l.atr_period, l.per_symbol_limit, l.daily_loss_limit_pct),
-        (21, 5000, 100.0)
-    );
+    l.apply_update(&json!({"atr_period": 21.0, "per_symbol_limit": 5000, "daily_loss_limit_pct": 100})).unwrap();
+    assert_eq!((l.atr_period, l.per_symbol_limit, l.daily_loss_limit_pct), (21, 5000, 100.0));
     assert_eq!(l.max_total_exposure_usd, 50_000.0);
 }
 
@@ -417,47 +313,20 @@ fn update_names_unknown_fields() {
     for f in RISK_FIELDS {
         assert!(e.message.contains(f), "{e}");
     }
-    assert!(
-        e.to_string().starts_with("max_exposure: unknown field"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("max_exposure: unknown field"), "{e}");
 }
 
 #[test]
 fn update_names_wrong_types() {
     let cases = [
-        (
-            json!({"max_total_exposure_usd": "100"}),
-            "max_total_exposure_usd: must be a number",
-        ),
-        (
-            json!({"max_risk_per_trade_percent": null}),
-            "max_risk_per_trade_percent: must be a number",
-        ),
-        (
-            json!({"use_atr_sizing": 1}),
-            "use_atr_sizing: must be a boolean",
-        ),
-        (
-            json!({"atr_period": 14.5}),
-            "atr_period: must be an integer",
-        ),
-        (
-            json!({"atr_period": "14"}),
-            "atr_period: must be an integer",
-        ),
-        (
-            json!({"max_concurrent_positions": true}),
-            "max_concurrent_positions: must be an integer",
-        ),
-        (
-            json!({"per_symbol_limit": [1]}),
-            "per_symbol_limit: must be an integer",
-        ),
-        (
-            json!({"stop_loss_pips": {}}),
-            "stop_loss_pips: must be a number",
-        ),
+        (json!({"max_total_exposure_usd": "100"}), "max_total_exposure_usd: must be a number"),
+        (json!({"max_risk_per_trade_percent": null}), "max_risk_per_trade_percent: must be a number"),
+        (json!({"use_atr_sizing": 1}), "use_atr_sizing: must be a boolean"),
+        (json!({"atr_period": 14.5}), "atr_period: must be an integer"),
+        (json!({"atr_period": "14"}), "atr_period: must be an integer"),
+        (json!({"max_concurrent_positions": true}), "max_concurrent_positions: must be an integer"),
+        (json!({"per_symbol_limit": [1]}), "per_symbol_limit: must be an integer"),
+        (json!({"stop_loss_pips": {}}), "stop_loss_pips: must be a number"),
     ];
     for (body, msg) in cases {
         assert_eq!(update_err(body).to_string(), msg);
@@ -506,19 +375,10 @@ fn update_is_all_or_nothing() {
 
 #[test]
 fn validate_names_the_field() {
-    let l = RiskLimits {
-        take_profit_pips: f64::NAN,
-        ..RiskLimits::default()
-    };
+    let l = RiskLimits { take_profit_pips: f64::NAN, ..RiskLimits::default() };
     assert_eq!(l.validate().unwrap_err().field, "take_profit_pips");
-    let l = RiskLimits {
-        max_total_exposure_usd: f64::INFINITY,
-        ..RiskLimits::default()
-    };
+    let l = RiskLimits { max_total_exposure_usd: f64::INFINITY, ..RiskLimits::default() };
     assert_eq!(l.validate().unwrap_err().field, "max_total_exposure_usd");
-    let l = RiskLimits {
-        per_symbol_limit: -5,
-        ..RiskLimits::default()
-    };
+    let l = RiskLimits { per_symbol_limit: -5, ..RiskLimits::default() };
     assert_eq!(l.validate().unwrap_err().field, "per_symbol_limit");
 }

@@ -26,7 +26,15 @@ pub struct MomentumConfig {
 
 impl Default for MomentumConfig {
     fn default() -> Self {
-        MomentumConfig { rsi_period: 14, rsi_oversold: 30.0, rsi_overbought: 70.0, atr_multiplier: 2.0, macd_fast: 12, macd_slow: 26, macd_signal: 9 }
+        MomentumConfig {
+            rsi_period: 14,
+            rsi_oversold: 30.0,
+            rsi_overbought: 70.0,
+            atr_multiplier: 2.0,
+            macd_fast: 12,
+            macd_slow: 26,
+            macd_signal: 9,
+        }
     }
 }
 
@@ -102,7 +110,9 @@ impl Strategy for Momentum {
         let pos = ctx.position;
         if pos != 0 {
             self.best_close = if pos > 0 { self.best_close.max(c) } else { self.best_close.min(c) };
-            let trail = self.atr.is_ready() && (self.best_close - c).abs() > self.cfg.atr_multiplier * self.atr.value() && (pos > 0) == (c < self.best_close);
+            let trail = self.atr.is_ready()
+                && (self.best_close - c).abs() > self.cfg.atr_multiplier * self.atr.value()
+                && (pos > 0) == (c < self.best_close);
             let exit = if pos > 0 {
                 cross == Cross::Down || rsi >= self.cfg.rsi_overbought || trail
             } else {

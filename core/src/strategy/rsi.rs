@@ -33,7 +33,9 @@ pub struct RsiReversal {
 impl RsiReversal {
     pub fn new(cfg: RsiConfig) -> Result<RsiReversal, StrategyError> {
         check_range("rsi_period", cfg.rsi_period, 2, 1000)?;
-        for (f, v) in [("oversold", cfg.oversold), ("overbought", cfg.overbought), ("exit_long", cfg.exit_long), ("exit_short", cfg.exit_short)] {
+        for (f, v) in
+            [("oversold", cfg.oversold), ("overbought", cfg.overbought), ("exit_long", cfg.exit_long), ("exit_short", cfg.exit_short)]
+        {
             check_range(f, v, 0.0, 100.0)?;
         }
         if cfg.oversold >= cfg.overbought {

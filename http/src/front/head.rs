@@ -26,13 +26,9 @@ pub(super) fn sniff(buf: &[u8], full: bool, token: Option<&str>) -> Sniffed {
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if full => {
-            return Sniffed::Reject(json_error(431, "request head too large", ""))
-        }
+        Ok(httparse::Status::Partial) if full => return Sniffed::Reject(json_error(431, "request head too large", "")),
         Ok(httparse::Status::Partial) => return Sniffed::Partial,
-        Err(httparse::Error::TooManyHeaders) => {
-            return Sniffed::Reject(json_error(431, "too many request headers", ""))
-        }
+        Err(httparse::Error::TooManyHeaders) => return Sniffed::Reject(json_error(431, "too many request headers", "")),
         Err(e) => return Sniffed::Reject(json_error(400, &format!("malformed request: {e}"), "")),
     };
     let (path, query) = match req.path.unwrap_or("").split_once('?') {
@@ -40,11 +36,7 @@ pub(super) fn sniff(buf: &[u8], full: bool, token: Option<&str>) -> Sniffed {
         None => (req.path.unwrap_or(""), None),
     };
     let header = |name: &str| {
-        req.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-            .map(str::trim)
+        req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).and_then(|h| std::str::from_utf8(h.value).ok()).map(str::trim)
     };
     let upgrade = header("upgrade").is_some_and(|v| has_token(v, "websocket"));
     if req.method != Some("GET") || path != "/ws" || !upgrade {
@@ -52,19 +44,11 @@ pub(super) fn sniff(buf: &[u8], full: bool, token: Option<&str>) -> Sniffed {
     }
     if let Some(expected) = token {
         if !authorized(header("authorization"), query, expected) {
-            return Sniffed::Reject(json_error(
-                401,
-                "missing or invalid bearer token",
-                "WWW-Authenticate: Bearer\r\n",
-            ));
+            return Sniffed::Reject(json_error(401, "missing or invalid bearer token", "WWW-Authenticate: Bearer\r\n"));
         }
     }
     if header("sec-websocket-version") != Some("13") {
-        return Sniffed::Reject(json_error(
-            426,
-            "unsupported WebSocket version (13 required)",
-            "Sec-WebSocket-Version: 13\r\n",
-        ));
+        return Sniffed::Reject(json_error(426, "unsupported WebSocket version (13 required)", "Sec-WebSocket-Version: 13\r\n"));
     }
     if !header("connection").is_some_and(|v| has_token(v, "upgrade")) {
         return Sniffed::Reject(json_error(400, "missing 'Connection: Upgrade'", ""));
@@ -77,17 +61,12 @@ pub(super) fn sniff(buf: &[u8], full: bool, token: Option<&str>) -> Sniffed {
          Sec-WebSocket-Accept: {}\r\n\r\n",
         derive_accept_key(key.as_bytes())
     );
-    Sniffed::Upgrade {
-        response: response.into_bytes(),
-        head_len,
-    }
+    Sniffed::Upgrade { response: response.into_bytes(), head_len }
 }
 
 /// True when a comma-separated header value lists `token` (case-insensitive).
 fn has_token(value: &str, token: &str) -> bool {
-    value
-        .split(',')
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 fn authorized(authorization: Option<&str>, query: Option<&str>, expected: &str) -> bool {
@@ -182,26 +161,11 @@ mod tests {
 
     #[test]
     fn routes_plain_requests_to_the_backend() {
-        assert_eq!(
-            sniff(b"GET /health HTTP/1.1\r\n\r\n", false, None),
-            Sniffed::Proxy
-        );
-        assert_eq!(
-            sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, Some("t")),
-            Sniffed::Proxy
-        );
-        assert_eq!(
-            sniff(b"GET /health HTTP/1.1\r\nHo", false, None),
-            Sniffed::Partial
-        );
-        assert_eq!(
-            status_of(&sniff(b"GET /health HTTP/1.1\r\nHo", true, None)),
-            "431"
-        );
-        assert_eq!(
-            status_of(&sniff(b"\x16\x03\x01 garbage\r\n\r\n", false, None)),
-            "400"
-        );
+        assert_eq!(sniff(b"GET /health HTTP/1.1\r\n\r\n", false, None), Sniffed::Proxy);
+        assert_eq!(sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, Some("t")), Sniffed::Proxy);
+        assert_eq!(sniff(b"GET /health HTTP/1.1\r\nHo", false, None), Sniffed::Partial);
+        assert_eq!(status_of(&sniff(b"GET /health HTTP/1.1\r\nHo", true, None)), "431");
+        assert_eq!(status_of(&sniff(b"\x16\x03\x01 garbage\r\n\r\n", false, None)), "400");
     }
 
     #[test]
@@ -223,27 +187,14 @@ mod tests {
     fn bearer_token_from_header_or_query() {
         let no = sniff(upgrade_head("/ws", "").as_bytes(), false, Some("s3cr t"));
         assert_eq!(status_of(&no), "401");
-        let Sniffed::Reject(body) = no else {
-            unreachable!()
-        };
-        assert!(String::from_utf8(body)
-            .unwrap()
-            .ends_with(r#"{"detail":"missing or invalid bearer token"}"#));
+        let Sniffed::Reject(body) = no else { unreachable!() };
+        assert!(String::from_utf8(body).unwrap().ends_with(r#"{"detail":"missing or invalid bearer token"}"#));
         let hdr = upgrade_head("/ws", "Authorization: bearer s3cr t\r\n");
-        assert!(matches!(
-            sniff(hdr.as_bytes(), false, Some("s3cr t")),
-            Sniffed::Upgrade { .. }
-        ));
+        assert!(matches!(sniff(hdr.as_bytes(), false, Some("s3cr t")), Sniffed::Upgrade { .. }));
         let q = upgrade_head("/ws?a=b&token=s3cr%20t", "");
-        assert!(matches!(
-            sniff(q.as_bytes(), false, Some("s3cr t")),
-            Sniffed::Upgrade { .. }
-        ));
+        assert!(matches!(sniff(q.as_bytes(), false, Some("s3cr t")), Sniffed::Upgrade { .. }));
         let wrong = upgrade_head("/ws?token=s3cr", "Authorization: Bearer nope\r\n");
-        assert_eq!(
-            status_of(&sniff(wrong.as_bytes(), false, Some("s3cr t"))),
-            "401"
-        );
+        assert_eq!(status_of(&sniff(wrong.as_bytes(), false, Some("s3cr t"))), "401");
     }
 
     #[test]

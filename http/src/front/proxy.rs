@@ -28,13 +28,7 @@ impl Pipe {
     fn new(initial: &[u8]) -> Self {
         let mut buf = vec![0u8; PIPE_BUF.max(initial.len())].into_boxed_slice();
         buf[..initial.len()].copy_from_slice(initial);
-        Pipe {
-            buf,
-            start: 0,
-            end: initial.len(),
-            eof: false,
-            shut: false,
-        }
+        Pipe { buf, start: 0, end: initial.len(), eof: false, shut: false }
     }
 
     fn is_empty(&self) -> bool {
@@ -106,13 +100,7 @@ pub(super) struct Proxy {
 impl Proxy {
     /// `head` holds the bytes already read from the client (at least the request head).
     pub(super) fn new(client: TcpStream, backend: TcpStream, head: &[u8]) -> Self {
-        Proxy {
-            client,
-            backend,
-            connected: false,
-            up: Pipe::new(head),
-            down: Pipe::new(&[]),
-        }
+        Proxy { client, backend, connected: false, up: Pipe::new(head), down: Pipe::new(&[]) }
     }
 
     /// Moves whatever bytes can move now. Ok(true) when the connection is finished.
@@ -186,10 +174,7 @@ mod tests {
         assert_eq!(p.end, PIPE_BUF); // full: stopped before reading the rest
         assert!(!p.eof);
         let mut out = Vec::new();
-        let mut limited = LimitedWriter {
-            out: &mut out,
-            room: 10,
-        };
+        let mut limited = LimitedWriter { out: &mut out, room: 10 };
         assert!(p.drain(&mut limited).unwrap());
         assert_eq!(p.start, 10);
         assert!(p.fill(&mut src).unwrap()); // compacted, read 10 more bytes

@@ -54,33 +54,23 @@ fn raw(addr: SocketAddr, request: &[u8], half_close: bool) -> String {
 }
 
 fn body_json(response: &str) -> Value {
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     serde_json::from_str(body).unwrap_or(Value::Null)
 }
 
 type Client = WebSocket<TcpStream>;
 
-fn ws_connect(
-    addr: SocketAddr,
-    query: &str,
-    auth: Option<&str>,
-) -> Result<Client, tungstenite::Error> {
+fn ws_connect(addr: SocketAddr, query: &str, auth: Option<&str>) -> Result<Client, tungstenite::Error> {
     let mut req = format!("ws://{addr}/ws{query}").into_client_request()?;
     if let Some(value) = auth {
-        req.headers_mut()
-            .insert("Authorization", value.parse().unwrap());
+        req.headers_mut().insert("Authorization", value.parse().unwrap());
     }
     let stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    tungstenite::client(req, stream)
-        .map(|(ws, _)| ws)
-        .map_err(|e| match e {
-            tungstenite::HandshakeError::Failure(e) => e,
-            tungstenite::HandshakeError::Interrupted(_) => panic!("blocking handshake interrupted"),
-        })
+    tungstenite::client(req, stream).map(|(ws, _)| ws).map_err(|e| match e {
+        tungstenite::HandshakeError::Failure(e) => e,
+        tungstenite::HandshakeError::Interrupted(_) => panic!("blocking handshake interrupted"),
+    })
 }
 
 fn next_text(ws: &mut Client) -> String {
@@ -96,10 +86,7 @@ fn next_text(ws: &mut Client) -> String {
 fn wait_until(what: &str, cond: impl Fn() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -111,17 +98,10 @@ fn frame(topic: Topic, seq: usize) -> Frame {
 #[test]
 fn plain_get_is_proxied() {
     let front = start(FrontConfig::default(), vec![]);
-    let resp = raw(
-        front.local_addr,
-        b"GET /health?x=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-        false,
-    );
+    let resp = raw(front.local_addr, b"GET /health?x=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false);
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     let v = body_json(&resp);
-    assert_eq!(
-        (v["method"].as_str(), v["url"].as_str()),
-        (Some("GET"), Some("/health?x=1"))
-    );
+    assert_eq!((v["method"].as_str(), v["url"].as_str()), (Some("GET"), Some("/health?x=1")));
     // A plain GET on /ws (no upgrade) is REST traffic too.
     let resp = raw(front.local_addr, b"GET /ws HTTP/1.0\r\n\r\n", true);
     assert_eq!(body_json(&resp)["url"], "/ws", "{resp}");
@@ -133,11 +113,8 @@ fn plain_get_is_proxied() {
 fn post_body_larger_than_buffers_passes_through() {
     let front = start(FrontConfig::default(), vec![]);
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let mut req = format!(
-        "POST /session/config HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut req =
+        format!("POST /session/config HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
     req.extend_from_slice(&body);
     let resp = raw(front.local_addr, &req, true);
     let v = body_json(&resp);
@@ -163,26 +140,16 @@ fn keep_alive_requests_share_the_proxied_connection() {
 
 #[test]
 fn unreachable_backend_answers_502() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let front = start_with(dead, FrontConfig::default(), vec![]);
-    let resp = raw(
-        front.local_addr,
-        b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n",
-        false,
-    );
+    let resp = raw(front.local_addr, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n", false);
     assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
     assert_eq!(body_json(&resp)["detail"], "REST backend unavailable");
 }
 
 #[test]
 fn slow_request_head_is_cut_off() {
-    let cfg = FrontConfig {
-        head_timeout: Duration::from_millis(200),
-        ..FrontConfig::default()
-    };
+    let cfg = FrontConfig { head_timeout: Duration::from_millis(200), ..FrontConfig::default() };
     let front = start(cfg, vec![]);
     let started = Instant::now();
     let resp = raw(front.local_addr, b"GET /health HTTP/1.1\r\nHost:", false);
@@ -208,10 +175,7 @@ fn ws_snapshot_then_broadcast_then_close() {
     }
     for (i, t) in Topic::ALL.into_iter().enumerate() {
         let v: Value = serde_json::from_str(&next_text(&mut ws)).unwrap();
-        assert_eq!(
-            (v["type"].as_str(), v["data"]["seq"].as_u64()),
-            (Some(t.name()), Some(i as u64))
-        );
+        assert_eq!((v["type"].as_str(), v["data"]["seq"].as_u64()), (Some(t.name()), Some(i as u64)));
     }
     ws.send(Message::Ping(b"hi".to_vec().into())).unwrap();
     loop {
@@ -230,40 +194,19 @@ fn ws_snapshot_then_broadcast_then_close() {
 fn subscribe_narrows_topics() {
     let front = start(FrontConfig::default(), vec![]);
     let mut ws = ws_connect(front.local_addr, "?v=1", None).unwrap();
-    ws.send(Message::text(
-        r#"{"type":"subscribe","topics":["metric","order"]}"#,
-    ))
-    .unwrap();
-    assert_eq!(
-        next_text(&mut ws),
-        r#"{"type":"subscribed","data":{"topics":["order","metric"]}}"#
-    );
-    ws.send(Message::text(
-        r#"{"type":"subscribe","topics":["metric","bogus"]}"#,
-    ))
-    .unwrap();
-    assert_eq!(
-        next_text(&mut ws),
-        r#"{"type":"error","data":{"detail":"unknown topic 'bogus'"}}"#
-    );
+    ws.send(Message::text(r#"{"type":"subscribe","topics":["metric","order"]}"#)).unwrap();
+    assert_eq!(next_text(&mut ws), r#"{"type":"subscribed","data":{"topics":["order","metric"]}}"#);
+    ws.send(Message::text(r#"{"type":"subscribe","topics":["metric","bogus"]}"#)).unwrap();
+    assert_eq!(next_text(&mut ws), r#"{"type":"error","data":{"detail":"unknown topic 'bogus'"}}"#);
     ws.send(Message::text("not json")).unwrap();
     assert!(next_text(&mut ws).starts_with(r#"{"type":"error","data":{"detail":"invalid command"#));
-    for (i, t) in [Topic::Status, Topic::Metric, Topic::Log, Topic::Order]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, t) in [Topic::Status, Topic::Metric, Topic::Log, Topic::Order].into_iter().enumerate() {
         front.broadcaster.send(frame(t, i));
     }
     assert_eq!(next_text(&mut ws), r#"{"type":"metric","data":{"seq":1}}"#);
     assert_eq!(next_text(&mut ws), r#"{"type":"order","data":{"seq":3}}"#);
-    ws.send(Message::text(
-        r#"{"type":"unsubscribe","topics":["metric"]}"#,
-    ))
-    .unwrap();
-    assert_eq!(
-        next_text(&mut ws),
-        r#"{"type":"subscribed","data":{"topics":["order"]}}"#
-    );
+    ws.send(Message::text(r#"{"type":"unsubscribe","topics":["metric"]}"#)).unwrap();
+    assert_eq!(next_text(&mut ws), r#"{"type":"subscribed","data":{"topics":["order"]}}"#);
     front.broadcaster.send(frame(Topic::Metric, 4));
     front.broadcaster.send(frame(Topic::Order, 5));
     assert_eq!(next_text(&mut ws), r#"{"type":"order","data":{"seq":5}}"#);
@@ -271,10 +214,7 @@ fn subscribe_narrows_topics() {
 
 #[test]
 fn bearer_token_guards_the_upgrade() {
-    let cfg = FrontConfig {
-        bearer_token: Some("s3cret".into()),
-        ..FrontConfig::default()
-    };
+    let cfg = FrontConfig { bearer_token: Some("s3cret".into()), ..FrontConfig::default() };
     let front = start(cfg, vec![frame(Topic::Status, 7)]);
     match ws_connect(front.local_addr, "", None) {
         Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
@@ -300,10 +240,7 @@ fn bearer_token_guards_the_upgrade() {
 
 #[test]
 fn max_clients_refuses_with_503() {
-    let cfg = FrontConfig {
-        max_clients: 1,
-        ..FrontConfig::default()
-    };
+    let cfg = FrontConfig { max_clients: 1, ..FrontConfig::default() };
     let front = start(cfg, vec![]);
     let _first = ws_connect(front.local_addr, "", None).unwrap();
     match ws_connect(front.local_addr, "", None) {
@@ -348,9 +285,7 @@ fn slow_client_is_dropped_while_fast_client_gets_everything() {
 #[test]
 fn two_hundred_clients_all_receive_a_broadcast() {
     let front = start(FrontConfig::default(), vec![frame(Topic::Status, 0)]);
-    let mut clients: Vec<Client> = (0..200)
-        .map(|_| ws_connect(front.local_addr, "", None).unwrap())
-        .collect();
+    let mut clients: Vec<Client> = (0..200).map(|_| ws_connect(front.local_addr, "", None).unwrap()).collect();
     assert_eq!(front.stats().ws_clients, 200);
     front.broadcaster.send(frame(Topic::Positions, 1));
     for ws in &mut clients {

@@ -148,7 +148,13 @@ impl BookRecord {
         let position_dir = if f.is_entry { f.side.sign() as i8 } else { held.signum() as i8 };
         self.fills.push(FillRecord { id, fill: *f, position_dir: if position_dir == 0 { -(f.side.sign() as i8) } else { position_dir } });
         if f.is_entry {
-            self.lots.push_back(OpenLot { id, instrument: f.instrument, quantity: f.side.sign() * f.quantity.0, price: f.price, ts_ns: f.ts_ns });
+            self.lots.push_back(OpenLot {
+                id,
+                instrument: f.instrument,
+                quantity: f.side.sign() * f.quantity.0,
+                price: f.price,
+                ts_ns: f.ts_ns,
+            });
         }
         self.equity.record(self.capital() + self.unrealized(), f.ts_ns);
     }

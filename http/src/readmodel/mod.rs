@@ -73,7 +73,8 @@ impl ReadState {
         match e {
             EngineEvent::Order { order, status, fill_price, reason, ts_ns } => {
                 self.last_transaction_id = seq;
-                let rec = book::OrderRecord { order: *order, status: *status, fill_price: *fill_price, reason: *reason, updated_ns: *ts_ns };
+                let rec =
+                    book::OrderRecord { order: *order, status: *status, fill_price: *fill_price, reason: *reason, updated_ns: *ts_ns };
                 let b = order.book.0 as usize;
                 match self.order_index.get(&order.id) {
                     Some(&(bi, oi)) => {
@@ -100,7 +101,9 @@ impl ReadState {
                 self.book_mut(p.book).apply_position(p);
                 self.positions_dirty = true;
             }
-            EngineEvent::PositionMark { book, instrument, mark, unrealized, margin, .. } => self.book_mut(*book).apply_mark(*instrument, *mark, *unrealized, *margin),
+            EngineEvent::PositionMark { book, instrument, mark, unrealized, margin, .. } => {
+                self.book_mut(*book).apply_mark(*instrument, *mark, *unrealized, *margin)
+            }
             EngineEvent::Account(a) => {
                 self.account = *a;
                 self.now_ns = self.now_ns.max(a.ts_ns);

@@ -25,13 +25,7 @@ fn aggressor(s: &[u8]) -> Result<u8, LineError> {
         b"BUY" | b"buy" | b"B" => Ok(AGGRESSOR_BUY),
         b"SELL" | b"sell" | b"S" => Ok(AGGRESSOR_SELL),
         b"" | b"NONE" | b"none" => Ok(AGGRESSOR_NONE),
-        _ => Err(field_err(
-            "aggressor",
-            format!(
-                "expected BUY or SELL, found {:?}",
-                String::from_utf8_lossy(s)
-            ),
-        )),
+        _ => Err(field_err("aggressor", format!("expected BUY or SELL, found {:?}", String::from_utf8_lossy(s)))),
     }
 }
 
@@ -47,18 +41,11 @@ pub(crate) fn parse(r: &mut LineReader, instrument: Option<&str>) -> Result<Impo
         if line.is_empty() {
             continue;
         }
-        let [ts, exch_ms, trade_id, price, qty, side] =
-            split_fields::<6>(line).map_err(|k| r.err(k))?;
+        let [ts, exch_ms, trade_id, price, qty, side] = split_fields::<6>(line).map_err(|k| r.err(k))?;
         let (pp, sp) = match &inst {
             Some(i) => (i.price_precision, i.size_precision),
             None => {
-                let i = choose_instrument(
-                    r.path(),
-                    &base,
-                    &quote,
-                    written_precision(price),
-                    written_precision(qty),
-                )?;
+                let i = choose_instrument(r.path(), &base, &quote, written_precision(price), written_precision(qty))?;
                 let p = (i.price_precision, i.size_precision);
                 inst = Some(i);
                 p
@@ -71,31 +58,17 @@ pub(crate) fn parse(r: &mut LineReader, instrument: Option<&str>) -> Result<Impo
         let qty = parse_decimal(qty, sp).map_err(|e| r.err(field_err("qty", e)))?;
         let side = aggressor(side).map_err(|k| r.err(k))?;
         if ts < prev {
-            return Err(r.err(LineError::Unsorted {
-                ts_ns: ts,
-                prev_ns: prev,
-            }));
+            return Err(r.err(LineError::Unsorted { ts_ns: ts, prev_ns: prev }));
         }
         if qty < 0 {
             return Err(r.err(field_err("qty", "negative quantity")));
         }
-        ticks.push(Tick::trade(
-            ts,
-            InstrumentId(0),
-            Price(price),
-            Quantity(qty),
-            side,
-        ));
+        ticks.push(Tick::trade(ts, InstrumentId(0), Price(price), Quantity(qty), side));
         prev = ts;
     }
     match inst {
-        Some(i) if !ticks.is_empty() => Ok(Imported {
-            instruments: vec![i],
-            ticks,
-        }),
-        _ => Err(ImportError::Empty {
-            path: r.path().to_path_buf(),
-        }),
+        Some(i) if !ticks.is_empty() => Ok(Imported { instruments: vec![i], ticks }),
+        _ => Err(ImportError::Empty { path: r.path().to_path_buf() }),
     }
 }
 
@@ -113,18 +86,9 @@ mod tests {
         let p = write_input(dir.path(), "btcusdt_x_trades.csv.gz", &text, true);
         let got = import_csv_trades(&p, None).unwrap();
         assert_eq!(got.instruments[0].symbol, "BTC_USDT");
-        assert_eq!(
-            (
-                got.instruments[0].price_precision,
-                got.instruments[0].size_precision
-            ),
-            (2, 5)
-        );
+        assert_eq!((got.instruments[0].price_precision, got.instruments[0].size_precision), (2, 5));
         let t = got.ticks[1];
-        assert_eq!(
-            (t.kind, t.bid, t.ask, t.bid_size, t.flags),
-            (1, 6_000_020, 6_000_020, 10_000, AGGRESSOR_SELL)
-        );
+        assert_eq!((t.kind, t.bid, t.ask, t.bid_size, t.flags), (1, 6_000_020, 6_000_020, 10_000, AGGRESSOR_SELL));
         assert_eq!(got.ticks[0].flags, AGGRESSOR_BUY);
     }
 
@@ -132,21 +96,14 @@ mod tests {
     fn trade_errors_name_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         for (body, line, what) in [
-            (
-                "5,1,1,1.00,1,BUY\n4,1,2,1.00,1,BUY\n",
-                3,
-                "unsorted timestamps",
-            ),
+            ("5,1,1,1.00,1,BUY\n4,1,2,1.00,1,BUY\n", 3, "unsorted timestamps"),
             ("5,1,1,1.00,1,HOLD\n", 2, "aggressor"),
             ("5,1,1,NaN,1,BUY\n", 2, "field price"),
             ("5,1,1,1.00\n", 2, "short line"),
         ] {
             let p = write_input(dir.path(), "ethusdt_t.csv", &format!("{H}{body}"), false);
             let msg = import_csv_trades(&p, None).unwrap_err().to_string();
-            assert!(
-                msg.contains("ethusdt_t.csv") && msg.contains(&format!("line {line}:")),
-                "{msg}"
-            );
+            assert!(msg.contains("ethusdt_t.csv") && msg.contains(&format!("line {line}:")), "{msg}");
             assert!(msg.contains(what), "{msg}");
         }
     }
@@ -159,9 +116,6 @@ mod tests {
         let got = import_csv_trades(&p, None).unwrap();
         assert_eq!(got.ticks.len(), 14_515);
         assert_eq!(got.instruments[0].symbol, "ETH_USDT");
-        assert!(got
-            .ticks
-            .iter()
-            .all(|t| t.flags == AGGRESSOR_BUY || t.flags == AGGRESSOR_SELL));
+        assert!(got.ticks.iter().all(|t| t.flags == AGGRESSOR_BUY || t.flags == AGGRESSOR_SELL));
     }
 }

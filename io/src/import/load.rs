@@ -13,10 +13,7 @@ use std::path::Path;
 #[derive(Debug)]
 pub enum TickData {
     Mapped(TickFile),
-    Owned {
-        instruments: Vec<Instrument>,
-        ticks: Vec<Tick>,
-    },
+    Owned { instruments: Vec<Instrument>, ticks: Vec<Tick> },
 }
 
 impl TickData {
@@ -51,22 +48,14 @@ impl TickData {
 
 fn is_tick_file(path: &Path) -> Result<bool, ImportError> {
     let mut head = [0u8; MAGIC.len()];
-    let mut f = std::fs::File::open(path).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut f = std::fs::File::open(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(ImportError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ImportError::Io { path: path.to_path_buf(), source }),
         }
     }
     Ok(has_magic(&head[..n]))
@@ -85,26 +74,16 @@ pub fn load_input(input: &ImportInput, opts: &ImportOptions) -> Result<TickData,
     data
 }
 
-pub(crate) fn load_with_progress(
-    input: &ImportInput,
-    bar: &ProgressBar,
-) -> Result<TickData, ImportError> {
+pub(crate) fn load_with_progress(input: &ImportInput, bar: &ProgressBar) -> Result<TickData, ImportError> {
     let path = input.path.as_path();
-    bar.set_message(
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    );
+    bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     if is_tick_file(path)? {
         let f = TickFile::open(path)?;
         bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
         return Ok(TickData::Mapped(f));
     }
     let imported = import_text(path, input.instrument.as_deref(), bar)?;
-    Ok(TickData::Owned {
-        instruments: imported.instruments,
-        ticks: imported.ticks,
-    })
+    Ok(TickData::Owned { instruments: imported.instruments, ticks: imported.ticks })
 }
 
 /// Loads several inputs and merges them in time order into one instrument table (ids remapped; equal
@@ -115,16 +94,10 @@ pub fn load_many(inputs: &[ImportInput], opts: &ImportOptions) -> Result<TickDat
         [one] => load_input(one, opts),
         _ => {
             let bar = progress_bar(inputs, opts);
-            let loaded = inputs
-                .iter()
-                .map(|i| load_with_progress(i, &bar))
-                .collect::<Result<Vec<_>, _>>();
+            let loaded = inputs.iter().map(|i| load_with_progress(i, &bar)).collect::<Result<Vec<_>, _>>();
             bar.finish_and_clear();
             let loaded = loaded?;
-            let sources: Vec<(&[Instrument], &[Tick])> = loaded
-                .iter()
-                .map(|d| (d.instruments(), d.ticks()))
-                .collect();
+            let sources: Vec<(&[Instrument], &[Tick])> = loaded.iter().map(|d| (d.instruments(), d.ticks())).collect();
             let mut ticks = Vec::with_capacity(loaded.iter().map(TickData::len).sum());
             let instruments = merge::merge_sources(&sources, |t| {
                 ticks.push(t);
@@ -167,39 +140,22 @@ mod tests {
         assert!(matches!(mapped, TickData::Mapped(_)));
         assert_eq!(mapped.ticks(), &tf_ticks[..]);
 
-        let both = load_many(
-            &[ImportInput::new(&csv), ImportInput::new(&pt)],
-            &ImportOptions::quiet(),
-        )
-        .unwrap();
-        let syms: Vec<_> = both
-            .instruments()
-            .iter()
-            .map(|i| i.symbol.as_str())
-            .collect();
+        let both = load_many(&[ImportInput::new(&csv), ImportInput::new(&pt)], &ImportOptions::quiet()).unwrap();
+        let syms: Vec<_> = both.instruments().iter().map(|i| i.symbol.as_str()).collect();
         assert_eq!(syms, ["USD_JPY", "EUR_USD"]);
-        let order: Vec<(i64, u16)> = both
-            .ticks()
-            .iter()
-            .map(|t| (t.ts_ns, t.instrument))
-            .collect();
+        let order: Vec<(i64, u16)> = both.ticks().iter().map(|t| (t.ts_ns, t.instrument)).collect();
         assert_eq!(order, [(0, 1), (5, 0), (10, 1), (15, 0), (20, 1)]);
         assert_eq!(both.span(), Some((0, 20)));
     }
 
     #[test]
     fn merges_the_real_two_instrument_window() {
-        let (Some(a), Some(e)) = (
-            shared_data("audusd_truefx_20200130-31_quotes.csv.gz"),
-            shared_data("eurusd_histdata_20200130-31_quotes.csv.gz"),
-        ) else {
+        let (Some(a), Some(e)) =
+            (shared_data("audusd_truefx_20200130-31_quotes.csv.gz"), shared_data("eurusd_histdata_20200130-31_quotes.csv.gz"))
+        else {
             return;
         };
-        let d = load_many(
-            &[ImportInput::new(a), ImportInput::new(e)],
-            &ImportOptions::quiet(),
-        )
-        .unwrap();
+        let d = load_many(&[ImportInput::new(a), ImportInput::new(e)], &ImportOptions::quiet()).unwrap();
         assert_eq!(d.len(), 100_000 + 99_308);
         assert!(d.ticks().windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
         assert_eq!(d.instruments().len(), 2);

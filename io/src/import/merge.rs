@@ -10,19 +10,13 @@ use std::collections::BinaryHeap;
 
 /// Merges sorted sources by timestamp, calling `sink(source_index, tick)` in merged order. Ties go to
 /// the lower source index, and each source's own order is kept, so the merge is stable.
-pub fn kway_merge<E>(
-    sources: &[&[Tick]],
-    mut sink: impl FnMut(usize, &Tick) -> Result<(), E>,
-) -> Result<(), E> {
+pub fn kway_merge<E>(sources: &[&[Tick]], mut sink: impl FnMut(usize, &Tick) -> Result<(), E>) -> Result<(), E> {
     if let [only] = sources {
         return only.iter().try_for_each(|t| sink(0, t));
     }
     let mut pos = vec![0usize; sources.len()];
-    let mut heap: BinaryHeap<Reverse<(i64, usize)>> = sources
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.first().map(|t| Reverse((t.ts_ns, i))))
-        .collect();
+    let mut heap: BinaryHeap<Reverse<(i64, usize)>> =
+        sources.iter().enumerate().filter_map(|(i, s)| s.first().map(|t| Reverse((t.ts_ns, i)))).collect();
     while let Some(Reverse((_, src))) = heap.pop() {
         let ticks = sources[src];
         // Drain this source while it stays strictly ahead of every other head (or ties a later one).
@@ -72,21 +66,11 @@ impl MergePlan {
             .remaps
             .get(src)
             .and_then(|r| r.get(tick.instrument as usize))
-            .ok_or_else(|| {
-                ImportError::Merge(format!(
-                    "input {src}: instrument index {} out of range",
-                    tick.instrument
-                ))
-            })?;
+            .ok_or_else(|| ImportError::Merge(format!("input {src}: instrument index {} out of range", tick.instrument)))?;
         let mut t = *tick;
         t.instrument = m.id;
         if m.price_mul != 1 || m.size_mul != 1 {
-            let over = || {
-                ImportError::Merge(format!(
-                    "input {src}: value overflow rescaling tick at {}",
-                    tick.ts_ns
-                ))
-            };
+            let over = || ImportError::Merge(format!("input {src}: value overflow rescaling tick at {}", tick.ts_ns));
             t.bid = t.bid.checked_mul(m.price_mul).ok_or_else(over)?;
             t.ask = t.ask.checked_mul(m.price_mul).ok_or_else(over)?;
             t.bid_size = t.bid_size.checked_mul(m.size_mul).ok_or_else(over)?;
@@ -105,10 +89,7 @@ pub fn unify(tables: &[&[Instrument]]) -> Result<MergePlan, ImportError> {
             match instruments.iter_mut().find(|i| i.symbol == inst.symbol) {
                 Some(have) => {
                     if have.kind != inst.kind {
-                        return Err(ImportError::Merge(format!(
-                            "{} has different kinds in two inputs",
-                            inst.symbol
-                        )));
+                        return Err(ImportError::Merge(format!("{} has different kinds in two inputs", inst.symbol)));
                     }
                     have.price_precision = have.price_precision.max(inst.price_precision);
                     have.size_precision = have.size_precision.max(inst.size_precision);
@@ -118,19 +99,13 @@ pub fn unify(tables: &[&[Instrument]]) -> Result<MergePlan, ImportError> {
         }
     }
     if instruments.len() > u16::MAX as usize + 1 {
-        return Err(ImportError::Merge(format!(
-            "{} instruments, at most 65536 fit",
-            instruments.len()
-        )));
+        return Err(ImportError::Merge(format!("{} instruments, at most 65536 fit", instruments.len())));
     }
     let mut remaps = Vec::with_capacity(tables.len());
     for table in tables {
         let mut r = Vec::with_capacity(table.len());
         for inst in table.iter() {
-            let id = instruments
-                .iter()
-                .position(|i| i.symbol == inst.symbol)
-                .unwrap_or(0);
+            let id = instruments.iter().position(|i| i.symbol == inst.symbol).unwrap_or(0);
             let to = &instruments[id];
             let scale = |have: u8, want: u8| POW10[want.saturating_sub(have) as usize];
             r.push(Remap {
@@ -141,10 +116,7 @@ pub fn unify(tables: &[&[Instrument]]) -> Result<MergePlan, ImportError> {
         }
         remaps.push(r);
     }
-    Ok(MergePlan {
-        instruments,
-        remaps,
-    })
+    Ok(MergePlan { instruments, remaps })
 }
 
 /// Merges sources planned by [`unify`] into `sink`, checking that the merged stream never goes back.
@@ -157,10 +129,7 @@ pub fn merge_with_plan(
     let mut prev = i64::MIN;
     kway_merge(&slices, |src, t| {
         if t.ts_ns < prev {
-            return Err(ImportError::Merge(format!(
-                "input {src} is not sorted: timestamp {} follows {prev}",
-                t.ts_ns
-            )));
+            return Err(ImportError::Merge(format!("input {src} is not sorted: timestamp {} follows {prev}", t.ts_ns)));
         }
         prev = t.ts_ns;
         sink(plan.remap(src, t)?)
@@ -185,14 +154,7 @@ mod tests {
     use pinion_core::instrument::InstrumentId;
 
     fn q(ts: i64, inst: u16, bid: i64) -> Tick {
-        Tick::quote(
-            ts,
-            InstrumentId(inst),
-            Price(bid),
-            Price(bid + 1),
-            Quantity(1),
-            Quantity(1),
-        )
+        Tick::quote(ts, InstrumentId(inst), Price(bid), Price(bid + 1), Quantity(1), Quantity(1))
     }
 
     #[test]
@@ -215,10 +177,7 @@ mod tests {
         let mut eu6 = eu5.clone();
         eu6.price_precision = 6;
         let uj = Instrument::fx("USD", "JPY");
-        let s1 = (
-            vec![uj.clone(), eu5.clone()],
-            vec![q(1, 1, 110_000), q(2, 0, 109_000)],
-        );
+        let s1 = (vec![uj.clone(), eu5.clone()], vec![q(1, 1, 110_000), q(2, 0, 109_000)]);
         let s2 = (vec![eu6.clone()], vec![q(1, 0, 1_100_005)]);
         let mut out = Vec::new();
         let table = merge_sources(&[(&s1.0, &s1.1), (&s2.0, &s2.1)], |t| {
@@ -226,10 +185,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(
-            table.iter().map(|i| i.symbol.as_str()).collect::<Vec<_>>(),
-            ["USD_JPY", "EUR_USD"]
-        );
+        assert_eq!(table.iter().map(|i| i.symbol.as_str()).collect::<Vec<_>>(), ["USD_JPY", "EUR_USD"]);
         assert_eq!(table[1].price_precision, 6);
         assert_eq!(out, [(1, 1, 1_100_000), (1, 1, 1_100_005), (2, 0, 109_000)]);
     }

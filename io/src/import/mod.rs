@@ -29,10 +29,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum LineError {
     #[error("bad header {found:?}, expected {expected:?}")]
-    BadHeader {
-        found: String,
-        expected: &'static str,
-    },
+    BadHeader { found: String, expected: &'static str },
     #[error("short line: expected {expected} fields, found {found}")]
     ShortLine { expected: usize, found: usize },
     #[error("too many fields: expected {expected}, found {found}")]
@@ -55,16 +52,9 @@ pub enum LineError {
 #[derive(Debug, Error)]
 pub enum ImportError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}, line {line}: {kind}")]
-    Line {
-        path: PathBuf,
-        line: u64,
-        kind: LineError,
-    },
+    Line { path: PathBuf, line: u64, kind: LineError },
     #[error("{path}: empty file (no data rows)")]
     Empty { path: PathBuf },
     #[error(
@@ -75,11 +65,7 @@ pub enum ImportError {
     #[error("{path}: cannot tell the instrument from {name:?}; name it explicitly (e.g. EUR_USD)")]
     Instrument { path: PathBuf, name: String },
     #[error("{path}: instrument {symbol}: {msg}")]
-    Precision {
-        path: PathBuf,
-        symbol: String,
-        msg: String,
-    },
+    Precision { path: PathBuf, symbol: String, msg: String },
     #[error("merging inputs: {0}")]
     Merge(String),
     #[error("no input files")]
@@ -99,10 +85,7 @@ pub struct ImportInput {
 
 impl ImportInput {
     pub fn new(path: impl Into<PathBuf>) -> ImportInput {
-        ImportInput {
-            path: path.into(),
-            instrument: None,
-        }
+        ImportInput { path: path.into(), instrument: None }
     }
     pub fn with_instrument(mut self, name: impl Into<String>) -> ImportInput {
         self.instrument = Some(name.into());
@@ -158,11 +141,7 @@ pub struct Imported {
 
 /// Imports several files (each detected by content), merges them in time order (equal timestamps keep
 /// input order) and writes `out` as a tick file; nothing is left at `out` if any step fails.
-pub fn import_files(
-    inputs: &[ImportInput],
-    out: &Path,
-    opts: &ImportOptions,
-) -> Result<ImportSummary, ImportError> {
+pub fn import_files(inputs: &[ImportInput], out: &Path, opts: &ImportOptions) -> Result<ImportSummary, ImportError> {
     let start = Instant::now();
     if inputs.is_empty() {
         return Err(ImportError::NoInputs);
@@ -173,10 +152,7 @@ pub fn import_files(
         loaded.push(load::load_with_progress(input, &progress)?);
     }
     progress.finish_and_clear();
-    let sources: Vec<(&[Instrument], &[Tick])> = loaded
-        .iter()
-        .map(|d| (d.instruments(), d.ticks()))
-        .collect();
+    let sources: Vec<(&[Instrument], &[Tick])> = loaded.iter().map(|d| (d.instruments(), d.ticks())).collect();
     let plan = merge::unify(&sources.iter().map(|s| s.0).collect::<Vec<_>>())?;
     let mut writer = TickFileWriter::create(out, plan.instruments())?;
     let mut counts = vec![0u64; plan.instruments().len()];
@@ -188,37 +164,15 @@ pub fn import_files(
     })?;
     let (first_ts, last_ts) = (writer_first_last(&loaded)).unwrap_or((0, 0));
     let total = writer.finish()?;
-    let per_instrument = plan
-        .instruments()
-        .iter()
-        .zip(counts)
-        .map(|(i, ticks)| InstrumentCount {
-            symbol: i.symbol.clone(),
-            ticks,
-        })
-        .collect();
-    Ok(ImportSummary {
-        output: out.to_path_buf(),
-        per_instrument,
-        total,
-        first_ts,
-        last_ts,
-        elapsed_s: start.elapsed().as_secs_f64(),
-    })
+    let per_instrument =
+        plan.instruments().iter().zip(counts).map(|(i, ticks)| InstrumentCount { symbol: i.symbol.clone(), ticks }).collect();
+    Ok(ImportSummary { output: out.to_path_buf(), per_instrument, total, first_ts, last_ts, elapsed_s: start.elapsed().as_secs_f64() })
 }
 
 /// Earliest first and latest last timestamp over sorted inputs.
 fn writer_first_last(loaded: &[TickData]) -> Option<(i64, i64)> {
-    let first = loaded
-        .iter()
-        .filter_map(|d| d.ticks().first())
-        .map(|t| t.ts_ns)
-        .min()?;
-    let last = loaded
-        .iter()
-        .filter_map(|d| d.ticks().last())
-        .map(|t| t.ts_ns)
-        .max()?;
+    let first = loaded.iter().filter_map(|d| d.ticks().first()).map(|t| t.ts_ns).min()?;
+    let last = loaded.iter().filter_map(|d| d.ticks().last()).map(|t| t.ts_ns).max()?;
     Some((first, last))
 }
 
@@ -227,15 +181,9 @@ pub(crate) fn progress_bar(inputs: &[ImportInput], opts: &ImportOptions) -> Prog
     if !opts.progress {
         return ProgressBar::hidden();
     }
-    let total: u64 = inputs
-        .iter()
-        .filter_map(|i| std::fs::metadata(&i.path).ok())
-        .map(|m| m.len())
-        .sum();
+    let total: u64 = inputs.iter().filter_map(|i| std::fs::metadata(&i.path).ok()).map(|m| m.len()).sum();
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:20!} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
+    if let Ok(style) = ProgressStyle::with_template("{msg:20!} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -246,18 +194,12 @@ pub fn import_file(path: &Path, instrument: Option<&str>) -> Result<Imported, Im
     import_text(path, instrument, &ProgressBar::hidden())
 }
 
-pub(crate) fn import_text(
-    path: &Path,
-    instrument: Option<&str>,
-    progress: &ProgressBar,
-) -> Result<Imported, ImportError> {
+pub(crate) fn import_text(path: &Path, instrument: Option<&str>, progress: &ProgressBar) -> Result<Imported, ImportError> {
     let mut r = LineReader::open(path, progress)?;
     let mut first = Vec::new();
     loop {
         if !r.read_line(&mut first)? {
-            return Err(ImportError::Empty {
-                path: path.to_path_buf(),
-            });
+            return Err(ImportError::Empty { path: path.to_path_buf() });
         }
         if !first.trim_ascii().is_empty() {
             break;
@@ -272,10 +214,7 @@ pub(crate) fn import_text(
         oanda::parse(&mut r, first)
     } else {
         let shown: String = String::from_utf8_lossy(head).chars().take(80).collect();
-        Err(ImportError::UnknownFormat {
-            path: path.to_path_buf(),
-            first: shown,
-        })
+        Err(ImportError::UnknownFormat { path: path.to_path_buf(), first: shown })
     }
 }
 
@@ -288,9 +227,7 @@ pub(crate) fn expect_header(r: &mut LineReader, header: &'static str) -> Result<
     let mut buf = Vec::new();
     loop {
         if !r.read_line(&mut buf)? {
-            return Err(ImportError::Empty {
-                path: r.path().to_path_buf(),
-            });
+            return Err(ImportError::Empty { path: r.path().to_path_buf() });
         }
         if !buf.trim_ascii().is_empty() {
             break;
@@ -298,31 +235,19 @@ pub(crate) fn expect_header(r: &mut LineReader, header: &'static str) -> Result<
     }
     if strip_bom(buf.trim_ascii()) != header.as_bytes() {
         let found = String::from_utf8_lossy(&buf).chars().take(80).collect();
-        return Err(r.err(LineError::BadHeader {
-            found,
-            expected: header,
-        }));
+        return Err(r.err(LineError::BadHeader { found, expected: header }));
     }
     Ok(())
 }
 
 /// Base and quote of the instrument: the explicit name, else the file name's first `_` field
 /// (`audusd_truefx_...` is AUD/USD), else its first two (`EUR_USD_2020.csv`).
-pub(crate) fn infer_symbol(
-    path: &Path,
-    explicit: Option<&str>,
-) -> Result<(String, String), ImportError> {
-    let fail = |name: &str| ImportError::Instrument {
-        path: path.to_path_buf(),
-        name: name.to_string(),
-    };
+pub(crate) fn infer_symbol(path: &Path, explicit: Option<&str>) -> Result<(String, String), ImportError> {
+    let fail = |name: &str| ImportError::Instrument { path: path.to_path_buf(), name: name.to_string() };
     if let Some(name) = explicit {
         return split_symbol(name).ok_or_else(|| fail(name));
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = name.split('.').next().unwrap_or("");
     let mut parts = stem.split('_');
     let one = parts.next().unwrap_or("");
@@ -338,8 +263,8 @@ pub(crate) fn infer_symbol(
 }
 
 const FIAT: [&str; 20] = [
-    "USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "HKD", "SGD",
-    "ZAR", "MXN", "TRY", "PLN", "CNH", "HUF", "CZK",
+    "USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "HKD", "SGD", "ZAR", "MXN", "TRY", "PLN", "CNH", "HUF",
+    "CZK",
 ];
 
 /// The instrument for imported data with the given written precisions: the builtin entry when there is
@@ -356,15 +281,10 @@ pub(crate) fn choose_instrument(
         return Err(ImportError::Precision {
             path: path.to_path_buf(),
             symbol,
-            msg: format!(
-                "written precision {price_precision} (price) / {size_precision} (size) is above {MAX_PRECISION}"
-            ),
+            msg: format!("written precision {price_precision} (price) / {size_precision} (size) is above {MAX_PRECISION}"),
         });
     }
-    let inst = match builtin_instruments()
-        .into_iter()
-        .find(|i| i.symbol == symbol)
-    {
+    let inst = match builtin_instruments().into_iter().find(|i| i.symbol == symbol) {
         Some(mut i) => {
             i.price_precision = i.price_precision.max(price_precision);
             i.size_precision = i.size_precision.max(size_precision);
@@ -420,20 +340,11 @@ mod tests {
     #[test]
     fn infers_instruments_from_file_names() {
         let p = |s: &str| infer_symbol(Path::new(s), None).unwrap();
-        assert_eq!(
-            p("/x/audusd_truefx_20200130-31_quotes.csv.gz"),
-            ("AUD".into(), "USD".into())
-        );
-        assert_eq!(
-            p("btcusdt_binance_spot_20240808_trades.csv.gz"),
-            ("BTC".into(), "USDT".into())
-        );
+        assert_eq!(p("/x/audusd_truefx_20200130-31_quotes.csv.gz"), ("AUD".into(), "USD".into()));
+        assert_eq!(p("btcusdt_binance_spot_20240808_trades.csv.gz"), ("BTC".into(), "USDT".into()));
         assert_eq!(p("EUR_USD_2020.csv"), ("EUR".into(), "USD".into()));
         assert!(infer_symbol(Path::new("ticks.csv"), None).is_err());
-        assert_eq!(
-            infer_symbol(Path::new("ticks.csv"), Some("usd/jpy")).unwrap(),
-            ("USD".into(), "JPY".into())
-        );
+        assert_eq!(infer_symbol(Path::new("ticks.csv"), Some("usd/jpy")).unwrap(), ("USD".into(), "JPY".into()));
     }
 
     #[test]
@@ -456,31 +367,15 @@ mod tests {
         let s = import_files(&inputs, &out, &ImportOptions::quiet()).unwrap();
         assert_eq!(s.total, 4);
         assert_eq!((s.first_ts, s.last_ts), (10, 30));
-        assert_eq!(
-            s.per_instrument[0],
-            InstrumentCount {
-                symbol: "EUR_USD".into(),
-                ticks: 2
-            }
-        );
-        assert_eq!(
-            s.per_instrument[1],
-            InstrumentCount {
-                symbol: "BTC_USDT".into(),
-                ticks: 2
-            }
-        );
+        assert_eq!(s.per_instrument[0], InstrumentCount { symbol: "EUR_USD".into(), ticks: 2 });
+        assert_eq!(s.per_instrument[1], InstrumentCount { symbol: "BTC_USDT".into(), ticks: 2 });
         let tf = TickFile::open(&out).unwrap();
         let order: Vec<(i64, u16)> = tf.ticks().iter().map(|t| (t.ts_ns, t.instrument)).collect();
         assert_eq!(order, [(10, 0), (10, 1), (20, 1), (30, 0)]);
         tf.verify().unwrap();
 
         let bad = write_input(dir.path(), "eurusd_bad.csv", "time,price\n1,2\n", false);
-        let err = import_files(
-            &[ImportInput::new(&bad)],
-            &dir.path().join("x.pinticks"),
-            &ImportOptions::quiet(),
-        );
+        let err = import_files(&[ImportInput::new(&bad)], &dir.path().join("x.pinticks"), &ImportOptions::quiet());
         assert!(matches!(err, Err(ImportError::UnknownFormat { .. })));
         assert!(!dir.path().join("x.pinticks").exists());
     }
@@ -488,24 +383,10 @@ mod tests {
     #[test]
     fn failed_import_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let good = write_input(
-            dir.path(),
-            "eurusd_a.csv",
-            "ts_ns,bid,ask,bid_size,ask_size\n1,1.1,1.2,1,1\n",
-            false,
-        );
-        let bad = write_input(
-            dir.path(),
-            "eurusd_b.csv",
-            "ts_ns,bid,ask,bid_size,ask_size\n1,1.3,1.2,1,1\n",
-            false,
-        );
+        let good = write_input(dir.path(), "eurusd_a.csv", "ts_ns,bid,ask,bid_size,ask_size\n1,1.1,1.2,1,1\n", false);
+        let bad = write_input(dir.path(), "eurusd_b.csv", "ts_ns,bid,ask,bid_size,ask_size\n1,1.3,1.2,1,1\n", false);
         let out = dir.path().join("o.pinticks");
-        let r = import_files(
-            &[ImportInput::new(good), ImportInput::new(bad)],
-            &out,
-            &ImportOptions::quiet(),
-        );
+        let r = import_files(&[ImportInput::new(good), ImportInput::new(bad)], &out, &ImportOptions::quiet());
         assert!(r.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
@@ -519,10 +400,7 @@ mod tests {
         let out = dir.path().join("audusd.pinticks");
         let s = import_files(&[ImportInput::new(src)], &out, &ImportOptions::quiet()).unwrap();
         assert_eq!(s.total, 100_000);
-        assert_eq!(
-            (s.first_ts, s.last_ts),
-            (1_580_398_089_820_000_000, 1_580_504_394_501_000_000)
-        );
+        assert_eq!((s.first_ts, s.last_ts), (1_580_398_089_820_000_000, 1_580_504_394_501_000_000));
         let tf = TickFile::open(&out).unwrap();
         tf.verify().unwrap();
         assert_eq!(tf.len(), 100_000);

@@ -19,9 +19,7 @@ pub fn import_oanda(path: &Path) -> Result<Imported, ImportError> {
     let mut r = LineReader::open(path, &ProgressBar::hidden())?;
     let mut first = Vec::new();
     if !r.read_line(&mut first)? {
-        return Err(ImportError::Empty {
-            path: path.to_path_buf(),
-        });
+        return Err(ImportError::Empty { path: path.to_path_buf() });
     }
     parse(&mut r, first)
 }
@@ -34,27 +32,20 @@ struct Seen {
 }
 
 /// The best level of one side: price text and liquidity.
-fn best<'v>(
-    v: &'v BorrowedValue<'v>,
-    side: &'static str,
-) -> Result<Option<(&'v str, i64)>, LineError> {
+fn best<'v>(v: &'v BorrowedValue<'v>, side: &'static str) -> Result<Option<(&'v str, i64)>, LineError> {
     let Some(levels) = v.get(side).and_then(|l| l.as_array()) else {
         return Err(field_err(side, "missing or not an array"));
     };
     let Some(top) = levels.first() else {
         return Ok(None);
     };
-    let price = top
-        .get_str("price")
-        .ok_or_else(|| field_err(side, "level without a \"price\" string"))?;
+    let price = top.get_str("price").ok_or_else(|| field_err(side, "level without a \"price\" string"))?;
     let liq = match top.get("liquidity") {
         None => 0,
         Some(l) => match (l.as_i64(), l.as_f64(), l.as_str()) {
             (Some(i), _, _) => i,
             (None, Some(f), _) if f.fract() == 0.0 && f.abs() < 9e15 => f as i64,
-            (None, None, Some(s)) => s
-                .parse()
-                .map_err(|_| field_err(side, format!("liquidity {s:?}")))?,
+            (None, None, Some(s)) => s.parse().map_err(|_| field_err(side, format!("liquidity {s:?}")))?,
             _ => return Err(field_err(side, "liquidity is not a whole number")),
         },
     };
@@ -74,11 +65,8 @@ pub(crate) fn parse(r: &mut LineReader, first: Vec<u8>) -> Result<Imported, Impo
     let mut prev = i64::MIN;
     loop {
         if !buf.trim_ascii().is_empty() {
-            let v = simd_json::to_borrowed_value_with_buffers(&mut buf, &mut buffers)
-                .map_err(|e| r.err(LineError::Json(e.to_string())))?;
-            let typ = v
-                .get_str("type")
-                .ok_or_else(|| r.err(field_err("type", "missing")))?;
+            let v = simd_json::to_borrowed_value_with_buffers(&mut buf, &mut buffers).map_err(|e| r.err(LineError::Json(e.to_string())))?;
+            let typ = v.get_str("type").ok_or_else(|| r.err(field_err("type", "missing")))?;
             if typ == "PRICE" {
                 if let Some(tick) = price_tick(r, &v, &mut seen)? {
                     sorted &= tick.ts_ns >= prev;
@@ -92,48 +80,30 @@ pub(crate) fn parse(r: &mut LineReader, first: Vec<u8>) -> Result<Imported, Impo
         }
     }
     if ticks.is_empty() {
-        return Err(ImportError::Empty {
-            path: r.path().to_path_buf(),
-        });
+        return Err(ImportError::Empty { path: r.path().to_path_buf() });
     }
     if !sorted {
         // Each instrument is in order (checked); interleave them by time, keeping stream order on ties.
         ticks.sort_by_key(|t| t.ts_ns);
     }
-    Ok(Imported {
-        instruments: seen.into_iter().map(|s| s.inst).collect(),
-        ticks,
-    })
+    Ok(Imported { instruments: seen.into_iter().map(|s| s.inst).collect(), ticks })
 }
 
 /// The quote tick of one PRICE message, or None when a side is empty (a non-tradeable update).
-fn price_tick(
-    r: &LineReader,
-    v: &BorrowedValue<'_>,
-    seen: &mut Vec<Seen>,
-) -> Result<Option<Tick>, ImportError> {
-    let name = v
-        .get_str("instrument")
-        .ok_or_else(|| r.err(field_err("instrument", "missing")))?;
-    let time = v
-        .get_str("time")
-        .ok_or_else(|| r.err(field_err("time", "missing")))?;
-    let ts = parse_iso(time)
-        .ok_or_else(|| r.err(field_err("time", format!("not an ISO-8601 time: {time:?}"))))?;
-    let (Some((bid_s, bid_liq)), Some((ask_s, ask_liq))) = (
-        best(v, "bids").map_err(|k| r.err(k))?,
-        best(v, "asks").map_err(|k| r.err(k))?,
-    ) else {
+fn price_tick(r: &LineReader, v: &BorrowedValue<'_>, seen: &mut Vec<Seen>) -> Result<Option<Tick>, ImportError> {
+    let name = v.get_str("instrument").ok_or_else(|| r.err(field_err("instrument", "missing")))?;
+    let time = v.get_str("time").ok_or_else(|| r.err(field_err("time", "missing")))?;
+    let ts = parse_iso(time).ok_or_else(|| r.err(field_err("time", format!("not an ISO-8601 time: {time:?}"))))?;
+    let (Some((bid_s, bid_liq)), Some((ask_s, ask_liq))) = (best(v, "bids").map_err(|k| r.err(k))?, best(v, "asks").map_err(|k| r.err(k))?)
+    else {
         return Ok(None);
     };
     let known = seen.iter().position(|s| s.name == name);
     let idx = match known {
         Some(i) => i,
         None => {
-            let (base, quote) = split_symbol(name).ok_or_else(|| ImportError::Instrument {
-                path: r.path().to_path_buf(),
-                name: name.to_string(),
-            })?;
+            let (base, quote) =
+                split_symbol(name).ok_or_else(|| ImportError::Instrument { path: r.path().to_path_buf(), name: name.to_string() })?;
             let wp = written_precision(bid_s.as_bytes()).max(written_precision(ask_s.as_bytes()));
             let inst = choose_instrument(r.path(), &base, &quote, wp, 0)?;
             let same = seen.iter().position(|s| s.inst.symbol == inst.symbol);
@@ -141,15 +111,9 @@ fn price_tick(
                 i // another spelling of a known instrument
             } else {
                 if seen.len() > u16::MAX as usize {
-                    return Err(ImportError::Merge(
-                        "more than 65536 instruments in one stream".into(),
-                    ));
+                    return Err(ImportError::Merge("more than 65536 instruments in one stream".into()));
                 }
-                seen.push(Seen {
-                    name: name.to_string(),
-                    inst,
-                    last_ts: i64::MIN,
-                });
+                seen.push(Seen { name: name.to_string(), inst, last_ts: i64::MIN });
                 seen.len() - 1
             }
         }
@@ -159,27 +123,14 @@ fn price_tick(
     let bid = parse_decimal(bid_s.as_bytes(), pp).map_err(|e| r.err(field_err("bids", e)))?;
     let ask = parse_decimal(ask_s.as_bytes(), pp).map_err(|e| r.err(field_err("asks", e)))?;
     if ts < s.last_ts {
-        return Err(r.err(LineError::Unsorted {
-            ts_ns: ts,
-            prev_ns: s.last_ts,
-        }));
+        return Err(r.err(LineError::Unsorted { ts_ns: ts, prev_ns: s.last_ts }));
     }
     if bid > ask {
-        return Err(r.err(LineError::Crossed {
-            bid: format_decimal(bid, pp),
-            ask: format_decimal(ask, pp),
-        }));
+        return Err(r.err(LineError::Crossed { bid: format_decimal(bid, pp), ask: format_decimal(ask, pp) }));
     }
     s.last_ts = ts;
     let id = InstrumentId(idx as u16);
-    Ok(Some(Tick::quote(
-        ts,
-        id,
-        Price(bid),
-        Price(ask),
-        Quantity(bid_liq),
-        Quantity(ask_liq),
-    )))
+    Ok(Some(Tick::quote(ts, id, Price(bid), Price(ask), Quantity(bid_liq), Quantity(ask_liq))))
 }
 
 #[cfg(test)]
@@ -203,11 +154,7 @@ mod tests {
         let syms: Vec<_> = got.instruments.iter().map(|i| i.symbol.as_str()).collect();
         assert_eq!(syms, ["EUR_USD", "USD_JPY"]);
         assert_eq!(got.instruments[1].price_precision, 3);
-        let rows: Vec<_> = got
-            .ticks
-            .iter()
-            .map(|t| (t.ts_ns, t.instrument, t.bid, t.ask, t.bid_size))
-            .collect();
+        let rows: Vec<_> = got.ticks.iter().map(|t| (t.ts_ns, t.instrument, t.bid, t.ask, t.bid_size)).collect();
         assert_eq!(
             rows,
             [
@@ -227,24 +174,15 @@ mod tests {
         let ok = FIXTURE.lines().next().unwrap();
         for (bad, what) in [
             (r#"{"type":"PRICE","instrument":"EUR_USD""#, "bad JSON"),
-            (
-                r#"{"type":"PRICE","instrument":"EUR_USD","time":"yesterday","bids":[],"asks":[]}"#,
-                "field time",
-            ),
+            (r#"{"type":"PRICE","instrument":"EUR_USD","time":"yesterday","bids":[],"asks":[]}"#, "field time"),
             (ok.replace("1.10262", "1.10200").as_str(), "crossed quote"),
-            (
-                ok.replace("15:28:09", "15:00:00").as_str(),
-                "unsorted timestamps",
-            ),
+            (ok.replace("15:28:09", "15:00:00").as_str(), "unsorted timestamps"),
             (ok.replace("\"1.10250\"", "\"NaN\"").as_str(), "field bids"),
         ] {
             let text = format!("{ok}\n{bad}\n");
             let p = write_input(dir.path(), "s.jsonl", &text, false);
             let msg = import_oanda(&p).unwrap_err().to_string();
-            assert!(
-                msg.contains("s.jsonl, line 2:") && msg.contains(what),
-                "{what}: {msg}"
-            );
+            assert!(msg.contains("s.jsonl, line 2:") && msg.contains(what), "{what}: {msg}");
         }
     }
 }

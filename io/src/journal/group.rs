@@ -19,18 +19,9 @@ const MAX_BATCH: usize = 64 * 1024;
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
 enum Msg {
-    Append {
-        seq: u64,
-        kind: u16,
-        payload: Vec<u8>,
-    },
-    Compact {
-        upto: u64,
-        reply: Sender<Result<CompactReport, JournalError>>,
-    },
-    Close {
-        reply: Sender<()>,
-    },
+    Append { seq: u64, kind: u16, payload: Vec<u8> },
+    Compact { upto: u64, reply: Sender<Result<CompactReport, JournalError>> },
+    Close { reply: Sender<()> },
 }
 
 struct Enqueue {
@@ -141,20 +132,12 @@ impl Ticket {
                 return Err(JournalError::Closed);
             }
             state = match deadline {
-                None => self
-                    .shared
-                    .cond
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
+                None => self.shared.cond.wait(state).unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                         return Ok(false);
                     };
-                    let (state, _) = self
-                        .shared
-                        .cond
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    let (state, _) = self.shared.cond.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner);
                     state
                 }
             };
@@ -164,18 +147,13 @@ impl Ticket {
 
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ticket")
-            .field("seq", &self.seq)
-            .field("durable", &self.is_durable())
-            .finish()
+        f.debug_struct("Ticket").field("seq", &self.seq).field("durable", &self.is_durable()).finish()
     }
 }
 
 impl fmt::Debug for JournalHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JournalHandle")
-            .field("durable_seq", &self.durable_seq())
-            .finish_non_exhaustive()
+        f.debug_struct("JournalHandle").field("durable_seq", &self.durable_seq()).finish_non_exhaustive()
     }
 }
 
@@ -185,10 +163,7 @@ impl Journal {
     pub fn start(self) -> (JournalHandle, JoinHandle<Result<Journal, JournalError>>) {
         let (tx, rx) = bounded(self.options().queue_capacity.max(1));
         let shared = Arc::new(Shared {
-            enqueue: Mutex::new(Enqueue {
-                next_seq: self.next_seq(),
-                closed: false,
-            }),
+            enqueue: Mutex::new(Enqueue { next_seq: self.next_seq(), closed: false }),
             durable: AtomicU64::new(self.durable_seq()),
             failed: AtomicBool::new(false),
             state: Mutex::new(WaitState::default()),
@@ -209,10 +184,7 @@ impl JournalHandle {
     /// when the queue is full.
     pub fn append(&self, kind: u16, payload: Vec<u8>) -> Result<Ticket, JournalError> {
         let seq = self.enqueue(kind, payload)?;
-        Ok(Ticket {
-            seq,
-            shared: Arc::clone(&self.shared),
-        })
+        Ok(Ticket { seq, shared: Arc::clone(&self.shared) })
     }
 
     /// Queues a record whose durability nobody waits on; returns its seq.
@@ -229,12 +201,7 @@ impl JournalHandle {
     /// thread (see [`Journal::compact`]).
     pub fn compact(&self, upto_seq: u64) -> Result<CompactReport, JournalError> {
         let (reply, rx) = bounded(1);
-        self.tx
-            .send(Msg::Compact {
-                upto: upto_seq,
-                reply,
-            })
-            .map_err(|_| self.shared.gone())?;
+        self.tx.send(Msg::Compact { upto: upto_seq, reply }).map_err(|_| self.shared.gone())?;
         rx.recv().map_err(|_| self.shared.gone())?
     }
 
@@ -259,10 +226,7 @@ impl JournalHandle {
 
     fn enqueue(&self, kind: u16, payload: Vec<u8>) -> Result<u64, JournalError> {
         if payload.len() > self.shared.max_payload as usize {
-            return Err(JournalError::PayloadTooLarge {
-                len: payload.len(),
-                max: self.shared.max_payload,
-            });
+            return Err(JournalError::PayloadTooLarge { len: payload.len(), max: self.shared.max_payload });
         }
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(self.shared.gone());
@@ -283,11 +247,7 @@ impl JournalHandle {
     }
 }
 
-fn run(
-    mut journal: Journal,
-    rx: Receiver<Msg>,
-    shared: Arc<Shared>,
-) -> Result<Journal, JournalError> {
+fn run(mut journal: Journal, rx: Receiver<Msg>, shared: Arc<Shared>) -> Result<Journal, JournalError> {
     /// Releases waiters should the journal thread panic.
     struct PanicGuard<'a>(&'a Shared);
     impl Drop for PanicGuard<'_> {
@@ -398,14 +358,8 @@ mod tests {
         assert_eq!(records.len() as u64, 4 * per_thread);
         // Each writer's records appear in the order it appended them.
         for w in 0..4u16 {
-            let mine: Vec<_> = records
-                .iter()
-                .filter(|r| r.1 == w)
-                .map(|r| r.2.clone())
-                .collect();
-            let expected: Vec<_> = (0..per_thread)
-                .map(|i| format!("w{w} i{i}").into_bytes())
-                .collect();
+            let mine: Vec<_> = records.iter().filter(|r| r.1 == w).map(|r| r.2.clone()).collect();
+            let expected: Vec<_> = (0..per_thread).map(|i| format!("w{w} i{i}").into_bytes()).collect();
             assert_eq!(mine, expected);
         }
     }
@@ -421,10 +375,7 @@ mod tests {
         let last = handle.append(1, payload(101)).expect("append");
         assert_eq!(last.wait().expect("wait"), 101);
         let report = handle.compact(60).expect("compact");
-        assert!(
-            report.segments_removed > 0 && report.first_seq <= 61,
-            "{report:?}"
-        );
+        assert!(report.segments_removed > 0 && report.first_seq <= 61, "{report:?}");
         let late = handle.append(2, payload(102)).expect("append");
         drop(handle);
         let journal = thread.join().expect("thread").expect("clean stop");
@@ -446,10 +397,7 @@ mod tests {
         handle.close().expect("close");
         assert!(t.wait_timeout(Duration::from_millis(1)).expect("durable"));
         assert_eq!(t.wait().expect("durable"), 1);
-        assert!(matches!(
-            other.append_nowait(1, vec![]),
-            Err(JournalError::Closed)
-        ));
+        assert!(matches!(other.append_nowait(1, vec![]), Err(JournalError::Closed)));
         assert!(matches!(other.compact(1), Err(JournalError::Closed)));
         let err = other.append(1, vec![0; 20 << 20]).expect_err("too large");
         assert!(matches!(err, JournalError::PayloadTooLarge { .. }));

@@ -25,26 +25,15 @@ pub use writer::{CompactReport, Journal, JournalOptions, Recovery};
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("journal I/O error on {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("journal segment {} is corrupt at byte offset {offset}: {reason}", segment.display())]
-    Corrupt {
-        segment: PathBuf,
-        offset: u64,
-        reason: String,
-    },
+    Corrupt { segment: PathBuf, offset: u64, reason: String },
     #[error(
         "journal segment {} has format version {found}, but this build reads versions up to \
          {supported}; open it with a newer pinion",
         segment.display()
     )]
-    UnsupportedVersion {
-        segment: PathBuf,
-        found: u32,
-        supported: u32,
-    },
+    UnsupportedVersion { segment: PathBuf, found: u32, supported: u32 },
     #[error("journal directory {} is already open by another writer", dir.display())]
     Locked { dir: PathBuf },
     #[error("journal payload of {len} bytes exceeds the maximum of {max} bytes")]
@@ -53,10 +42,7 @@ pub enum JournalError {
         "journal seq {requested} is no longer available: the journal now starts at seq \
          {first_available}"
     )]
-    SeqUnavailable {
-        requested: u64,
-        first_available: u64,
-    },
+    SeqUnavailable { requested: u64, first_available: u64 },
     #[error("journal is closed")]
     Closed,
     #[error("journal writer stopped after an error: {0}; reopen the journal to recover")]
@@ -67,10 +53,7 @@ pub enum JournalError {
 
 /// Maps an `io::Error` to [`JournalError::Io`] naming `path`.
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| JournalError::Io { path: path.to_path_buf(), source }
 }
 
 #[cfg(test)]
@@ -79,10 +62,7 @@ pub(crate) mod test_util {
     use std::path::Path;
 
     pub(crate) fn small_opts() -> JournalOptions {
-        JournalOptions {
-            segment_size: 1024,
-            ..JournalOptions::default()
-        }
+        JournalOptions { segment_size: 1024, ..JournalOptions::default() }
     }
 
     pub(crate) fn payload(seq: u64) -> Vec<u8> {
@@ -90,10 +70,6 @@ pub(crate) mod test_util {
     }
 
     pub(crate) fn read_all(dir: &Path) -> Vec<(u64, u16, Vec<u8>)> {
-        JournalReader::open(dir, 0)
-            .expect("reader")
-            .map(|e| e.map(|e| (e.seq, e.kind, e.payload)))
-            .collect::<Result<_, _>>()
-            .expect("read")
+        JournalReader::open(dir, 0).expect("reader").map(|e| e.map(|e| (e.seq, e.kind, e.payload))).collect::<Result<_, _>>().expect("read")
     }
 }

@@ -7,10 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::record::{RecordRef, RECORD_HEADER_LEN};
-use super::segment::{
-    check_header, list_segments, read_segment, scan_dir, step, SegmentFile, Step, TornTail,
-    SEGMENT_HEADER_LEN,
-};
+use super::segment::{check_header, list_segments, read_segment, scan_dir, step, SegmentFile, Step, TornTail, SEGMENT_HEADER_LEN};
 use super::JournalError;
 
 /// An owned journal record.
@@ -62,15 +59,9 @@ impl JournalReader {
             return Ok(reader);
         };
         if from_seq > 0 && first.first_seq > from_seq {
-            return Err(JournalError::SeqUnavailable {
-                requested: from_seq,
-                first_available: first.first_seq,
-            });
+            return Err(JournalError::SeqUnavailable { requested: from_seq, first_available: first.first_seq });
         }
-        let start = segs
-            .iter()
-            .rposition(|s| s.first_seq <= from_seq)
-            .unwrap_or(0);
+        let start = segs.iter().rposition(|s| s.first_seq <= from_seq).unwrap_or(0);
         reader.load(segs[start].clone())?;
         Ok(reader)
     }
@@ -78,11 +69,7 @@ impl JournalReader {
     /// The next record, borrowed from the reader's segment buffer.
     pub fn next_record(&mut self) -> Result<Option<RecordRef<'_>>, JournalError> {
         match self.advance() {
-            Ok(Some((seq, kind, range))) => Ok(Some(RecordRef {
-                seq,
-                kind,
-                payload: &self.buf[range],
-            })),
+            Ok(Some((seq, kind, range))) => Ok(Some(RecordRef { seq, kind, payload: &self.buf[range] })),
             Ok(None) => Ok(None),
             Err(e) => {
                 self.done = true;
@@ -107,17 +94,11 @@ impl JournalReader {
 
     /// The segment after the current one, if any, checked for continuity.
     fn next_segment(&self, current_first: u64) -> Result<Option<SegmentFile>, JournalError> {
-        let later = list_segments(&self.dir)?
-            .into_iter()
-            .find(|s| s.first_seq > current_first);
+        let later = list_segments(&self.dir)?.into_iter().find(|s| s.first_seq > current_first);
         match later {
             Some(s) if s.first_seq != self.expected => Err(JournalError::Corrupt {
                 offset: 16,
-                reason: format!(
-                    "segment starts at seq {}, but the previous segment ends at seq {}",
-                    s.first_seq,
-                    self.expected - 1
-                ),
+                reason: format!("segment starts at seq {}, but the previous segment ends at seq {}", s.first_seq, self.expected - 1),
                 segment: s.path,
             }),
             other => Ok(other),
@@ -159,11 +140,7 @@ impl JournalReader {
                         return Err(JournalError::Corrupt {
                             segment: t.segment,
                             offset: t.offset,
-                            reason: format!(
-                                "{} although segment {} follows",
-                                t.reason,
-                                next.path.display()
-                            ),
+                            reason: format!("{} although segment {} follows", t.reason, next.path.display()),
                         });
                     }
                     self.torn = Some(t);
@@ -179,11 +156,7 @@ impl Iterator for JournalReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.next_record() {
-            Ok(Some(r)) => Some(Ok(JournalEntry {
-                seq: r.seq,
-                kind: r.kind,
-                payload: r.payload.to_vec(),
-            })),
+            Ok(Some(r)) => Some(Ok(JournalEntry { seq: r.seq, kind: r.kind, payload: r.payload.to_vec() })),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }
@@ -205,23 +178,12 @@ pub struct VerifyReport {
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} segments, {} bytes, {} records",
-            self.segments, self.bytes, self.records
-        )?;
+        write!(f, "{} segments, {} bytes, {} records", self.segments, self.bytes, self.records)?;
         if let (Some(a), Some(b)) = (self.first_seq, self.last_seq) {
             write!(f, " (seq {a}..={b})")?;
         }
         match &self.torn_tail {
-            Some(t) => write!(
-                f,
-                "; torn tail of {} bytes in {} at byte offset {}: {}",
-                t.bytes,
-                t.segment.display(),
-                t.offset,
-                t.reason
-            ),
+            Some(t) => write!(f, "; torn tail of {} bytes in {} at byte offset {}: {}", t.bytes, t.segment.display(), t.offset, t.reason),
             None => write!(f, "; no torn tail"),
         }
     }
@@ -253,20 +215,12 @@ pub fn dump(
     let mut count = 0;
     while let Some(r) = reader.next_record()? {
         let text = render(r.kind, r.payload);
-        writeln!(out, "{}\t{}\t{}\t{text}", r.seq, r.kind, r.payload.len())
-            .map_err(JournalError::Output)?;
+        writeln!(out, "{}\t{}\t{}\t{text}", r.seq, r.kind, r.payload.len()).map_err(JournalError::Output)?;
         count += 1;
     }
     if let Some(t) = reader.torn_tail() {
-        writeln!(
-            out,
-            "# torn tail of {} bytes in {} at byte offset {}: {}",
-            t.bytes,
-            t.segment.display(),
-            t.offset,
-            t.reason
-        )
-        .map_err(JournalError::Output)?;
+        writeln!(out, "# torn tail of {} bytes in {} at byte offset {}: {}", t.bytes, t.segment.display(), t.offset, t.reason)
+            .map_err(JournalError::Output)?;
     }
     Ok(count)
 }
@@ -291,18 +245,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         build(dir.path(), 120);
         for from in [0, 1, 2, 37, 60, 119, 120] {
-            let seqs: Vec<u64> = JournalReader::open(dir.path(), from)
-                .expect("reader")
-                .map(|e| e.expect("entry").seq)
-                .collect();
+            let seqs: Vec<u64> = JournalReader::open(dir.path(), from).expect("reader").map(|e| e.expect("entry").seq).collect();
             assert_eq!(seqs, (from.max(1)..=120).collect::<Vec<_>>(), "from {from}");
         }
-        assert_eq!(
-            JournalReader::open(dir.path(), 500)
-                .expect("reader")
-                .count(),
-            0
-        );
+        assert_eq!(JournalReader::open(dir.path(), 500).expect("reader").count(), 0);
         let missing = dir.path().join("nothing-here");
         assert_eq!(JournalReader::open(&missing, 0).expect("reader").count(), 0);
         let report = verify(&missing).expect("verify missing");
@@ -314,20 +260,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         build(dir.path(), 50);
         let good = verify(dir.path()).expect("verify");
-        assert_eq!(
-            (good.records, good.first_seq, good.last_seq),
-            (50, Some(1), Some(50))
-        );
+        assert_eq!((good.records, good.first_seq, good.last_seq), (50, Some(1), Some(50)));
         assert!(good.segments > 1 && good.torn_tail.is_none());
-        assert!(good
-            .to_string()
-            .contains("50 records (seq 1..=50); no torn tail"));
+        assert!(good.to_string().contains("50 records (seq 1..=50); no torn tail"));
 
         let last = list_segments(dir.path()).expect("list").pop().expect("seg");
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&last.path)
-            .expect("open");
+        let mut f = OpenOptions::new().append(true).open(&last.path).expect("open");
         f.write_all(&[7; 13]).expect("garbage");
         drop(f);
         let report = verify(dir.path()).expect("verify");
@@ -348,15 +286,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         build(dir.path(), 5);
         let mut out = Vec::new();
-        let n = dump(dir.path(), 4, &mut out, |kind, p| {
-            format!("k{kind}:{}", String::from_utf8_lossy(p))
-        })
-        .expect("dump");
+        let n = dump(dir.path(), 4, &mut out, |kind, p| format!("k{kind}:{}", String::from_utf8_lossy(p))).expect("dump");
         assert_eq!(n, 2);
         let text = String::from_utf8(out).expect("utf8");
-        assert_eq!(
-            text,
-            "4\t2\t14\tk2:event number 4\n5\t2\t14\tk2:event number 5\n"
-        );
+        assert_eq!(text, "4\t2\t14\tk2:event number 4\n5\t2\t14\tk2:event number 5\n");
     }
 }

@@ -84,9 +84,7 @@ pub(crate) fn decode(buf: &[u8], off: usize) -> Decoded<'_> {
     let payload = &buf[off + RECORD_HEADER_LEN..off + end];
     let actual = checksum(seq, kind, payload);
     if actual != crc {
-        return Decoded::Invalid(format!(
-            "checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
-        ));
+        return Decoded::Invalid(format!("checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"));
     }
     if reserved != 0 {
         return Decoded::Invalid(format!("reserved field is {reserved:#06x}, expected 0"));
@@ -104,9 +102,7 @@ pub(crate) fn find_valid_after(buf: &[u8], bad_off: usize, min_seq: u64) -> Opti
     let last_start = buf.len().checked_sub(RECORD_HEADER_LEN)?;
     (bad_off + 1..=last_start).find(|&p| {
         let seq = u64_at(buf, p + 8);
-        seq >= min_seq
-            && seq - min_seq <= max_records
-            && matches!(decode(buf, p), Decoded::Record(..))
+        seq >= min_seq && seq - min_seq <= max_records && matches!(decode(buf, p), Decoded::Record(..))
     })
 }
 
@@ -138,15 +134,9 @@ mod tests {
         for i in 4..buf.len() {
             let mut bad = buf.clone();
             bad[i] ^= 0x40;
-            assert!(
-                matches!(decode(&bad, 0), Decoded::Invalid(_)),
-                "flip at byte {i} not detected"
-            );
+            assert!(matches!(decode(&bad, 0), Decoded::Invalid(_)), "flip at byte {i} not detected");
         }
-        assert!(matches!(
-            decode(&buf[..buf.len() - 1], 0),
-            Decoded::Incomplete(_)
-        ));
+        assert!(matches!(decode(&buf[..buf.len() - 1], 0), Decoded::Incomplete(_)));
         assert!(matches!(decode(&buf[..10], 0), Decoded::Incomplete(_)));
     }
 

@@ -51,10 +51,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>, JournalError
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         if let Some(first_seq) = name.to_str().and_then(parse_segment_name) {
-            segments.push(SegmentFile {
-                path: entry.path(),
-                first_seq,
-            });
+            segments.push(SegmentFile { path: entry.path(), first_seq });
         }
     }
     segments.sort_by_key(|s| s.first_seq);
@@ -63,9 +60,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>, JournalError
 
 /// Flushes directory entries (creations, renames, deletions) to disk.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
 /// Creates a segment holding only its header, atomically (temp file + rename),
@@ -88,10 +83,7 @@ pub(crate) fn create_segment(dir: &Path, first_seq: u64) -> Result<(PathBuf, Fil
 }
 
 pub(crate) fn open_for_append(path: &Path) -> Result<File, JournalError> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(io_err(path))
+    OpenOptions::new().append(true).open(path).map_err(io_err(path))
 }
 
 /// Removes leftovers of an interrupted `create_segment`.
@@ -99,11 +91,7 @@ pub(crate) fn remove_temp_segments(dir: &Path) -> Result<(), JournalError> {
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
-        let is_tmp = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .and_then(parse_segment_name)
-            .is_some();
+        let is_tmp = name.to_str().and_then(|n| n.strip_suffix(".tmp")).and_then(parse_segment_name).is_some();
         if is_tmp {
             let path = entry.path();
             log::warn!("removing unfinished journal segment {}", path.display());
@@ -124,11 +112,7 @@ pub(crate) fn read_segment(path: &Path, buf: &mut Vec<u8>) -> Result<(), Journal
 /// Validates the header of `seg` held in `buf`. `Ok(false)` means the file is
 /// shorter than a header (a torn segment creation).
 pub(crate) fn check_header(seg: &SegmentFile, buf: &[u8]) -> Result<bool, JournalError> {
-    let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
-        segment: seg.path.clone(),
-        offset,
-        reason,
-    };
+    let corrupt = |offset: u64, reason: String| JournalError::Corrupt { segment: seg.path.clone(), offset, reason };
     if buf.len() < SEGMENT_HEADER_LEN {
         return Ok(false);
     }
@@ -139,24 +123,14 @@ pub(crate) fn check_header(seg: &SegmentFile, buf: &[u8]) -> Result<bool, Journa
     v.copy_from_slice(&buf[8..12]);
     let version = u32::from_le_bytes(v);
     if version > FORMAT_VERSION {
-        return Err(JournalError::UnsupportedVersion {
-            segment: seg.path.clone(),
-            found: version,
-            supported: FORMAT_VERSION,
-        });
+        return Err(JournalError::UnsupportedVersion { segment: seg.path.clone(), found: version, supported: FORMAT_VERSION });
     }
     if version == 0 {
         return Err(corrupt(8, "format version 0 is invalid".into()));
     }
     let first_seq = u64_at(buf, 16);
     if first_seq != seg.first_seq {
-        return Err(corrupt(
-            16,
-            format!(
-                "header says first seq {first_seq}, file name says {}",
-                seg.first_seq
-            ),
-        ));
+        return Err(corrupt(16, format!("header says first seq {first_seq}, file name says {}", seg.first_seq)));
     }
     Ok(true)
 }
@@ -182,12 +156,7 @@ pub(crate) enum Step<'a> {
 /// Decodes the record at `*off`, which must carry seq `*expected`, and
 /// advances both. Damage followed by a valid record is `Corrupt`; damage with
 /// nothing valid after it is a torn tail, which the caller judges.
-pub(crate) fn step<'a>(
-    path: &Path,
-    buf: &'a [u8],
-    off: &mut usize,
-    expected: &mut u64,
-) -> Result<Step<'a>, JournalError> {
+pub(crate) fn step<'a>(path: &Path, buf: &'a [u8], off: &mut usize, expected: &mut u64) -> Result<Step<'a>, JournalError> {
     if *off >= buf.len() {
         return Ok(Step::End);
     }
@@ -201,10 +170,7 @@ pub(crate) fn step<'a>(
             return Err(JournalError::Corrupt {
                 segment: path.to_path_buf(),
                 offset: *off as u64,
-                reason: format!(
-                    "record has seq {} where seq {} was expected",
-                    r.seq, *expected
-                ),
+                reason: format!("record has seq {} where seq {} was expected", r.seq, *expected),
             });
         }
         Decoded::Incomplete(why) => why.to_string(),
@@ -217,12 +183,7 @@ pub(crate) fn step<'a>(
             reason: format!("{reason}, yet a valid record follows at offset {valid}"),
         });
     }
-    Ok(Step::Torn(TornTail {
-        segment: path.to_path_buf(),
-        offset: *off as u64,
-        bytes: (buf.len() - *off) as u64,
-        reason,
-    }))
+    Ok(Step::Torn(TornTail { segment: path.to_path_buf(), offset: *off as u64, bytes: (buf.len() - *off) as u64, reason }))
 }
 
 /// Result of validating one segment.
@@ -253,10 +214,7 @@ impl DirScan {
     }
 
     pub fn first_seq(&self) -> Option<u64> {
-        self.segments
-            .iter()
-            .find(|s| s.records > 0)
-            .map(|s| s.file.first_seq)
+        self.segments.iter().find(|s| s.records > 0).map(|s| s.file.first_seq)
     }
 
     pub fn torn(&self) -> Option<&TornTail> {
@@ -287,20 +245,11 @@ pub(crate) fn scan_dir(dir: &Path) -> Result<DirScan, JournalError> {
                 return Err(JournalError::Corrupt {
                     segment: file.path,
                     offset: 16,
-                    reason: format!(
-                        "segment starts at seq {}, but the previous segment ends at seq {prev}",
-                        file.first_seq
-                    ),
+                    reason: format!("segment starts at seq {}, but the previous segment ends at seq {prev}", file.first_seq),
                 });
             }
         }
-        let mut seg = SegmentScan {
-            file_len: buf.len() as u64,
-            records: 0,
-            last_seq: file.first_seq - 1,
-            torn: None,
-            file,
-        };
+        let mut seg = SegmentScan { file_len: buf.len() as u64, records: 0, last_seq: file.first_seq - 1, torn: None, file };
         let header_ok = check_header(&seg.file, &buf)?;
         if header_ok {
             let mut off = SEGMENT_HEADER_LEN;
@@ -348,10 +297,7 @@ mod tests {
         assert_eq!(parse_segment_name(&segment_name(u64::MAX)), Some(u64::MAX));
         assert_eq!(parse_segment_name("journal-42.log"), None);
         assert_eq!(parse_segment_name("journal-0000000000000000004x.log"), None);
-        assert_eq!(
-            parse_segment_name("snapshot-00000000000000000042.snap"),
-            None
-        );
+        assert_eq!(parse_segment_name("snapshot-00000000000000000042.snap"), None);
     }
 
     #[test]
@@ -359,13 +305,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (path, _file) = create_segment(dir.path(), 5).expect("create");
         let segs = list_segments(dir.path()).expect("list");
-        assert_eq!(
-            segs,
-            vec![SegmentFile {
-                path: path.clone(),
-                first_seq: 5
-            }]
-        );
+        assert_eq!(segs, vec![SegmentFile { path: path.clone(), first_seq: 5 }]);
         let mut buf = Vec::new();
         read_segment(&path, &mut buf).expect("read");
         assert!(check_header(&segs[0], &buf).expect("header"));

@@ -52,10 +52,7 @@ pub fn write(dir: impl AsRef<Path>, seq: u64, bytes: &[u8]) -> Result<PathBuf, J
     header[24..32].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
     header[32..36].copy_from_slice(&checksum(seq, bytes).to_le_bytes());
     let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&header)
-        .and_then(|()| file.write_all(bytes))
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(&tmp))?;
+    file.write_all(&header).and_then(|()| file.write_all(bytes)).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
     drop(file);
     fs::rename(&tmp, &path).map_err(io_err(&path))?;
     sync_dir(dir)?;
@@ -65,10 +62,7 @@ pub fn write(dir: impl AsRef<Path>, seq: u64, bytes: &[u8]) -> Result<PathBuf, J
 /// Parses a snapshot file's content, naming what is wrong on failure.
 fn parse(expected_seq: u64, data: &[u8]) -> Result<&[u8], String> {
     if data.len() < HEADER_LEN {
-        return Err(format!(
-            "file of {} bytes is shorter than the header",
-            data.len()
-        ));
+        return Err(format!("file of {} bytes is shorter than the header", data.len()));
     }
     if &data[..8] != SNAPSHOT_MAGIC {
         return Err("not a snapshot (bad magic)".into());
@@ -85,9 +79,7 @@ fn parse(expected_seq: u64, data: &[u8]) -> Result<&[u8], String> {
     };
     let version = u32_at(8);
     if version != SNAPSHOT_VERSION {
-        return Err(format!(
-            "snapshot format version {version}, this build reads version {SNAPSHOT_VERSION}"
-        ));
+        return Err(format!("snapshot format version {version}, this build reads version {SNAPSHOT_VERSION}"));
     }
     let seq = u64_at(16);
     if seq != expected_seq {
@@ -96,16 +88,11 @@ fn parse(expected_seq: u64, data: &[u8]) -> Result<&[u8], String> {
     let len = u64_at(24);
     let body = &data[HEADER_LEN..];
     if body.len() as u64 != len {
-        return Err(format!(
-            "header says {len} bytes, file holds {}",
-            body.len()
-        ));
+        return Err(format!("header says {len} bytes, file holds {}", body.len()));
     }
     let (stored, actual) = (u32_at(32), checksum(seq, body));
     if stored != actual {
-        return Err(format!(
-            "checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
-        ));
+        return Err(format!("checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"));
     }
     Ok(body)
 }
@@ -169,10 +156,7 @@ mod tests {
         let p = write(dir.path(), 200, b"state at 200").expect("write");
         write(dir.path(), 30, b"").expect("write");
         assert_eq!(p, dir.path().join("snapshot-00000000000000000200.snap"));
-        assert_eq!(
-            latest(dir.path()).expect("latest"),
-            Some((200, b"state at 200".to_vec()))
-        );
+        assert_eq!(latest(dir.path()).expect("latest"), Some((200, b"state at 200".to_vec())));
         assert_eq!(prune(dir.path(), 2).expect("prune"), 1);
         assert_eq!(list(dir.path()).expect("list").len(), 2);
     }
@@ -183,28 +167,15 @@ mod tests {
         write(dir.path(), 5, b"old but fine").expect("write");
         let newer = write(dir.path(), 9, b"newer state").expect("write");
         let good = fs::read(&newer).expect("read");
-        let damages: [fn(&mut Vec<u8>); 6] = [
-            |d| d[HEADER_LEN + 3] ^= 1,
-            |d| d.truncate(d.len() - 1),
-            |d| d.truncate(12),
-            |d| d[0] = b'X',
-            |d| d[8] = 2,
-            |d| d[16] = 8,
-        ];
+        let damages: [fn(&mut Vec<u8>); 6] =
+            [|d| d[HEADER_LEN + 3] ^= 1, |d| d.truncate(d.len() - 1), |d| d.truncate(12), |d| d[0] = b'X', |d| d[8] = 2, |d| d[16] = 8];
         for damage in damages {
             let mut bad = good.clone();
             damage(&mut bad);
             fs::write(&newer, &bad).expect("damage");
-            assert_eq!(
-                latest(dir.path()).expect("latest"),
-                Some((5, b"old but fine".to_vec()))
-            );
+            assert_eq!(latest(dir.path()).expect("latest"), Some((5, b"old but fine".to_vec())));
         }
-        fs::write(
-            dir.path().join("snapshot-00000000000000000001.snap.tmp"),
-            b"x",
-        )
-        .expect("tmp");
+        fs::write(dir.path().join("snapshot-00000000000000000001.snap.tmp"), b"x").expect("tmp");
         fs::write(&newer, &good).expect("restore");
         assert_eq!(latest(dir.path()).expect("latest").map(|s| s.0), Some(9));
     }

@@ -6,10 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::record::{encode, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN};
-use super::segment::{
-    create_segment, open_for_append, remove_temp_segments, scan_dir, sync_dir, SegmentFile,
-    SEGMENT_HEADER_LEN,
-};
+use super::segment::{create_segment, open_for_append, remove_temp_segments, scan_dir, sync_dir, SegmentFile, SEGMENT_HEADER_LEN};
 use super::{io_err, JournalError};
 
 const LOCK_FILE: &str = "journal.lock";
@@ -27,11 +24,7 @@ pub struct JournalOptions {
 
 impl Default for JournalOptions {
     fn default() -> Self {
-        JournalOptions {
-            segment_size: 64 << 20,
-            max_payload: 16 << 20,
-            queue_capacity: 64 * 1024,
-        }
+        JournalOptions { segment_size: 64 << 20, max_payload: 16 << 20, queue_capacity: 64 * 1024 }
     }
 }
 
@@ -83,19 +76,11 @@ impl Journal {
     /// Opens (creating if needed) the journal in `dir`, validates every record
     /// and truncates a torn tail of the last segment. Corruption with valid
     /// records after it, or in an earlier segment, fails the open.
-    pub fn open(
-        dir: impl AsRef<Path>,
-        opts: JournalOptions,
-    ) -> Result<(Journal, Recovery), JournalError> {
+    pub fn open(dir: impl AsRef<Path>, opts: JournalOptions) -> Result<(Journal, Recovery), JournalError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(JournalError::Locked { dir }),
@@ -104,11 +89,7 @@ impl Journal {
         remove_temp_segments(&dir)?;
 
         let mut scan = scan_dir(&dir)?;
-        let mut recovery = Recovery {
-            last_seq: scan.last_seq(),
-            records: scan.records(),
-            ..Recovery::default()
-        };
+        let mut recovery = Recovery { last_seq: scan.last_seq(), records: scan.records(), ..Recovery::default() };
         if let Some(torn) = scan.torn().cloned() {
             log::warn!(
                 "journal: torn tail in {} at byte {} ({}); truncating {} bytes",
@@ -142,10 +123,7 @@ impl Journal {
             None => {
                 let (path, file) = create_segment(&dir, next_seq)?;
                 scan.segments.push(super::segment::SegmentScan {
-                    file: SegmentFile {
-                        path,
-                        first_seq: next_seq,
-                    },
+                    file: SegmentFile { path, first_seq: next_seq },
                     file_len: SEGMENT_HEADER_LEN as u64,
                     records: 0,
                     last_seq: next_seq - 1,
@@ -157,10 +135,7 @@ impl Journal {
         recovery.segments = scan.segments.len();
         let journal = Journal {
             dir,
-            opts: JournalOptions {
-                max_payload: opts.max_payload.min(MAX_PAYLOAD_LEN),
-                ..opts
-            },
+            opts: JournalOptions { max_payload: opts.max_payload.min(MAX_PAYLOAD_LEN), ..opts },
             segments: scan.segments.into_iter().map(|s| s.file).collect(),
             active,
             active_len,
@@ -225,11 +200,7 @@ impl Journal {
             return Ok(self.durable_seq);
         }
         let path = &self.segments[self.segments.len() - 1].path;
-        let written = self
-            .active
-            .write_all(&self.pending)
-            .and_then(|()| self.active.sync_data())
-            .map_err(io_err(path));
+        let written = self.active.write_all(&self.pending).and_then(|()| self.active.sync_data()).map_err(io_err(path));
         self.poison_on_err(written)?;
         self.active_len += self.pending.len() as u64;
         self.pending.clear();
@@ -250,11 +221,7 @@ impl Journal {
         }
         if report.segments_removed > 0 {
             sync_dir(&self.dir)?;
-            log::info!(
-                "journal: compacted {} segments ({} bytes) up to seq {upto_seq}",
-                report.segments_removed,
-                report.bytes_removed
-            );
+            log::info!("journal: compacted {} segments ({} bytes) up to seq {upto_seq}", report.segments_removed, report.bytes_removed);
         }
         report.first_seq = self.first_seq();
         Ok(report)
@@ -265,19 +232,13 @@ impl Journal {
         self.active = file;
         self.active_len = SEGMENT_HEADER_LEN as u64;
         self.active_records = 0;
-        self.segments.push(SegmentFile {
-            path,
-            first_seq: self.next_seq,
-        });
+        self.segments.push(SegmentFile { path, first_seq: self.next_seq });
         Ok(())
     }
 
     pub(crate) fn check_payload(&self, len: usize) -> Result<(), JournalError> {
         if len > self.opts.max_payload as usize {
-            return Err(JournalError::PayloadTooLarge {
-                len,
-                max: self.opts.max_payload,
-            });
+            return Err(JournalError::PayloadTooLarge { len, max: self.opts.max_payload });
         }
         Ok(())
     }
@@ -308,40 +269,24 @@ mod tests {
     fn write_n(j: &mut Journal, n: u64) {
         for _ in 0..n {
             let seq = j.next_seq();
-            assert_eq!(
-                j.append((seq % 7) as u16, &payload(seq)).expect("append"),
-                seq
-            );
+            assert_eq!(j.append((seq % 7) as u16, &payload(seq)).expect("append"), seq);
         }
         j.commit().expect("commit");
     }
 
     fn segment_paths(dir: &Path) -> Vec<PathBuf> {
-        crate::journal::segment::list_segments(dir)
-            .expect("list")
-            .into_iter()
-            .map(|s| s.path)
-            .collect()
+        crate::journal::segment::list_segments(dir).expect("list").into_iter().map(|s| s.path).collect()
     }
 
     #[test]
     fn empty_journal() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (j, rec) = Journal::open(dir.path(), small_opts()).expect("open");
-        assert_eq!(
-            rec,
-            Recovery {
-                segments: 1,
-                ..Recovery::default()
-            }
-        );
+        assert_eq!(rec, Recovery { segments: 1, ..Recovery::default() });
         assert_eq!((j.next_seq(), j.durable_seq()), (1, 0));
         drop(j);
         let (_j, rec) = Journal::open(dir.path(), small_opts()).expect("reopen");
-        assert_eq!(
-            (rec.records, rec.last_seq, rec.truncated_bytes),
-            (0, None, 0)
-        );
+        assert_eq!((rec.records, rec.last_seq, rec.truncated_bytes), (0, None, 0));
         assert!(read_all(dir.path()).is_empty());
     }
 
@@ -352,15 +297,9 @@ mod tests {
         write_n(&mut j, 200);
         assert_eq!(j.durable_seq(), 200);
         drop(j);
-        assert!(
-            segment_paths(dir.path()).len() > 3,
-            "expected several segments"
-        );
+        assert!(segment_paths(dir.path()).len() > 3, "expected several segments");
         let (mut j, rec) = Journal::open(dir.path(), small_opts()).expect("reopen");
-        assert_eq!(
-            (rec.records, rec.last_seq, rec.torn_at),
-            (200, Some(200), None)
-        );
+        assert_eq!((rec.records, rec.last_seq, rec.torn_at), (200, Some(200), None));
         assert_eq!(j.next_seq(), 201);
         write_n(&mut j, 50);
         drop(j);
@@ -388,10 +327,7 @@ mod tests {
         drop(j);
         let last = segment_paths(dir.path()).pop().expect("segment");
         let len = fs::metadata(&last).expect("meta").len();
-        let f = OpenOptions::new()
-            .write(true)
-            .open(&last)
-            .expect("open seg");
+        let f = OpenOptions::new().write(true).open(&last).expect("open seg");
         f.set_len(len - 5).expect("truncate");
         drop(f);
         let (mut j, rec) = Journal::open(dir.path(), small_opts()).expect("reopen");
@@ -416,15 +352,8 @@ mod tests {
         drop(j);
         let last = segment_paths(dir.path()).pop().expect("segment");
         let len = fs::metadata(&last).expect("meta").len();
-        for garbage in [
-            &[0u8; 40][..],
-            &[0xAB; 7][..],
-            &[3, 0, 0, 0, 1, 2, 3, 4][..],
-        ] {
-            let mut f = OpenOptions::new()
-                .append(true)
-                .open(&last)
-                .expect("open seg");
+        for garbage in [&[0u8; 40][..], &[0xAB; 7][..], &[3, 0, 0, 0, 1, 2, 3, 4][..]] {
+            let mut f = OpenOptions::new().append(true).open(&last).expect("open seg");
             f.write_all(garbage).expect("garbage");
             drop(f);
             let (j, rec) = Journal::open(dir.path(), small_opts()).expect("reopen");
@@ -449,21 +378,14 @@ mod tests {
         let seg = segment_paths(dir.path()).pop().expect("segment");
         let bytes = fs::read(&seg).expect("read");
         // Fourth record starts after the header and three records.
-        let offset: usize = SEGMENT_HEADER_LEN
-            + (1..=3)
-                .map(|s| RECORD_HEADER_LEN + payload(s).len())
-                .sum::<usize>();
+        let offset: usize = SEGMENT_HEADER_LEN + (1..=3).map(|s| RECORD_HEADER_LEN + payload(s).len()).sum::<usize>();
         for target in [offset + RECORD_HEADER_LEN + 2, offset + 1, offset + 9] {
             let mut damaged = bytes.clone();
             damaged[target] ^= 0x10;
             fs::write(&seg, &damaged).expect("write");
             let err = Journal::open(dir.path(), JournalOptions::default()).expect_err("corrupt");
             match &err {
-                JournalError::Corrupt {
-                    segment,
-                    offset: at,
-                    ..
-                } => {
+                JournalError::Corrupt { segment, offset: at, .. } => {
                     assert_eq!((segment, *at), (&seg, offset as u64), "{err}");
                 }
                 other => panic!("expected Corrupt, got {other}"),
@@ -471,10 +393,7 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(&format!("byte offset {offset}")), "{msg}");
             assert!(msg.contains("journal-00000000000000000001.log"), "{msg}");
-            let read_err = JournalReader::open(dir.path(), 0)
-                .expect("reader")
-                .find_map(Result::err)
-                .expect("reader reports corruption");
+            let read_err = JournalReader::open(dir.path(), 0).expect("reader").find_map(Result::err).expect("reader reports corruption");
             assert!(matches!(read_err, JournalError::Corrupt { .. }));
         }
     }
@@ -487,17 +406,11 @@ mod tests {
         drop(j);
         let first = segment_paths(dir.path()).remove(0);
         let len = fs::metadata(&first).expect("meta").len();
-        let f = OpenOptions::new()
-            .write(true)
-            .open(&first)
-            .expect("open seg");
+        let f = OpenOptions::new().write(true).open(&first).expect("open seg");
         f.set_len(len - 3).expect("truncate");
         drop(f);
         let err = Journal::open(dir.path(), small_opts()).expect_err("corrupt");
-        assert!(
-            matches!(&err, JournalError::Corrupt { segment, .. } if *segment == first),
-            "{err}"
-        );
+        assert!(matches!(&err, JournalError::Corrupt { segment, .. } if *segment == first), "{err}");
     }
 
     #[test]
@@ -523,22 +436,9 @@ mod tests {
         bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
         fs::write(&seg, &bytes).expect("write");
         let err = Journal::open(dir.path(), small_opts()).expect_err("refused");
-        assert!(
-            matches!(
-                &err,
-                JournalError::UnsupportedVersion {
-                    found: 2,
-                    supported: 1,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(&err, JournalError::UnsupportedVersion { found: 2, supported: 1, .. }), "{err}");
         let msg = err.to_string();
-        assert!(
-            msg.contains("format version 2") && msg.contains("newer pinion"),
-            "{msg}"
-        );
+        assert!(msg.contains("format version 2") && msg.contains("newer pinion"), "{msg}");
         assert!(JournalReader::open(dir.path(), 0).is_err());
     }
 
@@ -561,16 +461,10 @@ mod tests {
     #[test]
     fn payload_limit_and_compaction() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let opts = JournalOptions {
-            max_payload: 64,
-            ..small_opts()
-        };
+        let opts = JournalOptions { max_payload: 64, ..small_opts() };
         let (mut j, _) = Journal::open(dir.path(), opts).expect("open");
         let err = j.append(1, &[0; 65]).expect_err("too large");
-        assert!(matches!(
-            err,
-            JournalError::PayloadTooLarge { len: 65, max: 64 }
-        ));
+        assert!(matches!(err, JournalError::PayloadTooLarge { len: 65, max: 64 }));
         write_n(&mut j, 100);
         let before = segment_paths(dir.path());
         assert!(before.len() > 3);
@@ -586,9 +480,6 @@ mod tests {
         let all = read_all(dir.path());
         assert_eq!(all.last().map(|r| r.0), Some(105));
         let err = JournalReader::open(dir.path(), 10).expect_err("compacted away");
-        assert!(matches!(
-            err,
-            JournalError::SeqUnavailable { requested: 10, .. }
-        ));
+        assert!(matches!(err, JournalError::SeqUnavailable { requested: 10, .. }));
     }
 }

@@ -1,10 +1,7 @@
 //! Writing `.pinticks` files: a buffered writer that enforces time order and instrument indices,
 //! writes under a temporary name, and renames into place only when the header is complete.
 
-use super::{
-    header_len, io_err, TickFileError, FIXED_HEADER_LEN, FORMAT_VERSION, INSTRUMENT_ENTRY_LEN,
-    MAGIC, MAX_SYMBOL_LEN,
-};
+use super::{header_len, io_err, TickFileError, FIXED_HEADER_LEN, FORMAT_VERSION, INSTRUMENT_ENTRY_LEN, MAGIC, MAX_SYMBOL_LEN};
 use pinion_core::fixed::MAX_PRECISION;
 use pinion_core::instrument::{Instrument, InstrumentKind};
 use pinion_core::tick::{Tick, TICK_SIZE};
@@ -19,15 +16,8 @@ fn kind_code(kind: InstrumentKind) -> u8 {
     }
 }
 
-fn encode_entry(
-    inst: &Instrument,
-    path: &Path,
-) -> Result<[u8; INSTRUMENT_ENTRY_LEN], TickFileError> {
-    let bad = |msg: &str| TickFileError::BadTable {
-        path: path.to_path_buf(),
-        symbol: inst.symbol.clone(),
-        msg: msg.to_string(),
-    };
+fn encode_entry(inst: &Instrument, path: &Path) -> Result<[u8; INSTRUMENT_ENTRY_LEN], TickFileError> {
+    let bad = |msg: &str| TickFileError::BadTable { path: path.to_path_buf(), symbol: inst.symbol.clone(), msg: msg.to_string() };
     let sym = inst.symbol.as_bytes();
     if sym.is_empty() || sym.len() > MAX_SYMBOL_LEN {
         return Err(bad("symbol must be 1 to 24 bytes"));
@@ -76,10 +66,7 @@ pub struct TickFileWriter {
 
 impl TickFileWriter {
     /// Starts a tick file at `path` for the given instrument table (ticks index into it).
-    pub fn create(
-        path: &Path,
-        instruments: &[Instrument],
-    ) -> Result<TickFileWriter, TickFileError> {
+    pub fn create(path: &Path, instruments: &[Instrument]) -> Result<TickFileWriter, TickFileError> {
         if instruments.len() > u16::MAX as usize + 1 {
             return Err(TickFileError::BadTable {
                 path: path.to_path_buf(),
@@ -98,10 +85,7 @@ impl TickFileWriter {
             let at = FIXED_HEADER_LEN + i * INSTRUMENT_ENTRY_LEN;
             header[at..at + INSTRUMENT_ENTRY_LEN].copy_from_slice(&encode_entry(inst, path)?);
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp_path = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
         let file = File::create(&tmp_path).map_err(io_err(&tmp_path, "create"))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -146,8 +130,7 @@ impl TickFileWriter {
                 source: std::io::Error::other("writer already finished"),
             });
         };
-        out.write_all(&encode_tick(tick))
-            .map_err(io_err(&self.tmp_path, "write"))?;
+        out.write_all(&encode_tick(tick)).map_err(io_err(&self.tmp_path, "write"))?;
         if self.count == 0 {
             self.first_ts = tick.ts_ns;
         }
@@ -171,18 +154,12 @@ impl TickFileWriter {
             return Ok(self.count);
         };
         let tmp = self.tmp_path.clone();
-        let mut file = out.into_inner().map_err(|e| TickFileError::Io {
-            path: tmp.clone(),
-            op: "flush",
-            source: e.into_error(),
-        })?;
+        let mut file = out.into_inner().map_err(|e| TickFileError::Io { path: tmp.clone(), op: "flush", source: e.into_error() })?;
         self.header[24..32].copy_from_slice(&self.count.to_le_bytes());
         self.header[32..40].copy_from_slice(&self.first_ts.to_le_bytes());
         self.header[40..48].copy_from_slice(&self.last_ts.to_le_bytes());
-        file.seek(SeekFrom::Start(0))
-            .map_err(io_err(&tmp, "seek"))?;
-        file.write_all(&self.header)
-            .map_err(io_err(&tmp, "write header"))?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err(&tmp, "seek"))?;
+        file.write_all(&self.header).map_err(io_err(&tmp, "write header"))?;
         file.sync_all().map_err(io_err(&tmp, "sync"))?;
         drop(file);
         std::fs::rename(&tmp, &self.path).map_err(io_err(&self.path, "rename into place"))?;
@@ -199,11 +176,7 @@ impl Drop for TickFileWriter {
 }
 
 /// Writes a whole tick file in one call.
-pub fn write_tick_file(
-    path: &Path,
-    instruments: &[Instrument],
-    ticks: &[Tick],
-) -> Result<u64, TickFileError> {
+pub fn write_tick_file(path: &Path, instruments: &[Instrument], ticks: &[Tick]) -> Result<u64, TickFileError> {
     let mut w = TickFileWriter::create(path, instruments)?;
     for t in ticks {
         w.push(t)?;
@@ -223,10 +196,7 @@ mod tests {
         let (insts, mut ticks) = sample();
         ticks.swap(0, 3);
         let err = write_tick_file(&path, &insts, &ticks).unwrap_err();
-        assert!(
-            matches!(err, TickFileError::Unsorted { index: 1, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, TickFileError::Unsorted { index: 1, .. }), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
