@@ -27,6 +27,14 @@ pub enum JournalCommand {
         #[arg(long, default_value_t = 0)]
         from: u64,
     },
+    /// Measure restart time for a journal of N events and the core's latency with the journal on/off.
+    Bench {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seconds of trading per latency phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 pub fn run(a: JournalArgs) -> anyhow::Result<()> {
@@ -36,6 +44,7 @@ pub fn run(a: JournalArgs) -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        JournalCommand::Bench { events, seconds } => crate::commands::journal_bench::run(events, seconds),
         JournalCommand::Dump { dir, from } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

@@ -4,5 +4,6 @@ pub mod backtest;
 pub mod bench;
 pub mod import;
 pub mod journal;
+pub mod journal_bench;
 pub mod model;
 pub mod serve;

@@ -1,0 +1,73 @@
+//! `pinion journal bench`: what durability costs. Restart time of a server whose journal holds N events
+//! (default 1,000,000), and the core's tick -> order-intent latency with the journal on versus off.
+
+use crate::commands::serve::Server;
+use crate::config::ServeConfig;
+use crate::durable::kind_code;
+use anyhow::Context;
+use pinion_io::journal::{Journal, JournalOptions};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Writes a journal of `events` order events (one operation, progress markers every 100 events).
+fn write_journal(dir: &std::path::Path, events: u64) -> anyhow::Result<()> {
+    let (mut j, _) = Journal::open(dir, JournalOptions::default())?;
+    let create = json!({ "tick_pos": 0, "op_id": 1, "book": 0, "request": {
+        "asset": "EUR_USD", "bar_sizes": ["1 min"], "primary_bar_size": "1 min", "strategy_name": "ema_cross",
+        "strategy_config": {"fast": 10, "slow": 30, "trade_size": 10000}, "initial_capital": 10000.0,
+        "stop_loss_type": "PIPS", "stop_loss_value": 10.0, "take_profit_type": "RISK_REWARD", "take_profit_value": 2.0,
+        "crash_recovery_mode": "RESUME", "emergency_stop_loss_pct": 0.05 } });
+    j.append(kind_code("operation_created").unwrap_or(1), create.to_string().as_bytes())?;
+    let order = kind_code("event").unwrap_or(21);
+    let progress = kind_code("progress").unwrap_or(20);
+    for i in 0..events {
+        let e = json!({ "e": "order", "id": i + 1, "book": 0, "inst": 0, "side": "BUY", "type": "MARKET", "purpose": "ENTRY",
+            "qty": 10000, "price": 0, "status": "FILLED", "fill": 110_000 + (i % 50) as i64, "reason": null, "ts": 1_580_398_089_820_000_000i64 + i as i64 });
+        j.append(order, e.to_string().as_bytes())?;
+        if i % 100 == 99 {
+            j.append(progress, json!({ "ticks": 1000, "ts": 0 }).to_string().as_bytes())?;
+        }
+        if i % 65_536 == 0 {
+            j.commit()?;
+        }
+    }
+    j.commit()?;
+    Ok(())
+}
+
+fn config(dir: &std::path::Path, journal: bool, speed: f64) -> ServeConfig {
+    ServeConfig { bind: "127.0.0.1:0".into(), data_dir: dir.to_path_buf(), journal, replay_speed: speed, ..ServeConfig::default() }
+}
+
+/// Core tick -> order-intent percentiles over `secs` seconds of a running server with one ema_cross operation.
+fn core_latency(journal: bool, secs: u64) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(&config(dir.path(), journal, 300.0))?;
+    let app = server.app.clone();
+    let body = json!({ "asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
+        "strategy_config": {"fast": 5, "slow": 20, "trade_size": 10000}, "stop_loss_type": "PIPS", "stop_loss_value": 10 });
+    let (req, normalized) = pinion_http::operations::validate_create(&app, body.as_object().context("object")?).map_err(|e| anyhow::anyhow!(e.detail))?;
+    let (id, pos) = pinion_http::operations::apply_create(&app, req).map_err(|e| anyhow::anyhow!(e.detail))?;
+    app.persist("operation_created", &json!({ "tick_pos": pos, "op_id": id, "book": 0, "request": normalized })).map_err(|e| anyhow::anyhow!(e.detail))?;
+    app.call(|e| e.enable_latency(1 << 20)).map_err(|e| anyhow::anyhow!(e.detail))?;
+    std::thread::sleep(Duration::from_secs(secs));
+    let p = app.call(|e| e.latency().map(|l| l.percentiles())).map_err(|e| anyhow::anyhow!(e.detail))?.unwrap_or_default();
+    Ok(json!({ "journal": journal, "intents": p.count, "p50_ns": p.p50, "p99_ns": p.p99, "p999_ns": p.p999, "max_ns": p.max }))
+}
+
+pub fn run(events: u64, secs: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let jdir = dir.path().join("journal");
+    let t = Instant::now();
+    write_journal(&jdir, events)?;
+    let write_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let _server = Server::start(&config(dir.path(), true, 1.0))?;
+    let restart_s = t.elapsed().as_secs_f64();
+    println!("{}", json!({ "bench": "restart", "events": events, "journal_write_seconds": write_s, "restart_seconds": restart_s,
+        "note": "server start with journal recovery: read + parse every record, re-execute the feed to the last progress marker" }));
+    for journal in [false, true] {
+        println!("{}", json!({ "bench": "core_latency", "seconds": secs, "result": core_latency(journal, secs)? }));
+    }
+    Ok(())
+}
