@@ -110,6 +110,13 @@ pub fn dispatch(app: &App, req: &Request) -> Reply {
     match result {
         Some(Ok(r)) => r,
         Some(Err(e)) => e.into_reply(),
+        // The front upgrades `GET /ws` that carries the WebSocket headers; a plain GET that reaches
+        // the REST side is on the right route with the wrong protocol, not a wrong method.
+        None if req.path == "/ws" && req.method == "GET" => ApiError::new(
+            426,
+            "/ws is the WebSocket endpoint: send GET /ws with Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key",
+        )
+        .into_reply(),
         None if crate::openapi::path_known(app, &req.path) => {
             ApiError::new(405, format!("method {} not allowed on {}", req.method, req.path)).into_reply()
         }
