@@ -42,7 +42,7 @@ impl Default for ServeConfig {
         ServeConfig {
             bind: "127.0.0.1:8000".into(),
             data_dir: PathBuf::from("pinion-data"),
-            ticks: vec![PathBuf::from("samples/eurusd_sample_quotes.csv.gz"), PathBuf::from("samples/audusd_sample_quotes.csv.gz")],
+            ticks: vec![bundled("samples/eurusd_sample_quotes.csv.gz"), bundled("samples/audusd_sample_quotes.csv.gz")],
             replay_speed: 10.0,
             log_level: "info".into(),
             token: None,
@@ -57,6 +57,21 @@ impl Default for ServeConfig {
             session_bar_size: "1 min".into(),
             stop_after_ticks: None,
         }
+    }
+}
+
+/// A file shipped in the repository: relative to the working directory when it is there (the README's
+/// commands run from the repository root), else next to the sources this binary was built from.
+fn bundled(rel: &str) -> PathBuf {
+    let here = PathBuf::from(rel);
+    if here.exists() {
+        return here;
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    if built.exists() {
+        built
+    } else {
+        here
     }
 }
 
