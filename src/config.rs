@@ -21,7 +21,8 @@ pub struct ServeConfig {
     pub token: Option<String>,
     pub starting_balance: String,
     pub commission_rate: String,
-    pub models_dir: PathBuf,
+    /// TorchScript models (default: DATA_DIR/models, where the example model is built on first start).
+    pub models_dir: Option<PathBuf>,
     /// Symbols the configured models were trained on (`/symbols/training`).
     pub training_symbols: Vec<String>,
     /// Journal every state change and recover from it on start.
@@ -48,7 +49,7 @@ impl Default for ServeConfig {
             token: None,
             starting_balance: "100000".into(),
             commission_rate: "0.00002".into(),
-            models_dir: PathBuf::from("models"),
+            models_dir: None,
             training_symbols: vec!["EUR_USD".into(), "AUD_USD".into()],
             journal: true,
             rest_threads: 4,
@@ -116,7 +117,7 @@ impl ServeConfig {
             self.commission_rate = v;
         }
         if let Some(v) = get("PINION_MODELS_DIR") {
-            self.models_dir = v.into();
+            self.models_dir = Some(v.into());
         }
         if let Some(v) = get("PINION_STOP_AFTER_TICKS") {
             self.stop_after_ticks = Some(v.parse().with_context(|| format!("PINION_STOP_AFTER_TICKS={v:?} is not a tick count"))?);
@@ -125,6 +126,10 @@ impl ServeConfig {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
         }
         Ok(())
+    }
+
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(|| self.data_dir.join("models"))
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {

@@ -138,8 +138,9 @@ impl Server {
         let session_size =
             pinion_core::bars::BarSize::parse(&cfg.session_bar_size).map_err(|e| anyhow::anyhow!("session_bar_size: {e}"))?;
         engine.enable_history(session_size, pinion_core::engine::HISTORY_CAPACITY);
-        ensure_example_model(&cfg.models_dir);
-        let session_routes = Arc::new(SessionRoutes { api: Arc::new(SessionApi::new(&cfg.models_dir)), app: OnceLock::new() });
+        let models_dir = cfg.models_dir();
+        ensure_example_model(&models_dir);
+        let session_routes = Arc::new(SessionRoutes { api: Arc::new(SessionApi::new(&models_dir)), app: OnceLock::new() });
         let session_api = session_routes.api.clone();
 
         let (sink, events_rx) = RingSink::new(1 << 16);
