@@ -36,13 +36,17 @@ impl Server {
     /// Starts the server on the bundled EUR_USD and AUD_USD samples, looped at `speed` x real time,
     /// without a journal, in a fresh temporary data directory.
     pub fn start(speed: f64) -> Server {
-        // The repository's models/ holds the example model, so nothing is built or written there.
-        Server::start_with_models(speed, &repo_root().join("models"))
+        // Models default to the temporary data directory (the server builds the example there).
+        Server::launch(speed, None)
     }
 
     /// Like [`start`](Self::start) with `models_dir` as the model directory (`PINION_MODELS_DIR`;
     /// the server builds the example model there when it holds none).
     pub fn start_with_models(speed: f64, models_dir: &Path) -> Server {
+        Server::launch(speed, Some(models_dir))
+    }
+
+    fn launch(speed: f64, models_dir: Option<&Path>) -> Server {
         let dir = tempfile::tempdir().expect("creating a temporary data directory");
         let root = repo_root();
         let samples = root.join("samples");
@@ -63,11 +67,13 @@ impl Server {
             .arg(samples.join("eurusd_sample_quotes.csv.gz"))
             .arg("--ticks")
             .arg(samples.join("audusd_sample_quotes.csv.gz"))
-            .env("PINION_MODELS_DIR", models_dir)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
+        if let Some(m) = models_dir {
+            cmd.env("PINION_MODELS_DIR", m);
+        }
         let mut child = cmd.spawn().expect("spawning pinion serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
