@@ -231,6 +231,12 @@ impl Server {
         log::info!("started in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
         Ok(Server { addr, fed, app, _rest: rest, _front: front })
     }
+
+    /// The WebSocket front: its broadcaster and counters (`pinion bench ws` sends timestamped frames
+    /// through it and reads its slow-client and dropped-frame counts).
+    pub fn front(&self) -> &pinion_http::front::FrontHandle {
+        &self._front
+    }
 }
 
 /// Opens (and repairs a torn tail of) the journal, reads it, and starts its group-commit thread.
