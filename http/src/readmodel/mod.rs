@@ -52,6 +52,9 @@ pub struct ReadState {
     pub session_book: Option<BookId>,
     pub last_transaction_id: u64,
     pub applied_seq: u64,
+    /// Count of order, fill and trade events: the source of transaction ids, identical on every
+    /// re-execution (unlike `applied_seq`, which also counts timing-dependent marks and progress).
+    pub txn_seq: u64,
     pub now_ns: i64,
     /// Set when something visible in `positions` frames changed since the last frame.
     pub positions_dirty: bool,
@@ -69,7 +72,10 @@ impl ReadState {
     /// Folds one engine event in.
     pub fn apply(&mut self, e: &EngineEvent) {
         self.applied_seq += 1;
-        let seq = self.applied_seq;
+        if matches!(e, EngineEvent::Order { .. } | EngineEvent::Fill(_) | EngineEvent::Trade(_)) {
+            self.txn_seq += 1;
+        }
+        let seq = self.txn_seq;
         match e {
             EngineEvent::Order { order, status, fill_price, reason, ts_ns } => {
                 self.last_transaction_id = seq;
@@ -160,6 +166,7 @@ impl ReadModel {
                 session_book: None,
                 last_transaction_id: 0,
                 applied_seq: 0,
+                txn_seq: 0,
                 now_ns: 0,
                 positions_dirty: false,
             }),
