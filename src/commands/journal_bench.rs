@@ -46,9 +46,11 @@ fn core_latency(journal: bool, secs: u64) -> anyhow::Result<serde_json::Value> {
     let app = server.app.clone();
     let body = json!({ "asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
         "strategy_config": {"fast": 5, "slow": 20, "trade_size": 10000}, "stop_loss_type": "PIPS", "stop_loss_value": 10 });
-    let (req, normalized) = pinion_http::operations::validate_create(&app, body.as_object().context("object")?).map_err(|e| anyhow::anyhow!(e.detail))?;
+    let (req, normalized) =
+        pinion_http::operations::validate_create(&app, body.as_object().context("object")?).map_err(|e| anyhow::anyhow!(e.detail))?;
     let (id, pos) = pinion_http::operations::apply_create(&app, req).map_err(|e| anyhow::anyhow!(e.detail))?;
-    app.persist("operation_created", &json!({ "tick_pos": pos, "op_id": id, "book": 0, "request": normalized })).map_err(|e| anyhow::anyhow!(e.detail))?;
+    app.persist("operation_created", &json!({ "tick_pos": pos, "op_id": id, "book": 0, "request": normalized }))
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
     app.call(|e| e.enable_latency(1 << 20)).map_err(|e| anyhow::anyhow!(e.detail))?;
     std::thread::sleep(Duration::from_secs(secs));
     let p = app.call(|e| e.latency().map(|l| l.percentiles())).map_err(|e| anyhow::anyhow!(e.detail))?.unwrap_or_default();
@@ -64,8 +66,11 @@ pub fn run(events: u64, secs: u64) -> anyhow::Result<()> {
     let t = Instant::now();
     let _server = Server::start(&config(dir.path(), true, 1.0))?;
     let restart_s = t.elapsed().as_secs_f64();
-    println!("{}", json!({ "bench": "restart", "events": events, "journal_write_seconds": write_s, "restart_seconds": restart_s,
-        "note": "server start with journal recovery: read + parse every record, re-execute the feed to the last progress marker" }));
+    println!(
+        "{}",
+        json!({ "bench": "restart", "events": events, "journal_write_seconds": write_s, "restart_seconds": restart_s,
+        "note": "server start with journal recovery: read + parse every record, re-execute the feed to the last progress marker" })
+    );
     for journal in [false, true] {
         println!("{}", json!({ "bench": "core_latency", "seconds": secs, "result": core_latency(journal, secs)? }));
     }
