@@ -47,6 +47,10 @@ impl Server {
     }
 
     fn launch(speed: f64, models_dir: Option<&Path>) -> Server {
+        Server::launch_env(speed, models_dir, &[])
+    }
+
+    fn launch_env(speed: f64, models_dir: Option<&Path>, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("creating a temporary data directory");
         let root = repo_root();
         let samples = root.join("samples");
@@ -74,6 +78,7 @@ impl Server {
         if let Some(m) = models_dir {
             cmd.env("PINION_MODELS_DIR", m);
         }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("spawning pinion serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -327,48 +332,7 @@ impl Server {
     /// Like [`start`](Self::start), with `env` (e.g. `[("PINION_TOKEN", "secret")]`) set on the child
     /// after the caller's own `PINION_*` variables are removed.
     pub fn start_with_env(speed: f64, env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().expect("creating a temporary data directory");
-        let samples = repo_root().join("samples");
-        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("creating the stderr log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinion"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("PINION_") {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.envs(env.iter().copied())
-            .arg("serve")
-            .args(["--bind", "127.0.0.1:0", "--no-journal", "--log-level", "warn"])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--replay-speed", &speed.to_string()])
-            .arg("--ticks")
-            .arg(samples.join("eurusd_sample_quotes.csv.gz"))
-            .arg("--ticks")
-            .arg(samples.join("audusd_sample_quotes.csv.gz"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        let mut child = cmd.spawn().expect("spawning pinion serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let Ok(line) = rx.recv_timeout(START_TIMEOUT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pinion serve printed no listening line within {START_TIMEOUT:?}: {}", tail(&dir.path().join("stderr.log")));
-        };
-        // Built before parsing so that a bad line still kills the child (on drop).
-        let mut server = Server { child, addr: String::new(), fed: Vec::new(), dir };
-        let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("listening line {line:?} is not JSON ({e})"));
-        server.addr = v["listening"].as_str().expect("listening address").to_string();
-        server.fed = v["fed"].as_array().expect("fed list").iter().map(|x| x.as_str().unwrap().to_string()).collect();
-        server
+        Server::launch_env(speed, None, env)
     }
 
     /// Sends one request with extra headers (e.g. `("Authorization", "Bearer secret")`).
