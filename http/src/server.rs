@@ -18,7 +18,9 @@ pub struct RestServer {
 impl RestServer {
     /// Serves on `addr` (use port 0 for an ephemeral one) with `threads` workers.
     pub fn start(app: Arc<App>, addr: &str, threads: usize) -> std::io::Result<RestServer> {
-        let server = Arc::new(tiny_http::Server::http(addr).map_err(|e| std::io::Error::other(format!("binding {addr}: {e}")))?);
+        let listener = nodelay_listener(addr)?;
+        let server =
+            Arc::new(tiny_http::Server::from_listener(listener, None).map_err(|e| std::io::Error::other(format!("serving {addr}: {e}")))?);
         let local_addr = server.server_addr().to_ip().ok_or_else(|| std::io::Error::other("REST server has no IP address"))?;
         let workers = (0..threads.max(1))
             .map(|i| {
@@ -43,6 +45,26 @@ impl RestServer {
             let _ = w.join();
         }
     }
+}
+
+/// Binds a listener with TCP_NODELAY set, which Linux copies to every accepted connection. tiny_http
+/// writes a response's head and body separately; without it Nagle holds the body until the client's
+/// delayed ACK (about 40 ms per response on loopback).
+fn nodelay_listener(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let sa = addr
+        .to_socket_addrs()
+        .map_err(|e| std::io::Error::other(format!("bind address {addr}: {e}")))?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("bind address {addr} resolves to nothing")))?;
+    let bind_err = |e: std::io::Error| std::io::Error::new(e.kind(), format!("binding {addr}: {e}"));
+    let socket = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP)).map_err(bind_err)?;
+    socket.set_reuse_address(true).map_err(bind_err)?;
+    socket.set_tcp_nodelay(true).map_err(bind_err)?;
+    socket.bind(&SockAddr::from(sa)).map_err(bind_err)?;
+    socket.listen(1024).map_err(bind_err)?;
+    Ok(socket.into())
 }
 
 fn header(rq: &tiny_http::Request, name: &str) -> Option<String> {
