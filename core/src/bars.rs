@@ -153,7 +153,7 @@ pub fn x2_to_f64(x2: i64, price_precision: u8) -> f64 {
 }
 
 /// One OHLC bar of mid prices in half price steps over `[start_ns, end_ns)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Bar {
     pub start_ns: i64,
     pub end_ns: i64,
@@ -193,7 +193,7 @@ impl Bar {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Slot {
     size: BarSize,
     current: Option<Bar>,
@@ -207,7 +207,7 @@ struct Slot {
 /// `advance_time`, and a tick stamped earlier than that (a late tick) counts as arriving at that time,
 /// so no interval is ever emitted twice. Within one call, closed bars are emitted by size index
 /// ascending (the order of `sizes` given to `new`), at most one bar per size.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BarAggregator {
     slots: Vec<Slot>,
     now_ns: i64,

@@ -3,9 +3,10 @@
 
 use crate::fixed::{Money, Price};
 use crate::order::{BookId, ClosedTrade, Fill, Order, OrderStatus, PositionState, RejectReason};
+use serde::{Deserialize, Serialize};
 
 /// Account-wide money state at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AccountState {
     pub balance: Money,
     pub unrealized: Money,
@@ -23,7 +24,7 @@ impl AccountState {
 }
 
 /// Lifecycle state of a book (operation or session).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BookStatus {
     Active,
     Paused,
@@ -64,4 +65,7 @@ pub enum EngineEvent {
     Progress { ticks: u64, ts_ns: i64 },
     /// A book changed status.
     BookStatus { book: BookId, status: BookStatus, ts_ns: i64 },
+    /// The engine's state was exported for snapshot `id` after `ticks` ticks: the read side exports its own
+    /// state right after the events before this one, so both halves of the snapshot describe one moment.
+    Checkpoint { id: u64, ticks: u64 },
 }

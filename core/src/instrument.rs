@@ -1,11 +1,11 @@
 //! Instruments: ids, symbols in every accepted spelling, precisions, pips, margin, and the built-in table.
 
 use crate::fixed::{Rate, POW10};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Dense integer id of an instrument within one engine (index into its [`InstrumentTable`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[repr(transparent)]
 pub struct InstrumentId(pub u16);
 

@@ -2,17 +2,17 @@
 
 use crate::fixed::{Money, Price, Quantity};
 use crate::instrument::InstrumentId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Index of a book: one strategy instance (an operation or the session) with its own positions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[repr(transparent)]
 pub struct BookId(pub u32);
 
 /// Engine-wide order id, assigned in order of creation (deterministic for a replay).
 pub type OrderId = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Side {
     Buy,
@@ -40,7 +40,7 @@ impl Side {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OrderType {
     Market,
@@ -48,7 +48,7 @@ pub enum OrderType {
     Stop,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Pending,
@@ -59,7 +59,7 @@ pub enum OrderStatus {
 }
 
 /// Why an order exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderPurpose {
     /// Opens or increases a position (strategy entry).
@@ -77,7 +77,7 @@ pub enum OrderPurpose {
 }
 
 /// Why an order was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// No quote has been seen for the instrument yet.
@@ -118,7 +118,7 @@ impl RejectReason {
 }
 
 /// An order as the engine sent it to the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
     pub book: BookId,
@@ -133,7 +133,7 @@ pub struct Order {
 }
 
 /// One execution leg: fills are split at a position's zero crossing, so each leg is ENTRY or EXIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fill {
     pub order_id: OrderId,
     pub book: BookId,
@@ -151,7 +151,7 @@ pub struct Fill {
 }
 
 /// A closed round trip matched FIFO against an entry lot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClosedTrade {
     pub book: BookId,
     pub instrument: InstrumentId,
@@ -168,7 +168,7 @@ pub struct ClosedTrade {
 }
 
 /// The state of a net position after a change.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PositionState {
     pub book: BookId,
     pub instrument: InstrumentId,

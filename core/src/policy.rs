@@ -35,4 +35,9 @@ pub trait Policy: Send {
     /// `mask.len() == actions.len() == shape().max_symbols`. Must not allocate per call beyond what the
     /// inference runtime needs, and must be deterministic for the same inputs.
     fn decide(&mut self, observation: &[f32], mask: &[f32], actions: &mut [f32]) -> Result<(), PolicyError>;
+    /// Where the policy was loaded from (a model file path), so a snapshot can load it again; None when it
+    /// cannot be reloaded (a snapshot is then skipped).
+    fn source(&self) -> Option<String> {
+        None
+    }
 }

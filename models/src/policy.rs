@@ -152,6 +152,10 @@ unsafe fn write_f32(dst: &Tensor, src: &[f32]) {
 }
 
 impl Policy for TorchPolicy {
+    fn source(&self) -> Option<String> {
+        Some(self.path.to_string_lossy().into_owned())
+    }
+
     fn shape(&self) -> PolicyShape {
         self.shape
     }

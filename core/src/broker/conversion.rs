@@ -60,6 +60,20 @@ impl Rates {
         self.mid_x2[instrument.0 as usize] = bid + ask;
     }
 
+    /// Last mids of every instrument (`bid + ask`, 0 when none yet), for snapshots.
+    pub fn mids_x2(&self) -> &[i64] {
+        &self.mid_x2
+    }
+
+    /// Restores the mids saved by [`mids_x2`](Self::mids_x2); false when the length does not match.
+    pub fn set_mids_x2(&mut self, mids: &[i64]) -> bool {
+        if mids.len() != self.mid_x2.len() {
+            return false;
+        }
+        self.mid_x2.copy_from_slice(mids);
+        true
+    }
+
     pub fn mid_x2(&self, instrument: InstrumentId) -> i64 {
         self.mid_x2[instrument.0 as usize]
     }

@@ -4,4 +4,4 @@ pub mod conversion;
 pub mod paper;
 pub mod position;
 
-pub use paper::{PaperBroker, PaperConfig};
+pub use paper::{BrokerState, PaperBroker, PaperConfig};

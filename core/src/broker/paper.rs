@@ -19,7 +19,7 @@ pub struct PaperConfig {
 }
 
 /// Last top of book per instrument.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quote {
     pub bid: i64,
     pub ask: i64,
@@ -40,7 +40,56 @@ pub struct PaperBroker {
     next_order_id: OrderId,
 }
 
+/// The paper venue's state as saved in a snapshot (the instruments and settings come from configuration).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BrokerState {
+    pub mids_x2: Vec<i64>,
+    pub quotes: Vec<Quote>,
+    pub positions: Vec<Position>,
+    pub protected: Vec<Vec<BookId>>,
+    pub balance: Money,
+    pub realized: Money,
+    pub commission: Money,
+    pub next_order_id: OrderId,
+}
+
 impl PaperBroker {
+    /// Everything that changes as the venue trades.
+    pub fn save_state(&self) -> BrokerState {
+        BrokerState {
+            mids_x2: self.rates.mids_x2().to_vec(),
+            quotes: self.quotes.clone(),
+            positions: self.positions.values().cloned().collect(),
+            protected: self.protected.clone(),
+            balance: self.balance,
+            realized: self.realized,
+            commission: self.commission,
+            next_order_id: self.next_order_id,
+        }
+    }
+
+    /// Replaces the venue's state with a saved one; the instrument table must be the one it was saved with.
+    pub fn load_state(&mut self, s: BrokerState) -> Result<(), String> {
+        let n = self.instruments.len();
+        if s.quotes.len() != n || s.protected.len() != n || !self.rates.set_mids_x2(&s.mids_x2) {
+            return Err(format!("broker state is for {} instruments, this server has {n}", s.quotes.len()));
+        }
+        if let Some(p) = s.positions.iter().find(|p| self.instruments.try_get(p.instrument).is_none()) {
+            return Err(format!("broker state holds a position in unknown instrument id {}", p.instrument.0));
+        }
+        self.quotes = s.quotes;
+        self.positions = s.positions.into_iter().map(|p| ((p.book, p.instrument), p)).collect();
+        self.protected = s.protected;
+        for books in &mut self.protected {
+            books.reserve(16);
+        }
+        self.balance = s.balance;
+        self.realized = s.realized;
+        self.commission = s.commission;
+        self.next_order_id = s.next_order_id;
+        Ok(())
+    }
+
     pub fn new(instruments: InstrumentTable, config: PaperConfig) -> PaperBroker {
         let n = instruments.len();
         PaperBroker {

@@ -6,7 +6,7 @@ use crate::order::{BookId, ClosedTrade, OrderId};
 use std::collections::VecDeque;
 
 /// One entry fill still (partly) open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lot {
     /// Remaining open size (positive).
     pub quantity: i64,
@@ -17,14 +17,14 @@ pub struct Lot {
 }
 
 /// A protective order attached to a position at the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Protective {
     pub order_id: OrderId,
     pub price: Price,
 }
 
 /// Net position: all lots share one direction.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub book: BookId,
     pub instrument: InstrumentId,

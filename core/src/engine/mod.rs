@@ -7,6 +7,7 @@ pub mod event_ring;
 mod latency;
 pub mod pipeline;
 mod session_ops;
+pub mod state;
 
 pub use session_ops::{SessionError, HISTORY_CAPACITY};
 
@@ -59,6 +60,9 @@ pub struct Engine {
     next_history_close: i64,
     session: Option<crate::session::Session>,
     session_book: Option<BookId>,
+    /// State changes applied through [`Engine::note_command`] (journaled with each, so a restart from a
+    /// snapshot knows which journaled changes the snapshot already holds).
+    commands: u64,
 }
 
 impl Engine {
@@ -80,6 +84,7 @@ impl Engine {
             next_history_close: i64::MIN,
             session: None,
             session_book: None,
+            commands: 0,
         }
     }
 
@@ -144,6 +149,22 @@ impl Engine {
 
     /// Sequence number of the latest event emitted (1-based count of all events ever emitted). A caller
     /// that applied a command can wait until its read model has seen this many events.
+    /// Counts one acknowledged state change applied on the core and returns its number (from 1).
+    pub fn note_command(&mut self) -> u64 {
+        self.commands += 1;
+        self.commands
+    }
+
+    /// Number of the last state change counted by [`note_command`](Self::note_command).
+    pub fn commands_applied(&self) -> u64 {
+        self.commands
+    }
+
+    /// Sets the count while re-applying journaled changes, so numbering continues as before a restart.
+    pub fn set_commands_applied(&mut self, n: u64) {
+        self.commands = n;
+    }
+
     pub fn event_seq(&self) -> u64 {
         self.events_flushed + self.events.len() as u64
     }
@@ -540,3 +561,6 @@ mod tests;
 
 #[cfg(test)]
 mod session_tests;
+
+#[cfg(test)]
+mod state_tests;

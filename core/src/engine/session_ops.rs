@@ -13,11 +13,17 @@ use crate::session::{Session, SessionSpec, SessionState, SessionStatus};
 use crate::strategy::Strategy;
 
 /// The session book's strategy: decisions come from the policy, not from ticks.
-struct PolicyDriven;
+pub(crate) struct PolicyDriven;
+
+/// Name of the session book's strategy.
+pub(crate) const SESSION_STRATEGY: &str = "model_session";
 
 impl Strategy for PolicyDriven {
     fn name(&self) -> &'static str {
-        "model_session"
+        SESSION_STRATEGY
+    }
+    fn save_state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Null)
     }
 }
 

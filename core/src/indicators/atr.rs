@@ -7,7 +7,7 @@
 
 use super::{check_period, IndicatorError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Atr {
     period: usize,
     prev_close: Option<f64>,

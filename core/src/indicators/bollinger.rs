@@ -16,7 +16,7 @@ pub struct Bands {
     pub lower: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Bollinger {
     window: RollingWindow,
     k: f64,

@@ -6,7 +6,7 @@
 
 use super::{check_period, IndicatorError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ema {
     period: usize,
     alpha: f64,

@@ -10,14 +10,14 @@
 use super::{check_period, Ema, IndicatorError};
 
 /// One MACD reading.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct MacdValue {
     pub macd: f64,
     pub signal: f64,
     pub histogram: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Macd {
     fast: Ema,
     slow: Ema,

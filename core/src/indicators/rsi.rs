@@ -7,7 +7,7 @@
 
 use super::{check_period, IndicatorError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Rsi {
     period: usize,
     prev: Option<f64>,

@@ -7,7 +7,7 @@
 use super::window::RollingWindow;
 use super::{check_period, IndicatorError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sma {
     window: RollingWindow,
 }

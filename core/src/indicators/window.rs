@@ -7,7 +7,7 @@
 //! exactly from the buffer and the shift is moved to the window mean, so rounding drift never
 //! accumulates: O(1) per update, O(period) once per `period` updates (amortised O(1)).
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RollingWindow {
     buf: Vec<f64>,
     /// Next slot to write (also the oldest value once full).

@@ -47,7 +47,7 @@ pub struct EntryCheck {
 const NO_DAY: i64 = i64::MIN;
 
 /// The pre-trade risk engine: limits plus the daily-loss state of the current UTC day.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RiskEngine {
     /// Live limits; replace or `apply_update` them at any time (a halt already in force stays until
     /// the next UTC day).

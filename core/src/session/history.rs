@@ -67,6 +67,22 @@ impl BarHistory {
         self.ring.len()
     }
 
+    /// The saved form: the aggregator and the held bars oldest first (not the whole ring).
+    pub fn save(&self) -> HistorySave {
+        let bars = (0..self.len).rev().filter_map(|k| self.newest(k).copied()).collect();
+        HistorySave { agg: self.agg.clone(), bars, last_end_ns: self.last_end_ns }
+    }
+
+    /// Rebuilds a history of `capacity` bars from its saved form.
+    pub fn restore(capacity: usize, saved: HistorySave) -> BarHistory {
+        let mut h = BarHistory { agg: saved.agg, ring: vec![Bar::default(); capacity.max(1)], next: 0, len: 0, last_end_ns: 0 };
+        for b in saved.bars {
+            h.push(b);
+        }
+        h.last_end_ns = saved.last_end_ns;
+        h
+    }
+
     /// The `k`-th newest closed bar (0 = newest).
     pub fn newest(&self, k: usize) -> Option<&Bar> {
         if k >= self.len {
@@ -75,6 +91,15 @@ impl BarHistory {
         let cap = self.ring.len();
         Some(&self.ring[(self.next + cap - 1 - k) % cap])
     }
+}
+
+/// A [`BarHistory`] as saved in a snapshot.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistorySave {
+    pub agg: BarAggregator,
+    /// Held bars, oldest first.
+    pub bars: Vec<Bar>,
+    pub last_end_ns: i64,
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use crate::fixed::Money;
 use crate::instrument::InstrumentId;
 use crate::order::BookId;
 use crate::policy::{Policy, PolicyShape};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Lifecycle of the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     Idle,

@@ -8,7 +8,7 @@ use crate::indicators::atr::Atr;
 use crate::order::Side;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AtrBreakoutConfig {
     pub atr_period: usize,
@@ -22,6 +22,7 @@ impl Default for AtrBreakoutConfig {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AtrBreakout {
     cfg: AtrBreakoutConfig,
     atr: Atr,
@@ -41,6 +42,8 @@ impl AtrBreakout {
 }
 
 impl Strategy for AtrBreakout {
+    super::saved_with_serde!();
+
     fn name(&self) -> &'static str {
         "ATRBreakout"
     }

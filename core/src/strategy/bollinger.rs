@@ -7,7 +7,7 @@ use crate::indicators::bollinger::Bollinger;
 use crate::order::Side;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BollingerConfig {
     pub period: usize,
@@ -20,6 +20,7 @@ impl Default for BollingerConfig {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct BollingerReversion {
     bands: Bollinger,
 }
@@ -34,6 +35,8 @@ impl BollingerReversion {
 }
 
 impl Strategy for BollingerReversion {
+    super::saved_with_serde!();
+
     fn name(&self) -> &'static str {
         "BollingerBandsMeanReversion"
     }

@@ -5,10 +5,11 @@ use crate::bars::Bar;
 use crate::order::Side;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuyAndHoldConfig {}
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct BuyAndHold {
     done: bool,
 }
@@ -20,6 +21,8 @@ impl BuyAndHold {
 }
 
 impl Strategy for BuyAndHold {
+    super::saved_with_serde!();
+
     fn name(&self) -> &'static str {
         "BuyAndHoldStrategy"
     }

@@ -9,7 +9,7 @@ use crate::order::Side;
 use crate::tick::Tick;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmaCrossConfig {
     pub fast: usize,
@@ -24,6 +24,7 @@ impl Default for EmaCrossConfig {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct EmaCross {
     fast: Ema,
     slow: Ema,
@@ -45,6 +46,8 @@ impl EmaCross {
 }
 
 impl Strategy for EmaCross {
+    super::saved_with_serde!();
+
     fn name(&self) -> &'static str {
         "ema_cross"
     }

@@ -105,6 +105,37 @@ pub trait Strategy: Send {
     fn on_tick(&mut self, _tick: &Tick, _ctx: &mut StrategyContext) {}
     /// Every closed bar of every size of the book; most strategies act only when `size_index == ctx.primary`.
     fn on_bar(&mut self, _size_index: usize, _bar: &Bar, _ctx: &mut StrategyContext) {}
+    /// The whole state (configuration and indicators) for a snapshot, restored by [`restore_strategy`];
+    /// None when this strategy cannot be saved (a snapshot is then skipped, never written partial).
+    fn save_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// Implements [`Strategy::save_state`] with the strategy's serde form.
+macro_rules! saved_with_serde {
+    () => {
+        fn save_state(&self) -> Option<serde_json::Value> {
+            serde_json::to_value(self).ok()
+        }
+    };
+}
+pub(crate) use saved_with_serde;
+
+/// Rebuilds a built-in strategy from its name and a state saved by [`Strategy::save_state`].
+pub fn restore_strategy(name: &str, state: &serde_json::Value) -> Result<Box<dyn Strategy>, StrategyError> {
+    fn load<T: DeserializeOwned>(name: &str, v: &serde_json::Value) -> Result<T, StrategyError> {
+        serde_json::from_value(v.clone()).map_err(|e| StrategyError::Config(format!("saved state of {name}: {e}")))
+    }
+    Ok(match name {
+        "ema_cross" => Box::new(load::<EmaCross>(name, state)?),
+        "MomentumStrategy" => Box::new(load::<momentum::Momentum>(name, state)?),
+        "RSIStrategy" => Box::new(load::<rsi::RsiReversal>(name, state)?),
+        "BollingerBandsMeanReversion" => Box::new(load::<bollinger::BollingerReversion>(name, state)?),
+        "ATRBreakout" => Box::new(load::<atr_breakout::AtrBreakout>(name, state)?),
+        "BuyAndHoldStrategy" => Box::new(load::<buy_and_hold::BuyAndHold>(name, state)?),
+        other => return Err(StrategyError::Unknown(other.to_string())),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -165,7 +196,7 @@ pub fn size_to_quantity(field: &str, size: f64, instrument: &Instrument) -> Resu
 }
 
 /// Tracks whether `a - b` changed sign between calls (for crossovers).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct CrossDetector {
     prev: Option<f64>,
 }

@@ -12,7 +12,7 @@ use crate::indicators::{atr::Atr, macd::Macd, rsi::Rsi};
 use crate::order::Side;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MomentumConfig {
     pub rsi_period: usize,
@@ -38,6 +38,7 @@ impl Default for MomentumConfig {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Momentum {
     cfg: MomentumConfig,
     rsi: Rsi,
@@ -90,6 +91,8 @@ impl Momentum {
 }
 
 impl Strategy for Momentum {
+    super::saved_with_serde!();
+
     fn name(&self) -> &'static str {
         "MomentumStrategy"
     }

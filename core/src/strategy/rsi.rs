@@ -8,7 +8,7 @@ use crate::indicators::rsi::Rsi;
 use crate::order::Side;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RsiConfig {
     pub rsi_period: usize,
@@ -24,6 +24,7 @@ impl Default for RsiConfig {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct RsiReversal {
     cfg: RsiConfig,
     rsi: Rsi,
@@ -47,6 +48,8 @@ impl RsiReversal {
 }
 
 impl Strategy for RsiReversal {
+    super::saved_with_serde!();
+
     fn name(&self) -> &'static str {
         "RSIStrategy"
     }
