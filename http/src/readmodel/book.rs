@@ -6,10 +6,12 @@ use pinion_core::fixed::{Money, Price};
 use pinion_core::instrument::InstrumentId;
 use pinion_core::order::{ClosedTrade, Fill, Order, OrderStatus, PositionState, RejectReason};
 use pinion_core::time::NS_PER_DAY;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The latest state of one order.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderRecord {
     pub order: Order,
     pub status: OrderStatus,
@@ -19,7 +21,8 @@ pub struct OrderRecord {
 }
 
 /// One fill leg with its sequence id.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FillRecord {
     pub id: u64,
     pub fill: Fill,
@@ -28,14 +31,16 @@ pub struct FillRecord {
 }
 
 /// A closed FIFO trade with its id.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TradeRecord {
     pub id: u64,
     pub trade: ClosedTrade,
 }
 
 /// An entry lot still open (an open trade in OANDA's sense).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpenLot {
     pub id: u64,
     pub instrument: InstrumentId,
@@ -46,7 +51,8 @@ pub struct OpenLot {
 }
 
 /// A position with its latest mark.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PositionRecord {
     pub state: PositionState,
     pub mark: Price,
@@ -56,7 +62,8 @@ pub struct PositionRecord {
 }
 
 /// Equity curve summary: peak, drawdown and one closing value per UTC day.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EquityCurve {
     pub current: Money,
     pub peak: Money,
@@ -103,7 +110,10 @@ impl EquityCurve {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Everything the read side keeps about one book. Serialized as is into snapshots (see `super::snapshot`),
+/// except `positions`, which is written as a list (its keys are each record's `state.instrument`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BookRecord {
     pub status: BookStatus,
     pub initial_capital: Money,
@@ -113,6 +123,7 @@ pub struct BookRecord {
     pub fills: Vec<FillRecord>,
     pub trades: Vec<TradeRecord>,
     pub lots: VecDeque<OpenLot>,
+    #[serde(with = "super::snapshot::positions_as_list")]
     pub positions: BTreeMap<InstrumentId, PositionRecord>,
     pub equity: EquityCurve,
 }

@@ -1,20 +1,26 @@
 //! The read model: state folded from engine events on the publisher thread, read by REST handlers and
 //! the WebSocket publisher. It lives entirely on the I/O side; the core never touches its lock.
+//! Its state can be exported and imported as JSON (`snapshot`), captured at `Checkpoint` events.
 
 pub mod book;
+pub mod snapshot;
+#[cfg(test)]
+mod tests;
 
 use book::BookRecord;
 use pinion_core::events::{AccountState, BookStatus, EngineEvent};
 use pinion_core::fixed::Money;
 use pinion_core::instrument::InstrumentTable;
 use pinion_core::order::{BookId, OrderId};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// What a client sent to create an operation, normalised, plus its identity.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OperationMeta {
     pub id: u64,
     pub book: BookId,
@@ -123,6 +129,8 @@ impl ReadState {
                     op.updated_ns = *ts_ns;
                 }
             }
+            // The export is taken by `ReadModel::apply_batch` before this event is counted.
+            EngineEvent::Checkpoint { .. } => {}
         }
     }
 
@@ -144,11 +152,17 @@ impl ReadState {
     }
 }
 
+/// A read-side export taken at a `Checkpoint` event: (checkpoint id, ticks, state before the event).
+type Captured = (u64, u64, Value);
+
 /// The shared read model with "wait until applied" support for read-your-writes.
 pub struct ReadModel {
     state: RwLock<ReadState>,
     applied: Mutex<u64>,
     changed: Condvar,
+    /// The export at the latest `Checkpoint` event, until `wait_checkpoint` takes it.
+    checkpoint: Mutex<Option<Captured>>,
+    checkpointed: Condvar,
 }
 
 impl ReadModel {
@@ -172,6 +186,8 @@ impl ReadModel {
             }),
             applied: Mutex::new(0),
             changed: Condvar::new(),
+            checkpoint: Mutex::new(None),
+            checkpointed: Condvar::new(),
         }
     }
 
@@ -183,20 +199,66 @@ impl ReadModel {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies a batch of events and wakes waiters.
+    /// Applies a batch of events and wakes waiters. At a `Checkpoint` event the state is exported first,
+    /// so the export reflects exactly the events before the marker; `wait_checkpoint` hands it over.
     pub fn apply_batch(&self, events: &[EngineEvent]) {
         if events.is_empty() {
             return;
         }
+        let mut captured = None;
         let seq = {
             let mut s = self.write();
             for e in events {
+                if let EngineEvent::Checkpoint { id, ticks } = *e {
+                    captured = Some((id, ticks, s.export_state()));
+                }
                 s.apply(e);
             }
             s.applied_seq
         };
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = seq;
         self.changed.notify_all();
+        if captured.is_some() {
+            *self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = captured;
+            self.checkpointed.notify_all();
+        }
+    }
+
+    /// Waits until the `Checkpoint` event `id` has been applied and takes the read side's export taken at
+    /// it: `(ticks, state)`. None on timeout, or if a later checkpoint replaced it before it was taken
+    /// (only the latest export is kept).
+    pub fn wait_checkpoint(&self, id: u64, timeout: Duration) -> Option<(u64, Value)> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut slot = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if matches!(&*slot, Some((got, _, _)) if *got == id) {
+                return slot.take().map(|(_, ticks, v)| (ticks, v));
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return None;
+            }
+            slot = match self.checkpointed.wait_timeout(slot, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// Replaces the state with an export (see `ReadState::import_state`) and sets the applied counter
+    /// `wait_for` uses to the imported `applied_seq`. On error nothing changes.
+    pub fn import_state(&self, v: &Value) -> Result<(), String> {
+        let seq = {
+            let mut s = self.write();
+            s.import_state(v)?;
+            s.applied_seq
+        };
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = seq;
+        self.changed.notify_all();
+        Ok(())
     }
 
     /// Waits until events up to `seq` are applied; false on timeout.
