@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub session_bar_size: String,
     /// Stop the feed at this virtual tick index (tests and reproducible demos); None = loop forever.
     pub stop_after_ticks: Option<u64>,
+    /// Seconds between state snapshots while serving (0: only the one written after each start-up).
+    pub snapshot_every_secs: f64,
 }
 
 impl Default for ServeConfig {
@@ -57,6 +59,7 @@ impl Default for ServeConfig {
             environment: "practice".into(),
             session_bar_size: "1 min".into(),
             stop_after_ticks: None,
+            snapshot_every_secs: 300.0,
         }
     }
 }
@@ -122,6 +125,9 @@ impl ServeConfig {
         if let Some(v) = get("PINION_STOP_AFTER_TICKS") {
             self.stop_after_ticks = Some(v.parse().with_context(|| format!("PINION_STOP_AFTER_TICKS={v:?} is not a tick count"))?);
         }
+        if let Some(v) = get("PINION_SNAPSHOT_EVERY_SECS") {
+            self.snapshot_every_secs = v.parse().with_context(|| format!("PINION_SNAPSHOT_EVERY_SECS={v:?} is not a number of seconds"))?;
+        }
         if let Some(v) = get("PINION_JOURNAL") {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
         }
@@ -138,6 +144,12 @@ impl ServeConfig {
         }
         if self.ticks.is_empty() {
             bail!("no tick files configured (ticks = [...] or PINION_TICKS)");
+        }
+        if !(self.snapshot_every_secs.is_finite() && self.snapshot_every_secs >= 0.0) {
+            bail!(
+                "snapshot_every_secs must be 0 (start-up snapshots only) or a positive number of seconds, got {}",
+                self.snapshot_every_secs
+            );
         }
         if self.rest_threads == 0 || self.rest_threads > 256 {
             bail!("rest_threads must be between 1 and 256");

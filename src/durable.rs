@@ -3,6 +3,8 @@
 //! which waits for the fsync before anything becomes visible to clients. A restart re-executes the
 //! recorded feed deterministically, re-applying each change at its tick position, so orders, fills and
 //! balances come back bit-identical; then each operation's crash recovery mode is applied and journaled.
+//! With a snapshot (`crate::snapshots`), the re-execution starts at the snapshot's tick position and
+//! reads only the journal after it.
 
 use crate::session_api::{apply_start, SessionApi};
 use anyhow::Context;
@@ -114,19 +116,30 @@ pub struct JournalLog {
     pub records: u64,
 }
 
-pub fn read_log(dir: &Path) -> anyhow::Result<JournalLog> {
+/// Reads the journal from record `from_seq` (0: the oldest held). Fills are counted only when their
+/// progress marker lies after tick `after_tick` (those before it are already in a snapshot taken there).
+pub fn read_log(dir: &Path, from_seq: u64, after_tick: u64) -> anyhow::Result<JournalLog> {
     let mut log = JournalLog::default();
-    let mut reader = JournalReader::open(dir, 0).with_context(|| format!("reading the journal in {}", dir.display()))?;
+    let mut reader = JournalReader::open(dir, from_seq).with_context(|| format!("reading the journal in {}", dir.display()))?;
+    let mut unmarked_fills = 0;
     while let Some(r) = reader.next_record().with_context(|| format!("reading the journal in {}", dir.display()))? {
         log.records += 1;
         let v: Value =
             serde_json::from_slice(r.payload).with_context(|| format!("journal record {} ({}) is not JSON", r.seq, kind_name(r.kind)))?;
         match r.kind {
-            PROGRESS => log.progress_ticks = log.progress_ticks.max(v["ticks"].as_u64().unwrap_or(0)),
-            EVENT => log.journaled_fills += u64::from(v["e"] == "fill"),
+            PROGRESS => {
+                let ticks = v["ticks"].as_u64().unwrap_or(0);
+                log.progress_ticks = log.progress_ticks.max(ticks);
+                if ticks > after_tick || after_tick == 0 {
+                    log.journaled_fills += unmarked_fills;
+                }
+                unmarked_fills = 0;
+            }
+            EVENT => unmarked_fills += u64::from(v["e"] == "fill"),
             k => log.commands.push((k, v)),
         }
     }
+    log.journaled_fills += unmarked_fills;
     Ok(log)
 }
 
@@ -138,8 +151,37 @@ fn book_of(app: &App, op_id: u64) -> Option<BookId> {
     app.read.read().operation(op_id).map(|o| o.book)
 }
 
+/// Number of the core state change a journal record holds (`cmd`), if it has one.
+fn cmd_of(v: &Value) -> Option<u64> {
+    v.get("cmd").and_then(Value::as_u64)
+}
+
+/// Applies what a journaled change did outside the engine, for a change the restored snapshot's engine
+/// already holds (it was applied on the core before the snapshot but journaled after).
+fn apply_outside_engine(app: &App, session: &SessionApi, kind: u16, v: &Value) -> anyhow::Result<()> {
+    match kind_name(kind) {
+        "operation_created" => {
+            let id = v["op_id"].as_u64().context("operation_created without op_id")?;
+            if app.read.read().operation(id).is_none() {
+                let body = v["request"].as_object().context("operation_created without a request")?;
+                let (req, _) = pinion_http::operations::validate_create(app, body)
+                    .map_err(|e| anyhow::anyhow!("operation {}: {}", v["op_id"], e.detail))?;
+                let book = BookId(v["book"].as_u64().context("operation_created without book")? as u32);
+                let now = app.read.read().now_ns;
+                pinion_http::operations::register(app, req.meta, book, now, Some(id));
+            }
+        }
+        "session_start" => session.restore_active(app, v),
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Applies one journaled change to the engine (and the read model / session settings).
 fn apply_command(engine: &mut Engine, app: &App, session: &SessionApi, kind: u16, v: &Value) -> anyhow::Result<()> {
+    if let Some(cmd) = cmd_of(v) {
+        engine.set_commands_applied(engine.commands_applied().max(cmd));
+    }
     match kind_name(kind) {
         "operation_created" => {
             let body = v["request"].as_object().context("operation_created without a request")?;
@@ -181,6 +223,7 @@ fn apply_command(engine: &mut Engine, app: &App, session: &SessionApi, kind: u16
             };
             let book = apply_start(engine, spec, risk)?;
             app.read.write().session_book = Some(book);
+            session.restore_active(app, v);
         }
         "session_stop" => {
             engine.stop_session()?;
@@ -226,6 +269,14 @@ pub fn apply_recovery(engine: &mut Engine, book: BookId, mode: CrashRecoveryMode
     closed
 }
 
+/// What recovery re-executes: the recorded feed, the account publishing cadence, and the snapshot it
+/// starts from (None: from the first tick).
+pub struct Feed<'a> {
+    pub ticks: &'a [Tick],
+    pub account_every_ns: i64,
+    pub from: Option<&'a crate::snapshots::Restored>,
+}
+
 /// Where the recovered engine stands.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Recovered {
@@ -242,11 +293,13 @@ pub fn recover(
     app: &App,
     session: &SessionApi,
     log: &JournalLog,
-    ticks: &[Tick],
-    account_every_ns: i64,
+    feed: &Feed,
     durability: &dyn Durability,
 ) -> anyhow::Result<Recovered> {
-    let end = log.commands.iter().filter_map(|(_, v)| tick_pos(v)).max().unwrap_or(0).max(log.progress_ticks);
+    let (ticks, account_every_ns, from) = (feed.ticks, feed.account_every_ns, feed.from);
+    let start = from.map_or(0, |r| r.tick_pos);
+    let held_cmds = from.map_or(0, |r| r.commands);
+    let end = log.commands.iter().filter_map(|(_, v)| tick_pos(v)).max().unwrap_or(0).max(log.progress_ticks).max(start);
     let period = loop_period(ticks);
     let mut pending = log.commands.iter().peekable();
     let mut batch = Vec::with_capacity(8192);
@@ -258,13 +311,16 @@ pub fn recover(
         app.read.apply_batch(batch);
         batch.clear();
     };
-    for i in 0..=end {
+    for i in start..=end {
         while let Some((kind, v)) = pending.peek() {
             match tick_pos(v) {
                 Some(p) if p > i => break,
                 _ => {
                     drain(engine, &mut batch, &mut fills);
-                    if let Err(e) = apply_command(engine, app, session, *kind, v) {
+                    let held = cmd_of(v).is_some_and(|c| c <= held_cmds);
+                    let applied =
+                        if held { apply_outside_engine(app, session, *kind, v) } else { apply_command(engine, app, session, *kind, v) };
+                    if let Err(e) = applied {
                         log::error!("journal replay: {} could not be re-applied: {e:#}", kind_name(*kind));
                     }
                     drain(engine, &mut batch, &mut fills);
@@ -304,8 +360,12 @@ pub fn recover(
         }
         let mode: CrashRecoveryMode = serde_json::from_value(Value::String(mode_s.clone()))?;
         let closed = apply_recovery(engine, book, mode, pct);
+        let cmd = engine.note_command();
         durability
-            .record("recovery", &json!({ "tick_pos": end, "op_id": id, "mode": mode_s, "emergency_stop_loss_pct": pct, "closed": closed }))
+            .record(
+                "recovery",
+                &json!({ "tick_pos": end, "cmd": cmd, "op_id": id, "mode": mode_s, "emergency_stop_loss_pct": pct, "closed": closed }),
+            )
             .map_err(|e| anyhow::anyhow!("journaling recovery: {e}"))?;
         log::info!("crash recovery: operation {id} ({mode_s}) closed {closed} position(s)");
         drain(engine, &mut batch, &mut fills);

@@ -5,6 +5,7 @@ mod config;
 mod durable;
 mod logging;
 mod session_api;
+mod snapshots;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -24,12 +24,29 @@ pub struct SessionConfig {
     pub model: ModelInfo,
     pub model_path: PathBuf,
     pub target_capital: Money,
-    pub risk: Option<RiskLimits>,
+    /// The config's `risk` object as given (each field checked): only the fields it names, applied
+    /// over the limits current at `/session/start`, so a later `/risk/update` of the others survives.
+    pub risk: Option<Value>,
+}
+
+impl SessionConfig {
+    /// The config as `/session/status` shows it.
+    fn to_json(&self) -> Value {
+        json!({
+            "selected_symbols": self.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+            "model": serde_json::to_value(&self.model).unwrap_or(Value::Null),
+            "target_capital_usd": self.target_capital.as_f64(),
+            "risk": self.risk,
+        })
+    }
 }
 
 pub struct SessionApi {
     pub registry: ModelRegistry,
-    config: Mutex<Option<SessionConfig>>,
+    /// The latest accepted `/session/config`: what the next `/session/start` uses.
+    pending: Mutex<Option<SessionConfig>>,
+    /// The config the current (or last) session was started with.
+    active: Mutex<Option<SessionConfig>>,
     /// The last status seen, for `status` frames.
     pub last_status: Mutex<Value>,
     pub frames: OnceLock<Broadcaster>,
@@ -41,7 +58,8 @@ impl SessionApi {
     pub fn new(models_dir: &Path) -> SessionApi {
         SessionApi {
             registry: ModelRegistry::new(models_dir),
-            config: Mutex::new(None),
+            pending: Mutex::new(None),
+            active: Mutex::new(None),
             last_status: Mutex::new(json!({ "state": "idle", "running": false })),
             frames: OnceLock::new(),
         }
@@ -149,25 +167,51 @@ impl SessionApi {
         let risk = match body.get("risk") {
             None | Some(Value::Null) => None,
             Some(r) => {
-                let mut limits = app.call(|e| e.risk().map(|r| r.limits).unwrap_or_default())?;
-                limits.apply_update(r).map_err(|e| ApiError::bad_request(format!("risk.{e}")))?;
-                Some(limits)
+                // Each field's name, type and range (the limits have no rule across fields, so any valid
+                // base will do; no engine call, so journal replay can use this too). Applied over the
+                // limits current at /session/start, and checked again there.
+                RiskLimits::default().apply_update(r).map_err(|e| match e.field.as_str() {
+                    "body" => ApiError::field("risk", e.message),
+                    _ => ApiError::bad_request(format!("risk.{e}")),
+                })?;
+                Some(r.clone())
             }
         };
         Ok(SessionConfig { symbols, model: info, model_path: path, target_capital: Money::from_f64(cap), risk })
     }
 
+    /// The status. While a session runs (warming up or running), `selected_symbols`, `model` and
+    /// `target_capital_usd` describe it, as it was started; otherwise the configuration the next start
+    /// will use. `config_source` says which (`running_session`, `pending_config`, or `last_session` when
+    /// no configuration is kept; null when there is neither), and `pending_config` is always the latest
+    /// accepted `/session/config` (its `risk` being the override it applies over the limits current at
+    /// start). `risk` is the limits in force now.
     fn status_json(&self, st: &SessionStatus, app: &App) -> Value {
-        let cfg = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (shown, source) = if st.running {
+            (active.as_ref(), Some("running_session"))
+        } else if pending.is_some() {
+            (pending.as_ref(), Some("pending_config"))
+        } else {
+            (active.as_ref(), active.as_ref().map(|_| "last_session"))
+        };
+        let selected: Vec<String> = match shown {
+            Some(c) if !st.running || st.symbols.is_empty() => c.symbols.iter().map(|s| s.1.clone()).collect(),
+            _ => st.symbols.clone(),
+        };
+        let capital = shown.map(|c| c.target_capital.as_f64()).or_else(|| st.running.then_some(st.target_capital_usd));
         let risk = app.call(|e| e.risk().map(|r| r.limits)).ok().flatten();
         json!({
             "running": st.running,
             "state": st.state,
             "reason": st.reason,
-            "selected_symbols": if st.symbols.is_empty() { cfg.as_ref().map(|c| c.symbols.iter().map(|s| s.1.clone()).collect()).unwrap_or_default() } else { st.symbols.clone() },
-            "model": cfg.as_ref().map(|c| serde_json::to_value(&c.model).unwrap_or(Value::Null)),
+            "selected_symbols": selected,
+            "model": shown.map(|c| serde_json::to_value(&c.model).unwrap_or(Value::Null)),
             "risk": risk,
-            "target_capital_usd": cfg.as_ref().map(|c| c.target_capital.as_f64()),
+            "target_capital_usd": capital,
+            "config_source": source,
+            "pending_config": pending.as_ref().map(SessionConfig::to_json),
             "warmup": {
                 "ready": st.warmup_ready,
                 "missing": st.warmup_missing.iter().map(|m| m.0.clone()).collect::<Vec<_>>(),
@@ -203,7 +247,7 @@ impl SessionApi {
                 .ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds in (0, 86400]"))?,
         };
         let cfg = self
-            .config
+            .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -214,10 +258,27 @@ impl SessionApi {
             target_capital: cfg.target_capital,
             policy: Box::new(policy),
         };
-        let risk = cfg.risk;
-        let (started, pos) = app.call_at(move |e| apply_start(e, spec, risk))?;
-        let book = started.map_err(|e| ApiError::conflict(e.to_string()))?;
-        app.persist("session_start", &json!({ "tick_pos": pos, "symbols": cfg.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(), "model_path": cfg.model_path, "target_capital_usd": cfg.target_capital.as_f64(), "risk": cfg.risk }))?;
+        let overrides = cfg.risk.clone();
+        // Held across the engine call so that no status sees the new session with the old config.
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let (started, at) = app.call_applied(move |e| start_with_overrides(e, spec, overrides.as_ref()))?;
+        let (book, limits) = started?;
+        *active = Some(cfg.clone());
+        drop(active);
+        // `risk` is the full set of limits installed at start (null: left as they were), which replay
+        // installs as is; `risk_override` is the config's object that produced it (informational).
+        app.persist(
+            "session_start",
+            &json!({
+                "tick_pos": at.tick_pos,
+                "cmd": at.cmd,
+                "symbols": cfg.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+                "model_path": cfg.model_path,
+                "target_capital_usd": cfg.target_capital.as_f64(),
+                "risk": limits,
+                "risk_override": cfg.risk,
+            }),
+        )?;
         app.read.write().session_book = Some(book);
         log::info!(
             "session starting: warming up {} on {} (timeout {timeout} s)",
@@ -259,8 +320,8 @@ impl SessionApi {
                 let reason = format!("warm-up not ready within {timeout} s (cold_start_timeout_sec): {}", detail.join(", "));
                 log::warn!("session failed: {reason}");
                 let r2 = reason.clone();
-                if let Ok(((), pos)) = app.call_at(move |e| e.fail_session(r2)) {
-                    if let Err(e) = app.persist("session_fail", &json!({ "tick_pos": pos, "reason": reason })) {
+                if let Ok(((), at)) = app.call_applied(move |e| e.fail_session(r2)) {
+                    if let Err(e) = app.persist("session_fail", &at.stamp(json!({ "reason": reason }))) {
                         log::error!("could not journal the session failure: {}", e.detail);
                     }
                 }
@@ -274,16 +335,48 @@ impl SessionApi {
     }
 }
 
-/// Starts a session on the engine, installing its risk limits first (also used by journal recovery).
+/// Starts a session on the engine, installing `risk` as the risk limits first (also used by journal
+/// recovery, with the limits journaled at start). If the session cannot start, the limits are left as
+/// they were.
 pub fn apply_start(
     e: &mut pinion_core::engine::Engine,
     spec: SessionSpec,
     risk: Option<RiskLimits>,
 ) -> Result<pinion_core::order::BookId, pinion_core::engine::SessionError> {
+    let before = e.risk().map(|r| r.limits);
     if let (Some(l), Some(r)) = (risk, e.risk_mut()) {
         r.limits = l;
     }
-    e.start_session(spec)
+    let started = e.start_session(spec);
+    if started.is_err() {
+        if let (Some(l), Some(r)) = (before, e.risk_mut()) {
+            r.limits = l;
+        }
+    }
+    started
+}
+
+/// `/session/start` on the engine thread: applies the session config's risk override over the limits
+/// current now (so `/risk/update`s made since `/session/config` to fields it does not name survive), then
+/// starts the session. Returns the session book and the limits installed (None: unchanged), which is
+/// what the journal keeps for replay.
+pub fn start_with_overrides(
+    e: &mut pinion_core::engine::Engine,
+    spec: SessionSpec,
+    overrides: Option<&Value>,
+) -> Result<(pinion_core::order::BookId, Option<RiskLimits>), ApiError> {
+    let limits = match (overrides, e.risk()) {
+        (Some(o), Some(r)) => {
+            let mut l = r.limits;
+            l.apply_update(o).map_err(|err| {
+                ApiError::conflict(format!("the session config's risk.{err} over the current limits; POST /session/config again"))
+            })?;
+            Some(l)
+        }
+        _ => None,
+    };
+    let book = apply_start(e, spec, limits).map_err(|err| ApiError::conflict(err.to_string()))?;
+    Ok((book, limits))
 }
 
 impl SessionApi {
@@ -291,8 +384,30 @@ impl SessionApi {
     pub fn restore_config(&self, app: &App, body: &Value) -> Result<(), ApiError> {
         let obj = body.as_object().ok_or_else(|| ApiError::bad_request("session config is not an object"))?;
         let cfg = self.validate_config(app, obj)?;
-        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
         Ok(())
+    }
+
+    /// Restores, from a journaled `session_start` (recovery), the config the session was started with,
+    /// so `/session/status` describes it after a restart as it did before.
+    pub fn restore_active(&self, app: &App, start: &Value) {
+        let symbols = start["symbols"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|s| app.instruments.find(s))
+            .map(|id| (id, app.instruments.get(id).symbol.clone()))
+            .collect();
+        let model_path = PathBuf::from(start["model_path"].as_str().unwrap_or_default());
+        let cfg = SessionConfig {
+            symbols,
+            model: self.registry.inspect(&model_path),
+            model_path,
+            target_capital: Money::from_f64(start["target_capital_usd"].as_f64().unwrap_or(0.0)),
+            risk: start.get("risk_override").filter(|r| r.is_object()).cloned(),
+        };
+        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
     }
 }
 
@@ -312,7 +427,7 @@ impl RouteProvider for SessionRoutes {
                 let body = req.json_object()?;
                 let cfg = api.validate_config(app, &body)?;
                 app.persist("session_config", &Value::Object(body))?;
-                *api.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
+                *api.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
                 Ok(Reply::ok(json!({ "ok": true })))
             })(),
             ("POST", "/session/start") => match self.app.get().and_then(|w| w.upgrade()) {
@@ -320,9 +435,9 @@ impl RouteProvider for SessionRoutes {
                 None => Err(ApiError::unavailable("server is starting")),
             },
             ("POST", "/session/stop") => (|| {
-                let (st, pos) = app.call_at(|e| e.stop_session())?;
+                let (st, at) = app.call_applied(|e| e.stop_session())?;
                 let st = st.map_err(|e| ApiError::conflict(e.to_string()))?;
-                app.persist("session_stop", &json!({ "tick_pos": pos }))?;
+                app.persist("session_stop", &at.stamp(json!({})))?;
                 log::info!("session stopped; still open: {:?}", st.open_positions);
                 let v = api.status_json(&st, app);
                 api.publish_status(&v);
@@ -340,5 +455,42 @@ impl RouteProvider for SessionRoutes {
             ("/session/start", "post", "Start the session: 202, warm-up runs in the background (cold_start_timeout_sec)"),
             ("/session/stop", "post", "Stop new decisions; reports what is still open"),
         ]
+    }
+}
+
+/// Session settings in snapshots: the pending config (as a `/session/config` body) and the config the
+/// current or last session was started with (as a journaled `session_start`).
+impl SessionApi {
+    pub fn export_settings(&self) -> Value {
+        let body = |c: &SessionConfig| {
+            let mut v = json!({
+                "symbols": c.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+                "model_path": c.model_path,
+                "target_capital_usd": c.target_capital.as_f64(),
+            });
+            if let Some(r) = &c.risk {
+                v["risk"] = r.clone();
+            }
+            v
+        };
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(body);
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|c| {
+            let mut v = body(c);
+            v["risk_override"] = v["risk"].take();
+            v
+        });
+        json!({ "pending": pending, "active": active })
+    }
+
+    /// Restores what [`export_settings`](Self::export_settings) saved; a pending config that no longer
+    /// validates (its model file gone, say) is dropped with the error.
+    pub fn import_settings(&self, app: &App, v: &Value) -> Result<(), String> {
+        if let Some(active) = v.get("active").filter(|a| a.is_object()) {
+            self.restore_active(app, active);
+        }
+        match v.get("pending").filter(|p| p.is_object()) {
+            Some(pending) => self.restore_config(app, pending).map_err(|e| format!("pending session config: {}", e.detail)),
+            None => Ok(()),
+        }
     }
 }

@@ -699,13 +699,15 @@ fn sigkill_restarts_keep_every_acknowledged_change_and_fill() {
     let logs = tmp.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let log_of = |n: u32| logs.join(format!("stderr-{n:03}.log"));
+    // Snapshots while serving, several per run, so restarts resume from snapshots taken mid-run.
+    let snapshot_env = [("PINION_SNAPSHOT_EVERY_SECS", "0.15".to_string())];
 
     let mut c = Checker { strict_ids, seen_tx: BTreeMap::new(), seen_orders: BTreeMap::new() };
     let mut jm = JournalModel::default();
     let mut ops: Vec<Op> = Vec::new();
 
     // Run 0: the acknowledged changes.
-    let mut srv = Server::start(&data, &log_of(0), speed, &[]);
+    let mut srv = Server::start(&data, &log_of(0), speed, &snapshot_env);
     create(&srv, &mut ops, ema_op("EUR_USD", "RESUME", 30, 300, None));
     create(&srv, &mut ops, ema_op("AUD_USD", "RESUME", 30, 300, None));
     create(&srv, &mut ops, ema_op("EUR_USD", "CLOSE_ALL", 20, 200, None));
@@ -743,7 +745,7 @@ fn sigkill_restarts_keep_every_acknowledged_change_and_fill() {
         check_recoveries(&expected_before_run, &got, &format!("run {} (seed {seed:#x})", it - 1));
         expected_before_run = jm.expected_recoveries();
 
-        srv = Server::start(&data, &log_of(it), speed, &[]);
+        srv = Server::start(&data, &log_of(it), speed, &snapshot_env);
         let when = format!("after restart {it} (seed {seed:#x})");
         // This restart's recovery records are durable already (journaled before the server listens).
         let peek = recovery_records(&dump_journal(&data, jm.last_seq + 1));
@@ -752,6 +754,9 @@ fn sigkill_restarts_keep_every_acknowledged_change_and_fill() {
         for (op, _, n) in &peek {
             *closed.entry(*op).or_default() += n;
         }
+        // Every restart after the first start resumes from a snapshot (at least the one each start writes).
+        let started = std::fs::read_to_string(log_of(it)).unwrap_or_default();
+        assert!(started.contains("snapshot at journal seq"), "{when}: recovery did not start from a snapshot:\n{}", tail(&log_of(it), 20));
         check_acknowledged(&srv, &ops, &when);
         c.check_and_record(&srv, &ops, &when);
         check_recovery_orders(&srv, &ops, &closed, &when);
@@ -764,6 +769,11 @@ fn sigkill_restarts_keep_every_acknowledged_change_and_fill() {
             peek.iter().map(|p| p.2).sum::<u64>()
         );
     }
+
+    // Snapshots were taken while serving, not only at start-up.
+    let taken: usize = (0..=iterations).map(|n| std::fs::read_to_string(log_of(n)).unwrap_or_default().matches(") taken in").count()).sum();
+    eprintln!("crash_recovery: {taken} snapshots taken while serving");
+    assert!(taken >= iterations as usize / 2, "only {taken} snapshots were taken while serving");
 
     // The last crash, then the uninterrupted comparison (see the header).
     let when = format!("before the final kill (seed {seed:#x})");

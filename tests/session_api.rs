@@ -444,11 +444,10 @@ fn start_example_session(s: &Server, risk: Option<Value>) {
     poll("the session to be running", WAIT, || Some(status(s)).filter(|st| st["state"] == "running"));
 }
 
-/// Known server bug (reported to the lead): a `/session/config` accepted while a session runs is
-/// reported by `/session/status` as if it were the running session's (model, target capital), while
-/// the session goes on with the model and capital it was started with.
+/// A `/session/config` accepted while a session runs is kept for the next start: `/session/status`
+/// goes on describing the running session (the model and capital it was started with) and shows the
+/// new config as `pending_config`.
 #[test]
-#[ignore = "server bug: /session/status shows the latest config, not the running session's"]
 fn status_reports_the_running_sessions_model_and_capital() {
     let models_dir = tempfile::tempdir().unwrap();
     let s = Server::start_with_models(SPEED, models_dir.path());
@@ -460,16 +459,25 @@ fn status_reports_the_running_sessions_model_and_capital() {
         assert_eq!(st["selected_symbols"], json!(SYMBOLS), "{st}");
         assert_eq!(st["model"]["name"], "example", "status must describe the running session: {st}");
         assert_eq!(num(&st, "target_capital_usd"), 50_000.0, "status must describe the running session: {st}");
+        assert_eq!(st["config_source"], "running_session", "{st}");
+        let pending = &st["pending_config"];
+        assert_eq!(pending["selected_symbols"], json!(["EUR_USD"]), "{st}");
+        assert_eq!(pending["model"]["name"], "single", "{st}");
+        assert_eq!(num(pending, "target_capital_usd"), 1_000.0, "{st}");
+        // Once stopped, status shows what the next start will use.
+        assert_eq!(s.post_json("/session/stop", &json!({})).status, 200);
+        let st = status(&s);
+        assert_eq!(st["config_source"], "pending_config", "{st}");
+        assert_eq!((st["model"]["name"].as_str(), st["selected_symbols"].clone()), (Some("single"), json!(["EUR_USD"])), "{st}");
+        assert_eq!(num(&st, "target_capital_usd"), 1_000.0, "{st}");
     } else {
         assert_eq!(r.status, 409, "reconfiguring a running session: {}", r.text);
     }
 }
 
-/// Known server bug (reported to the lead): `/session/start` installs the risk limits as they were at
-/// `/session/config` time with the config's override on top, silently undoing a `/risk/update` made
-/// between the two.
+/// `/session/start` applies the config's risk override over the limits current at start, so a
+/// `/risk/update` made between `/session/config` and the start to other fields survives.
 #[test]
-#[ignore = "server bug: /session/start reverts /risk/update made after /session/config"]
 fn session_start_keeps_later_risk_updates() {
     let models_dir = tempfile::tempdir().unwrap();
     let s = Server::start_with_models(SPEED, models_dir.path());

@@ -52,6 +52,26 @@ impl Default for HttpConfig {
     }
 }
 
+/// Where a state change was applied on the core: the engine's tick position and the change's number
+/// (see `Engine::note_command`). A restart re-applies the change at `tick_pos`; a snapshot that already
+/// holds changes up to number N skips journaled changes numbered N or below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub tick_pos: u64,
+    pub cmd: u64,
+}
+
+impl Applied {
+    /// The journal payload with `tick_pos` and `cmd` added.
+    pub fn stamp(&self, mut payload: serde_json::Value) -> serde_json::Value {
+        if let Some(o) = payload.as_object_mut() {
+            o.insert("tick_pos".into(), self.tick_pos.into());
+            o.insert("cmd".into(), self.cmd.into());
+        }
+        payload
+    }
+}
+
 pub struct App {
     pub commands: Sender<Command>,
     pub read: Arc<ReadModel>,
@@ -68,24 +88,34 @@ impl App {
     /// Runs `f` on the core thread between tick batches and waits for its result, then until the read
     /// model has applied every event the call produced (so the next GET sees it).
     pub fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<T, ApiError> {
-        self.call_at(f).map(|(out, _)| out)
+        self.run_on_core(f, false).map(|(out, _)| out)
     }
 
-    /// Like [`call`](Self::call), also returning the engine's tick position when `f` ran (ticks
-    /// processed so far): journaled with the change so a restart re-applies it at the same point.
-    pub fn call_at<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<(T, u64), ApiError> {
+    /// Applies a state change that will be journaled: like [`call`](Self::call), also returning where it
+    /// was applied (tick position and change number), which [`Applied::stamp`] adds to its journal record.
+    pub fn call_applied<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<(T, Applied), ApiError> {
+        self.run_on_core(f, true)
+    }
+
+    fn run_on_core<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> T + Send + 'static,
+        counts_as_change: bool,
+    ) -> Result<(T, Applied), ApiError> {
         let (tx, rx) = bounded(1);
         let cmd: Command = Box::new(move |engine: &mut Engine| {
             let out = f(engine);
-            let _ = tx.send((out, engine.event_seq(), engine.ticks_processed()));
+            let cmd = if counts_as_change { engine.note_command() } else { engine.commands_applied() };
+            let at = Applied { tick_pos: engine.ticks_processed(), cmd };
+            let _ = tx.send((out, engine.event_seq(), at));
         });
         self.commands.try_send(cmd).map_err(|_| ApiError::unavailable("engine command queue is full or the engine has stopped; retry"))?;
-        let (out, seq, pos) =
+        let (out, seq, at) =
             rx.recv_timeout(self.config.command_timeout).map_err(|_| ApiError::unavailable("engine did not answer in time"))?;
         if !self.read.wait_for(seq, self.config.command_timeout) {
             return Err(ApiError::unavailable("state change applied but not yet visible; retry the read"));
         }
-        Ok((out, pos))
+        Ok((out, at))
     }
 
     /// Makes an applied state change durable before the client is told it succeeded.

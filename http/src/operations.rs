@@ -2,7 +2,7 @@
 //! operation's positions, transactions, trades, orders and stats; plus overall stats.
 
 use crate::api::{newest_first, page, ApiError, ApiResult, Reply, Request};
-use crate::app::App;
+use crate::app::{App, Applied};
 use crate::readmodel::{OperationMeta, ReadState};
 use crate::views;
 use pinion_core::bars::BarSize;
@@ -183,12 +183,12 @@ pub fn book_spec(app: &App, req: &CreateRequest) -> Result<BookSpec, ApiError> {
     })
 }
 
-/// Creates the book on the core and registers the operation; returns its id and the tick position.
-pub fn apply_create(app: &App, req: CreateRequest) -> Result<(u64, u64), ApiError> {
+/// Creates the book on the core and registers the operation; returns its id and where it was applied.
+pub fn apply_create(app: &App, req: CreateRequest) -> Result<(u64, Applied), ApiError> {
     let spec = book_spec(app, &req)?;
-    let ((book, now), pos) = app.call_at(move |e| (e.add_book(spec), e.now_ns()))?;
+    let ((book, now), at) = app.call_applied(move |e| (e.add_book(spec), e.now_ns()))?;
     let book = book.map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok((register(app, req.meta, book, now, None), pos))
+    Ok((register(app, req.meta, book, now, None), at))
 }
 
 /// Adds an operation's metadata to the read model (`id` None: the next free id).
@@ -211,9 +211,9 @@ pub fn register(app: &App, mut meta: OperationMeta, book: BookId, now: i64, id: 
 fn create(app: &App, req: &Request) -> ApiResult {
     let body = req.json_object()?;
     let (create, normalized) = validate_create(app, &body)?;
-    let (id, pos) = apply_create(app, create)?;
+    let (id, at) = apply_create(app, create)?;
     let book = app.read.read().operation(id).map(|o| o.book.0);
-    app.persist("operation_created", &json!({ "tick_pos": pos, "op_id": id, "book": book, "request": normalized }))?;
+    app.persist("operation_created", &at.stamp(json!({ "op_id": id, "book": book, "request": normalized })))?;
     let s = app.read.read();
     let op = s.operation(id).ok_or_else(|| ApiError::new(500, "operation vanished"))?;
     Ok(Reply::created(views::operation(&s, op)))
@@ -234,10 +234,10 @@ fn with_op<T>(app: &App, id: u64, f: impl FnOnce(&ReadState, &OperationMeta) -> 
 
 fn lifecycle(app: &App, id: u64, action: &'static str) -> ApiResult {
     let book = with_op(app, id, |_, op| op.book)?;
-    let (result, pos) = app.call_at(move |e| apply_action(e, book, action))?;
+    let (result, at) = app.call_applied(move |e| apply_action(e, book, action))?;
     match result {
         Ok(()) => {
-            app.persist("operation_action", &json!({ "tick_pos": pos, "op_id": id, "action": action }))?;
+            app.persist("operation_action", &at.stamp(json!({ "op_id": id, "action": action })))?;
             with_op(app, id, |s, op| Reply::ok(views::operation(s, op)))
         }
         Err(EngineError::WrongState { status, needs, .. }) => {

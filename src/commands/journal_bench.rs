@@ -48,8 +48,8 @@ fn core_latency(journal: bool, secs: u64) -> anyhow::Result<serde_json::Value> {
         "strategy_config": {"fast": 5, "slow": 20, "trade_size": 10000}, "stop_loss_type": "PIPS", "stop_loss_value": 10 });
     let (req, normalized) =
         pinion_http::operations::validate_create(&app, body.as_object().context("object")?).map_err(|e| anyhow::anyhow!(e.detail))?;
-    let (id, pos) = pinion_http::operations::apply_create(&app, req).map_err(|e| anyhow::anyhow!(e.detail))?;
-    app.persist("operation_created", &json!({ "tick_pos": pos, "op_id": id, "book": 0, "request": normalized }))
+    let (id, at) = pinion_http::operations::apply_create(&app, req).map_err(|e| anyhow::anyhow!(e.detail))?;
+    app.persist("operation_created", &at.stamp(json!({ "op_id": id, "book": 0, "request": normalized })))
         .map_err(|e| anyhow::anyhow!(e.detail))?;
     app.call(|e| e.enable_latency(1 << 20)).map_err(|e| anyhow::anyhow!(e.detail))?;
     std::thread::sleep(Duration::from_secs(secs));

@@ -133,7 +133,8 @@ impl Server {
         }
         let balance = Money::parse(&cfg.starting_balance).map_err(|e| anyhow::anyhow!("starting_balance: {e}"))?;
         let commission_rate = Rate::parse(&cfg.commission_rate).map_err(|e| anyhow::anyhow!("commission_rate: {e}"))?;
-        let mut engine = Engine::new(table.clone(), PaperConfig { starting_balance: balance, commission_rate });
+        let paper_cfg = PaperConfig { starting_balance: balance, commission_rate };
+        let mut engine = Engine::new(table.clone(), paper_cfg);
         engine.set_risk(Some(RiskEngine::new(RiskLimits::default())));
         let session_size =
             pinion_core::bars::BarSize::parse(&cfg.session_bar_size).map_err(|e| anyhow::anyhow!("session_bar_size: {e}"))?;
@@ -146,7 +147,9 @@ impl Server {
         let (sink, events_rx) = RingSink::new(1 << 16);
         let (commands_tx, commands_rx) = bounded::<Command>(1024);
         let read = Arc::new(ReadModel::new(table.clone(), balance));
-        let journal = if cfg.journal { Some(open_journal(&cfg.data_dir.join("journal"))?) } else { None };
+        let journal_dir = cfg.data_dir.join("journal");
+        let snapshot_dir = crate::snapshots::dir(&cfg.data_dir);
+        let journal = if cfg.journal { Some(open_journal(&journal_dir)?) } else { None };
         let durability: Arc<dyn Durability> = match &journal {
             Some((handle, _)) => Arc::new(JournalDurability { handle: handle.clone() }),
             None => Arc::new(NoDurability),
@@ -171,18 +174,38 @@ impl Server {
 
         let account_every_ns = 1_000_000_000;
         let mut start_index = 0;
-        if let Some((_, log)) = &journal {
+        if let Some((handle, first_seq)) = &journal {
             let t0 = Instant::now();
-            let r = crate::durable::recover(&mut engine, &app, &session_api, log, data.ticks(), account_every_ns, &*durability)?;
+            let from = match crate::snapshots::restore_newest(&snapshot_dir, &table, paper_cfg, &app, &session_api)? {
+                Some((restored_engine, r)) => {
+                    engine = restored_engine;
+                    Some(r)
+                }
+                None if *first_seq > 1 => bail!(
+                    "the journal in {} starts at record {first_seq} (older records were folded into snapshots), but no snapshot in {} \
+                     could be restored (see the warnings above); restore a snapshot file or start with an empty data directory",
+                    journal_dir.display(),
+                    snapshot_dir.display()
+                ),
+                None => None,
+            };
+            let log = crate::durable::read_log(&journal_dir, from.map_or(0, |r| r.journal_seq + 1), from.map_or(0, |r| r.tick_pos))?;
+            let feed = crate::durable::Feed { ticks: data.ticks(), account_every_ns, from: from.as_ref() };
+            let r = crate::durable::recover(&mut engine, &app, &session_api, &log, &feed, &*durability)?;
             start_index = r.position;
             log::info!(
-                "recovered from the journal in {:.0} ms: {} state changes, {} journal records, re-executed {} ticks ({} fills)",
+                "recovered in {:.0} ms: snapshot {}, {} state changes and {} journal records after it, re-executed ticks {}..{} ({} fills)",
                 t0.elapsed().as_secs_f64() * 1e3,
+                from.map_or("none".to_string(), |f| format!("at journal seq {} / tick {}", f.journal_seq, f.tick_pos)),
                 r.commands,
                 log.records,
+                from.map_or(0, |f| f.tick_pos),
                 r.position,
                 r.fills
             );
+            if let Err(e) = crate::snapshots::write_at_startup(&snapshot_dir, handle, &engine, &app, &session_api) {
+                log::error!("start-up snapshot failed (the journal still holds everything): {e:#}");
+            }
         }
         let rest = RestServer::start(app.clone(), "127.0.0.1:0", cfg.rest_threads).context("starting the REST workers")?;
         let listener = std::net::TcpListener::bind(&cfg.bind).with_context(|| format!("binding {}", cfg.bind))?;
@@ -207,6 +230,7 @@ impl Server {
         let _ = session_api.frames.set(front.broadcaster.clone());
         let addr = front.local_addr;
         let hook = journal.as_ref().map(|(h, _)| crate::durable::event_hook(h.clone()));
+        let periodic = journal.as_ref().filter(|_| cfg.snapshot_every_secs > 0.0).map(|(h, _)| h.clone());
         let publisher = pinion_http::publisher::start(events_rx, read, Some(front.broadcaster.clone()), status, hook, Default::default())?;
         std::mem::forget(publisher);
 
@@ -216,6 +240,10 @@ impl Server {
         let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
         let core = spawn_core(engine, consumer, commands_rx, sink, core_cfg)?;
         std::mem::forget(core);
+        if let Some(handle) = periodic {
+            let every = std::time::Duration::from_secs_f64(cfg.snapshot_every_secs);
+            crate::snapshots::start_periodic(snapshot_dir, handle, app.clone(), session_api.clone(), every)?;
+        }
         let speed = cfg.replay_speed;
         let end_index = cfg.stop_after_ticks;
         std::thread::Builder::new().name("pinion-feed".into()).spawn(move || {
@@ -239,8 +267,9 @@ impl Server {
     }
 }
 
-/// Opens (and repairs a torn tail of) the journal, reads it, and starts its group-commit thread.
-fn open_journal(dir: &std::path::Path) -> anyhow::Result<(pinion_io::journal::JournalHandle, crate::durable::JournalLog)> {
+/// Opens (and repairs a torn tail of) the journal and starts its group-commit thread; returns the handle
+/// and the seq of the oldest record held (above 1 once snapshots let older segments go).
+fn open_journal(dir: &std::path::Path) -> anyhow::Result<(pinion_io::journal::JournalHandle, u64)> {
     let (journal, rec) =
         pinion_io::journal::Journal::open(dir, Default::default()).with_context(|| format!("opening the journal in {}", dir.display()))?;
     if let Some((seg, off)) = &rec.torn_at {
@@ -250,9 +279,9 @@ fn open_journal(dir: &std::path::Path) -> anyhow::Result<(pinion_io::journal::Jo
             rec.truncated_bytes
         );
     }
-    let log = crate::durable::read_log(dir)?;
+    let first_seq = journal.first_seq();
     let (handle, _thread) = journal.start();
-    Ok((handle, log))
+    Ok((handle, first_seq))
 }
 
 /// Builds the shipped example model when the model directory holds none, so a fresh machine has one.

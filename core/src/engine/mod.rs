@@ -149,6 +149,12 @@ impl Engine {
 
     /// Sequence number of the latest event emitted (1-based count of all events ever emitted). A caller
     /// that applied a command can wait until its read model has seen this many events.
+    /// Marks the point of snapshot `id` in the event stream (right after a [`save_state`](Self::save_state)),
+    /// so the read side exports its state at the same moment.
+    pub fn push_checkpoint(&mut self, id: u64) {
+        self.events.push(EngineEvent::Checkpoint { id, ticks: self.ticks });
+    }
+
     /// Counts one acknowledged state change applied on the core and returns its number (from 1).
     pub fn note_command(&mut self) -> u64 {
         self.commands += 1;

@@ -192,6 +192,30 @@ impl JournalHandle {
         self.enqueue(kind, payload)
     }
 
+    /// Seq of the last record queued so far, durable or not (0 when none).
+    pub fn last_queued_seq(&self) -> u64 {
+        lock(&self.shared.enqueue).next_seq.saturating_sub(1)
+    }
+
+    /// Waits until every record up to `seq` is on disk; false on timeout or when the writer stopped.
+    pub fn wait_durable(&self, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.shared.state);
+        loop {
+            if self.durable_seq() >= seq {
+                return true;
+            }
+            let now = Instant::now();
+            if state.stopped || now >= deadline {
+                return false;
+            }
+            state = match self.shared.cond.wait_timeout(state, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
     /// Highest seq known to be on disk (0 when none). Never blocks.
     pub fn durable_seq(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)

@@ -128,6 +128,25 @@ pub fn latest(dir: impl AsRef<Path>) -> Result<Option<(u64, Vec<u8>)>, JournalEr
     Ok(None)
 }
 
+/// Seqs of the snapshot files in `dir` (valid or not), newest first.
+pub fn seqs(dir: impl AsRef<Path>) -> Result<Vec<u64>, JournalError> {
+    Ok(list(dir.as_ref())?.into_iter().map(|(seq, _)| seq).collect())
+}
+
+/// Every valid snapshot in `dir` as `(seq, bytes)`, newest first; damaged ones are skipped with a
+/// logged warning.
+pub fn all_valid(dir: impl AsRef<Path>) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+    let mut out = Vec::new();
+    for (seq, path) in list(dir.as_ref())? {
+        let data = fs::read(&path).map_err(io_err(&path))?;
+        match parse(seq, &data) {
+            Ok(body) => out.push((seq, body.to_vec())),
+            Err(why) => log::warn!("ignoring snapshot {}: {why}", path.display()),
+        }
+    }
+    Ok(out)
+}
+
 /// Deletes all but the newest `keep` snapshots (valid or not); returns how
 /// many files were removed.
 pub fn prune(dir: impl AsRef<Path>, keep: usize) -> Result<usize, JournalError> {

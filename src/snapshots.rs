@@ -1,0 +1,204 @@
+//! State snapshots of the server: the engine, the read model and the session settings at one moment,
+//! written after each start-up and periodically while serving. A restart loads the newest usable one and
+//! re-executes only the feed and journal after it, so restart time does not grow with history; the
+//! journal segments that the older kept snapshot covers are deleted.
+//!
+//! Consistency while serving: the snapshot thread notes the journal's last queued seq S, then has the
+//! core (between tick batches) save the engine and emit a `Checkpoint` event; the publisher exports the
+//! read model when it reaches that event, so both halves describe the same moment. Every change journaled
+//! up to S was applied on the core before the snapshot (changes are applied, then journaled); a change
+//! journaled after S that the snapshot already holds is recognised by its change number (`cmd`).
+
+use crate::session_api::SessionApi;
+use anyhow::{bail, Context};
+use pinion_core::broker::PaperConfig;
+use pinion_core::engine::pipeline::Command;
+use pinion_core::engine::state::{EngineState, SnapshotError};
+use pinion_core::engine::Engine;
+use pinion_core::instrument::InstrumentTable;
+use pinion_core::policy::Policy;
+use pinion_http::app::App;
+use pinion_io::journal::{snapshot, JournalHandle};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Version of the snapshot document; another version is not used (the journal is, if it still can be).
+pub const SNAPSHOT_DOC_VERSION: u32 = 1;
+
+/// How long a snapshot waits for the core, the publisher and the journal.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One snapshot file's content.
+#[derive(Serialize, Deserialize)]
+pub struct SnapshotDoc {
+    pub version: u32,
+    /// Every journal record up to this seq is reflected in the snapshot.
+    pub journal_seq: u64,
+    pub engine: EngineState,
+    /// The read model's export (`ReadState::export_state`).
+    pub read: Value,
+    /// The session API's settings (`SessionApi::export_settings`).
+    pub settings: Value,
+}
+
+/// Where a restored snapshot left the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Restored {
+    pub journal_seq: u64,
+    /// Ticks the engine had processed: re-execution continues from this virtual tick index.
+    pub tick_pos: u64,
+    /// Number of the last state change the engine holds.
+    pub commands: u64,
+}
+
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("snapshots")
+}
+
+/// Loads the session policy a snapshot names.
+pub fn load_policy(source: &str) -> Result<Box<dyn Policy>, String> {
+    pinion_models::TorchPolicy::load(source).map(|p| Box::new(p) as Box<dyn Policy>).map_err(|e| e.to_string())
+}
+
+/// Restores the newest usable snapshot in `dir` into a new engine, the read model and the session
+/// settings. A snapshot that cannot be used (damaged, another version, a model file gone) is skipped
+/// with a warning and the next older one is tried; None when there is none.
+pub fn restore_newest(
+    dir: &Path,
+    table: &InstrumentTable,
+    config: PaperConfig,
+    app: &App,
+    session: &SessionApi,
+) -> anyhow::Result<Option<(Engine, Restored)>> {
+    for (seq, bytes) in snapshot::all_valid(dir).with_context(|| format!("reading snapshots in {}", dir.display()))? {
+        let doc: SnapshotDoc = match serde_json::from_slice(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                log::warn!("snapshot at journal seq {seq} is not a snapshot document this build reads: {e}");
+                continue;
+            }
+        };
+        if doc.version != SNAPSHOT_DOC_VERSION || doc.journal_seq != seq {
+            log::warn!("snapshot at journal seq {seq}: document version {} (this build reads {SNAPSHOT_DOC_VERSION})", doc.version);
+            continue;
+        }
+        let restored = Restored { journal_seq: seq, tick_pos: doc.engine.ticks, commands: doc.engine.commands };
+        let engine = match Engine::restore(table.clone(), config, doc.engine, &mut load_policy) {
+            Ok(e) => e,
+            Err(e) => {
+                log::warn!("snapshot at journal seq {seq} not used: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = app.read.import_state(&doc.read) {
+            log::warn!("snapshot at journal seq {seq} not used: its read model does not load: {e}");
+            continue;
+        }
+        if let Err(e) = session.import_settings(app, &doc.settings) {
+            log::warn!("snapshot at journal seq {seq}: session settings not restored: {e}");
+        }
+        return Ok(Some((engine, restored)));
+    }
+    Ok(None)
+}
+
+/// Writes `doc` once the journal is durable up to its seq, keeps the newest two snapshots, and deletes
+/// the journal segments the older of them covers (so a damaged newest snapshot can still fall back).
+fn write(dir: &Path, journal: &JournalHandle, doc: &SnapshotDoc) -> anyhow::Result<(PathBuf, usize)> {
+    let bytes = serde_json::to_vec(doc).context("serializing the snapshot")?;
+    if !journal.wait_durable(doc.journal_seq, WAIT) {
+        bail!("the journal did not become durable up to seq {}", doc.journal_seq);
+    }
+    let path = snapshot::write(dir, doc.journal_seq, &bytes)?;
+    snapshot::prune(dir, 2)?;
+    if let Some(&older) = snapshot::seqs(dir)?.get(1) {
+        journal.compact(older)?;
+    }
+    Ok((path, bytes.len()))
+}
+
+/// Snapshot at start-up, after recovery and before the core thread runs: everything is quiet.
+pub fn write_at_startup(dir: &Path, journal: &JournalHandle, engine: &Engine, app: &App, session: &SessionApi) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let engine_state = match engine.save_state() {
+        Ok(s) => s,
+        Err(SnapshotError::NotSaveable(why)) => {
+            log::warn!("no snapshot written: {why}");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let doc = SnapshotDoc {
+        version: SNAPSHOT_DOC_VERSION,
+        journal_seq: journal.last_queued_seq(),
+        engine: engine_state,
+        read: app.read.read().export_state(),
+        settings: session.export_settings(),
+    };
+    let (path, len) = write(dir, journal, &doc)?;
+    log::info!("snapshot {} ({len} bytes) written in {:.1} ms", path.display(), t0.elapsed().as_secs_f64() * 1e3);
+    Ok(())
+}
+
+/// Takes a snapshot of the running server (see the module comment); returns the file and its size, or
+/// None when the engine holds something that cannot be saved.
+pub fn take_running(
+    dir: &Path,
+    journal: &JournalHandle,
+    app: &App,
+    session: &SessionApi,
+    id: u64,
+) -> anyhow::Result<Option<(PathBuf, usize)>> {
+    let journal_seq = journal.last_queued_seq();
+    let settings = session.export_settings();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let cmd: Command = Box::new(move |e: &mut Engine| {
+        let saved = e.save_state();
+        if saved.is_ok() {
+            e.push_checkpoint(id);
+        }
+        let _ = tx.send(saved);
+    });
+    app.commands.try_send(cmd).map_err(|_| anyhow::anyhow!("the engine command queue is full"))?;
+    let engine_state = match rx.recv_timeout(WAIT).context("the engine did not answer the snapshot request")? {
+        Ok(s) => s,
+        Err(SnapshotError::NotSaveable(why)) => {
+            log::warn!("no snapshot taken: {why}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (ticks, read) = app.read.wait_checkpoint(id, WAIT).with_context(|| format!("the read model did not reach checkpoint {id}"))?;
+    if ticks != engine_state.ticks {
+        bail!("checkpoint {id} is at tick {ticks} on the read side but {} in the engine", engine_state.ticks);
+    }
+    let doc = SnapshotDoc { version: SNAPSHOT_DOC_VERSION, journal_seq, engine: engine_state, read, settings };
+    write(dir, journal, &doc).map(Some)
+}
+
+/// Starts the thread that snapshots the running server every `every`.
+pub fn start_periodic(
+    dir: PathBuf,
+    journal: JournalHandle,
+    app: Arc<App>,
+    session: Arc<SessionApi>,
+    every: Duration,
+) -> std::io::Result<()> {
+    std::thread::Builder::new().name("pinion-snapshot".into()).spawn(move || {
+        for id in 1u64.. {
+            std::thread::sleep(every);
+            let t0 = Instant::now();
+            match take_running(&dir, &journal, &app, &session, id) {
+                Ok(Some((path, len))) => {
+                    log::info!("snapshot {} ({len} bytes) taken in {:.1} ms", path.display(), t0.elapsed().as_secs_f64() * 1e3)
+                }
+                Ok(None) => {}
+                Err(e) => log::error!("snapshot failed (the journal still holds everything): {e:#}"),
+            }
+        }
+    })?;
+    Ok(())
+}
