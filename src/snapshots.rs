@@ -143,27 +143,30 @@ pub fn write_at_startup(dir: &Path, journal: &JournalHandle, engine: &Engine, ap
     Ok(())
 }
 
-/// Takes a snapshot of the running server (see the module comment); returns the file and its size, or
-/// None when the engine holds something that cannot be saved.
+/// Takes a snapshot of the running server (see the module comment). None when the engine holds
+/// something that cannot be saved; else the file, its size and how long the core thread spent saving the
+/// engine (the only part that runs on it).
 pub fn take_running(
     dir: &Path,
     journal: &JournalHandle,
     app: &App,
     session: &SessionApi,
     id: u64,
-) -> anyhow::Result<Option<(PathBuf, usize)>> {
+) -> anyhow::Result<Option<(PathBuf, usize, Duration)>> {
     let journal_seq = journal.last_queued_seq();
     let settings = session.export_settings();
     let (tx, rx) = crossbeam_channel::bounded(1);
     let cmd: Command = Box::new(move |e: &mut Engine| {
+        let t0 = Instant::now();
         let saved = e.save_state();
         if saved.is_ok() {
             e.push_checkpoint(id);
         }
-        let _ = tx.send(saved);
+        let _ = tx.send((saved, t0.elapsed()));
     });
     app.commands.try_send(cmd).map_err(|_| anyhow::anyhow!("the engine command queue is full"))?;
-    let engine_state = match rx.recv_timeout(WAIT).context("the engine did not answer the snapshot request")? {
+    let (saved, core_time) = rx.recv_timeout(WAIT).context("the engine did not answer the snapshot request")?;
+    let engine_state = match saved {
         Ok(s) => s,
         Err(SnapshotError::NotSaveable(why)) => {
             log::warn!("no snapshot taken: {why}");
@@ -176,7 +179,7 @@ pub fn take_running(
         bail!("checkpoint {id} is at tick {ticks} on the read side but {} in the engine", engine_state.ticks);
     }
     let doc = SnapshotDoc { version: SNAPSHOT_DOC_VERSION, journal_seq, engine: engine_state, read, settings };
-    write(dir, journal, &doc).map(Some)
+    write(dir, journal, &doc).map(|(path, len)| Some((path, len, core_time)))
 }
 
 /// Starts the thread that snapshots the running server every `every`.
@@ -192,9 +195,12 @@ pub fn start_periodic(
             std::thread::sleep(every);
             let t0 = Instant::now();
             match take_running(&dir, &journal, &app, &session, id) {
-                Ok(Some((path, len))) => {
-                    log::info!("snapshot {} ({len} bytes) taken in {:.1} ms", path.display(), t0.elapsed().as_secs_f64() * 1e3)
-                }
+                Ok(Some((path, len, core))) => log::info!(
+                    "snapshot {} ({len} bytes) taken in {:.1} ms (core thread: {} us)",
+                    path.display(),
+                    t0.elapsed().as_secs_f64() * 1e3,
+                    core.as_micros()
+                ),
                 Ok(None) => {}
                 Err(e) => log::error!("snapshot failed (the journal still holds everything): {e:#}"),
             }
