@@ -10,7 +10,10 @@
 //!   loop: token check, RFC 6455 handshake, then the initial snapshot and broadcast frames.
 //! - anything else is proxied byte-for-byte (already-read head included, nothing added) to the
 //!   internal tiny_http server on an ephemeral 127.0.0.1 port. tiny_http therefore sees every
-//!   peer as 127.0.0.1, which is fine: the API binds to localhost and authorizes by token.
+//!   peer as 127.0.0.1, which is fine: the API binds to localhost and authorizes by token. The
+//!   backend connection comes warm from [`backend_pool`], which opens them strictly one at a time
+//!   (tiny_http 0.12 can leave a connection accepted right after another one unserved); a client
+//!   arriving while none is ready waits, its head buffered, until the next one is.
 //!
 //! A single readiness loop keeps WebSocket fan-out cheap (each frame is serialized once and shared)
 //! and isolates clients: every socket is non-blocking, every client has a bounded frame queue and a
@@ -18,6 +21,7 @@
 //! first request of a connection is inspected (a later request on a proxied keep-alive
 //! connection goes to tiny_http as is); proxied connections have no idle timeout of their own.
 
+mod backend_pool;
 mod head;
 mod proxy;
 #[cfg(test)]
@@ -35,6 +39,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tungstenite::Utf8Bytes;
 
+use self::backend_pool::{BackendPool, MAX_WARM};
 use self::head::{json_error, Sniffed};
 use self::proxy::Proxy;
 use crate::ws::{broadcast_channel, BroadcastRx, Broadcaster, Frame, Topic, WsClient, WsEnd};
@@ -45,6 +50,8 @@ const MAX_HEAD: usize = 16 * 1024;
 const BATCH: usize = 256;
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
+/// First token of the backend pool's connections (up to `MAX_WARM` of them, below `WAKER`).
+const POOL_BASE: Token = Token(WAKER.0 - MAX_WARM);
 
 /// Front settings.
 #[derive(Clone, Debug)]
@@ -59,6 +66,10 @@ pub struct FrontConfig {
     pub broadcast_queue_frames: usize,
     /// Time allowed to send the first request head.
     pub head_timeout: Duration,
+    /// Warm REST backend connections kept ready for new proxied clients (at most 64).
+    pub warm_backend_connections: usize,
+    /// Time allowed to open and warm one backend connection; beyond it waiting clients get 502.
+    pub backend_warm_timeout: Duration,
 }
 
 impl Default for FrontConfig {
@@ -69,6 +80,8 @@ impl Default for FrontConfig {
             max_clients: 4096,
             broadcast_queue_frames: 65536,
             head_timeout: Duration::from_secs(10),
+            warm_backend_connections: 4,
+            backend_warm_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -163,10 +176,12 @@ pub fn start_front(
     let (broadcaster, rx) = broadcast_channel(waker.clone(), cfg.broadcast_queue_frames);
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
+    let pool = BackendPool::new(rest_backend, cfg.warm_backend_connections, cfg.backend_warm_timeout, POOL_BASE);
     let mut front = Front {
         poll,
         listener,
-        backend: rest_backend,
+        pool,
+        waiters: VecDeque::new(),
         cfg,
         on_connect,
         rx,
@@ -199,6 +214,8 @@ struct Reject {
 
 enum Conn {
     Sniff(Sniff),
+    /// A client to proxy, waiting for a warm backend connection.
+    Wait(Sniff),
     Reject(Reject),
     Proxy(Box<Proxy>),
     Ws(Box<WsClient>),
@@ -222,7 +239,9 @@ fn client_token(idx: usize) -> Token {
 struct Front {
     poll: Poll,
     listener: TcpListener,
-    backend: SocketAddr,
+    pool: BackendPool,
+    /// Clients in `Conn::Wait`, in arrival order: (slot, generation); stale entries are skipped.
+    waiters: VecDeque<(usize, u64)>,
     cfg: FrontConfig,
     on_connect: OnConnect,
     rx: BroadcastRx,
@@ -241,6 +260,7 @@ struct Front {
 impl Front {
     fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
+        self.pump_backends(); // Warm the first backend connections before any client comes.
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -257,9 +277,11 @@ impl Front {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
+                    t if self.pool.owns(t) => self.pool.on_event(self.poll.registry(), t),
                     Token(t) => self.on_event(t / 2),
                 }
             }
+            self.pump_backends();
             self.broadcast();
             self.expire();
         }
@@ -270,7 +292,11 @@ impl Front {
         if !self.rx.is_empty() {
             return Some(Duration::ZERO);
         }
-        let (deadline, _, _) = self.deadlines.front()?;
+        let head = self.deadlines.front().map(|&(d, _, _)| d);
+        let deadline = match (head, self.pool.deadline()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
     }
 
@@ -310,15 +336,15 @@ impl Front {
         let Some(Slot { gen, conn }) = self.slots.get_mut(idx).and_then(Option::take) else {
             return;
         };
-        match self.step(idx, conn) {
-            Step::Keep(conn) => self.slots[idx] = Some(Slot { gen, conn }),
-            Step::Close(conn, why) => self.release(idx, conn, why),
-        }
+        let step = self.step(idx, gen, conn);
+        self.settle(idx, gen, step);
     }
 
-    fn step(&mut self, idx: usize, conn: Conn) -> Step {
+    fn step(&mut self, idx: usize, gen: u64, conn: Conn) -> Step {
         match conn {
-            Conn::Sniff(s) => self.sniff(idx, s),
+            Conn::Sniff(s) => self.sniff(idx, gen, s),
+            // Its bytes stay in the socket until the proxy starts; a hang-up shows then.
+            Conn::Wait(s) => Step::Keep(Conn::Wait(s)),
             Conn::Reject(r) => reject_step(r),
             Conn::Proxy(mut p) => match p.on_event() {
                 Ok(false) => Step::Keep(Conn::Proxy(p)),
@@ -342,7 +368,7 @@ impl Front {
         }
     }
 
-    fn sniff(&mut self, idx: usize, mut s: Sniff) -> Step {
+    fn sniff(&mut self, idx: usize, gen: u64, mut s: Sniff) -> Step {
         let mut len = s.buf.len();
         s.buf.resize(MAX_HEAD, 0);
         let mut eof = false;
@@ -369,23 +395,28 @@ impl Front {
             Sniffed::Partial if eof => Step::Close(Conn::Sniff(s), None),
             Sniffed::Partial => Step::Keep(Conn::Sniff(s)),
             Sniffed::Reject(response) => reject(s.stream, response),
-            Sniffed::Proxy => self.start_proxy(idx, s),
+            Sniffed::Proxy => self.start_proxy(idx, gen, s),
             Sniffed::Upgrade { response, head_len } => self.start_ws(s, response, head_len),
         }
     }
 
-    fn start_proxy(&mut self, idx: usize, s: Sniff) -> Step {
-        let mut backend = match TcpStream::connect(self.backend) {
-            Ok(b) => b,
-            Err(e) => {
-                log::warn!("front: cannot connect to the REST backend: {e}");
-                return reject(s.stream, json_error(502, "REST backend unavailable", ""));
+    /// Proxies the client over a warm backend connection, or queues it until one is ready.
+    fn start_proxy(&mut self, idx: usize, gen: u64, s: Sniff) -> Step {
+        match self.pool.take(self.poll.registry()) {
+            Some(backend) => self.proxy_with(idx, s, backend),
+            None => {
+                self.waiters.push_back((idx, gen));
+                Step::Keep(Conn::Wait(s))
             }
-        };
+        }
+    }
+
+    fn proxy_with(&mut self, idx: usize, s: Sniff, mut backend: TcpStream) -> Step {
         let token = Token(client_token(idx).0 + 1);
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(&mut backend, token, interest) {
+        if let Err(e) = self.poll.registry().reregister(&mut backend, token, interest) {
             log::warn!("front: cannot register a backend connection: {e}");
+            drop(self.poll.registry().deregister(&mut backend));
             return reject(s.stream, json_error(502, "REST backend unavailable", ""));
         }
         self.counters.proxied_connections.fetch_add(1, Ordering::Relaxed);
@@ -393,6 +424,60 @@ impl Front {
         match p.on_event() {
             Ok(false) => Step::Keep(Conn::Proxy(p)),
             Ok(true) | Err(_) => Step::Close(Conn::Proxy(p), None),
+        }
+    }
+
+    /// Moves the backend pool along (timeouts, next warm-up) and hands ready connections to the
+    /// waiting clients in order; when a warm-up failed, the clients waiting then get 502.
+    fn pump_backends(&mut self) {
+        loop {
+            self.pool.tick(self.poll.registry(), Instant::now(), !self.waiters.is_empty());
+            if self.pool.take_failure() {
+                for (idx, gen) in std::mem::take(&mut self.waiters) {
+                    if let Some(s) = self.take_waiter(idx, gen) {
+                        let step = reject(s.stream, json_error(502, "REST backend unavailable", ""));
+                        self.settle(idx, gen, step);
+                    }
+                }
+                continue; // A later client may start the next warm-up at once.
+            }
+            let Some(&(idx, gen)) = self.waiters.front() else {
+                return;
+            };
+            let Some(s) = self.take_waiter(idx, gen) else {
+                self.waiters.pop_front();
+                continue;
+            };
+            match self.pool.take(self.poll.registry()) {
+                Some(backend) => {
+                    self.waiters.pop_front();
+                    let step = self.proxy_with(idx, s, backend);
+                    self.settle(idx, gen, step);
+                }
+                None => {
+                    self.slots[idx] = Some(Slot { gen, conn: Conn::Wait(s) });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes the waiting client out of slot `idx` if it is still the one of generation `gen`.
+    fn take_waiter(&mut self, idx: usize, gen: u64) -> Option<Sniff> {
+        let slot = self.slots.get_mut(idx)?;
+        match slot.take() {
+            Some(Slot { gen: g, conn: Conn::Wait(s) }) if g == gen => Some(s),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    fn settle(&mut self, idx: usize, gen: u64, step: Step) {
+        match step {
+            Step::Keep(conn) => self.slots[idx] = Some(Slot { gen, conn }),
+            Step::Close(conn, why) => self.release(idx, conn, why),
         }
     }
 
@@ -475,7 +560,7 @@ impl Front {
     fn release(&mut self, idx: usize, conn: Conn, why: Option<WsEnd>) {
         let registry = self.poll.registry();
         match conn {
-            Conn::Sniff(mut s) => drop(registry.deregister(&mut s.stream)),
+            Conn::Sniff(mut s) | Conn::Wait(mut s) => drop(registry.deregister(&mut s.stream)),
             Conn::Reject(mut r) => drop(registry.deregister(&mut r.stream)),
             Conn::Proxy(mut p) => {
                 drop(registry.deregister(&mut p.client));
@@ -495,6 +580,8 @@ impl Front {
     }
 
     fn close_all(&mut self) {
+        self.pool.close_all(self.poll.registry());
+        self.waiters.clear();
         for idx in 0..self.slots.len() {
             if let Some(Slot { mut conn, .. }) = self.slots[idx].take() {
                 if let Conn::Ws(c) = &mut conn {

@@ -301,3 +301,87 @@ fn two_hundred_clients_all_receive_a_broadcast() {
         }
     }
 }
+
+/// Many keep-alive clients arriving at once, each sending one request and staying connected:
+/// every one is answered promptly. tiny_http 0.12's task pool can lose the wakeup of a connection
+/// accepted right after another one (the second task stays queued until some connection closes),
+/// so the front must never open backend connections back to back.
+#[test]
+fn simultaneous_keep_alive_clients_are_all_answered() {
+    const CLIENTS: usize = 16;
+    let front = start(FrontConfig::default(), vec![]);
+    let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| TcpStream::connect(front.local_addr).unwrap()).collect();
+    let started = Instant::now();
+    for (i, s) in clients.iter_mut().enumerate() {
+        write!(s, "GET /c{i} HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    }
+    for (i, s) in clients.iter_mut().enumerate() {
+        let left = Duration::from_secs(3).saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        s.set_read_timeout(Some(left)).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).unwrap_or_else(|e| panic!("client {i} unanswered after {:?}: {e}", started.elapsed()));
+        let resp = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(body_json(&resp)["url"], format!("/c{i}"), "{resp}");
+    }
+    assert_eq!(front.stats().proxied_connections, CLIENTS as u64);
+    // The connections stay usable.
+    for s in &mut clients {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /again HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        assert_eq!(body_json(&String::from_utf8_lossy(&buf[..n]))["url"], "/again");
+    }
+}
+
+/// A raw HTTP/1.1 backend; connection `n` (from 0) closes right after its first answer when
+/// `n < closing`. Each answer's body is `{"conn": n, "seen": requests on that connection}`.
+fn closing_backend(closing: usize) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, s) in listener.incoming().enumerate() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let (mut buf, mut seen) = (Vec::new(), 0);
+                let mut chunk = [0u8; 4096];
+                while let Ok(k @ 1..) = s.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..k]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        seen += 1;
+                        let body = serde_json::json!({ "conn": n, "seen": seen }).to_string();
+                        let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                        let _ = s.write_all(answer.as_bytes());
+                        if n < closing {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn warm_connections_closed_by_the_backend_are_replaced() {
+    let front = start_with(closing_backend(3), FrontConfig::default(), vec![]);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(front.local_addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let (mut resp, mut chunk) = (Vec::new(), [0u8; 4096]);
+        while !resp.ends_with(b"}") {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&resp));
+            resp.extend_from_slice(&chunk[..n]);
+        }
+        let resp = String::from_utf8_lossy(&resp).into_owned();
+        let v = body_json(&resp);
+        // A warm connection that was not closed: its warm-up was its first request.
+        assert!(v["conn"].as_u64().is_some_and(|c| c >= 3), "{resp}");
+        assert_eq!(v["seen"], 2, "{resp}");
+    }
+}
