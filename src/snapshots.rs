@@ -73,7 +73,14 @@ pub fn restore_newest(
     app: &App,
     session: &SessionApi,
 ) -> anyhow::Result<Option<(Engine, Restored)>> {
-    for (seq, bytes) in snapshot::all_valid(dir).with_context(|| format!("reading snapshots in {}", dir.display()))? {
+    for seq in snapshot::seqs(dir).with_context(|| format!("listing snapshots in {}", dir.display()))? {
+        let bytes = match snapshot::read(dir, seq).with_context(|| format!("reading snapshots in {}", dir.display()))? {
+            Ok(b) => b,
+            Err(why) => {
+                log::warn!("ignoring snapshot at journal seq {seq} in {}: {why}", dir.display());
+                continue;
+            }
+        };
         let doc: SnapshotDoc = match serde_json::from_slice(&bytes) {
             Ok(d) => d,
             Err(e) => {

@@ -133,28 +133,31 @@ pub fn seqs(dir: impl AsRef<Path>) -> Result<Vec<u64>, JournalError> {
     Ok(list(dir.as_ref())?.into_iter().map(|(seq, _)| seq).collect())
 }
 
-/// Every valid snapshot in `dir` as `(seq, bytes)`, newest first; damaged ones are skipped with a
-/// logged warning.
-pub fn all_valid(dir: impl AsRef<Path>) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
-    let mut out = Vec::new();
-    for (seq, path) in list(dir.as_ref())? {
-        let data = fs::read(&path).map_err(io_err(&path))?;
-        match parse(seq, &data) {
-            Ok(body) => out.push((seq, body.to_vec())),
-            Err(why) => log::warn!("ignoring snapshot {}: {why}", path.display()),
-        }
-    }
-    Ok(out)
+/// Reads and checks the snapshot of `seq` in `dir`: Ok(Err(why)) when the file is damaged.
+pub fn read(dir: impl AsRef<Path>, seq: u64) -> Result<Result<Vec<u8>, String>, JournalError> {
+    let path = dir.as_ref().join(file_name(seq));
+    let data = fs::read(&path).map_err(io_err(&path))?;
+    Ok(parse(seq, &data).map(<[u8]>::to_vec))
 }
 
-/// Deletes all but the newest `keep` snapshots (valid or not); returns how
-/// many files were removed.
+/// Deletes all but the newest `keep` snapshots (valid or not) and any temp
+/// file a crash left mid-write (call it only from the one writer, after its
+/// write); returns how many files were removed.
 pub fn prune(dir: impl AsRef<Path>, keep: usize) -> Result<usize, JournalError> {
     let dir = dir.as_ref();
     let mut removed = 0;
     for (_, path) in list(dir)?.into_iter().skip(keep) {
         fs::remove_file(&path).map_err(io_err(&path))?;
         removed += 1;
+    }
+    // Temp files a crash left mid-write (the writer calls this after its own rename).
+    for entry in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(PREFIX) && name.ends_with(".tmp") {
+            fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+            removed += 1;
+        }
     }
     if removed > 0 {
         sync_dir(dir)?;
