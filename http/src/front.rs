@@ -24,12 +24,13 @@
 mod backend_pool;
 mod head;
 mod proxy;
+mod reject;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -42,6 +43,7 @@ use tungstenite::Utf8Bytes;
 use self::backend_pool::{BackendPool, MAX_WARM};
 use self::head::{json_error, Sniffed};
 use self::proxy::Proxy;
+use self::reject::{reject, reject_step, Reject};
 use crate::ws::{broadcast_channel, BroadcastRx, Broadcaster, Frame, Topic, WsClient, WsEnd};
 
 /// Most bytes read while looking for the first request head.
@@ -202,14 +204,6 @@ pub fn start_front(
 struct Sniff {
     stream: TcpStream,
     buf: Vec<u8>,
-}
-
-/// Writing an error response, then draining input until the peer closes (so that closing does
-/// not reset the connection before the response is read).
-struct Reject {
-    stream: TcpStream,
-    out: Vec<u8>,
-    sent: usize,
 }
 
 enum Conn {
@@ -589,30 +583,6 @@ impl Front {
                 }
                 self.release(idx, conn, None);
             }
-        }
-    }
-}
-
-fn reject(stream: TcpStream, out: Vec<u8>) -> Step {
-    reject_step(Reject { stream, out, sent: 0 })
-}
-
-fn reject_step(mut r: Reject) -> Step {
-    let mut sink = [0u8; 4096];
-    loop {
-        let result = if r.sent < r.out.len() { r.stream.write(&r.out[r.sent..]) } else { r.stream.read(&mut sink) };
-        match result {
-            Ok(0) => return Step::Close(Conn::Reject(r), None),
-            Ok(n) if r.sent < r.out.len() => {
-                r.sent += n;
-                if r.sent == r.out.len() {
-                    let _ = r.stream.shutdown(Shutdown::Write);
-                }
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Keep(Conn::Reject(r)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Step::Close(Conn::Reject(r), None),
         }
     }
 }
