@@ -1,8 +1,9 @@
 //! A small deterministic example policy following the model contract, for tests, benches and demos.
 //!
 //! Per symbol: flatten the `[lookback_window, n_features]` window -> Linear(lookback*n_features, 32)
-//! -> tanh -> Linear(32, 1) -> tanh, times the mask. Weights come from a fixed seed, so two builds with
-//! the same arguments give the same model (and the same actions).
+//! -> tanh -> Linear(32, 1) -> tanh, times the mask. Weights are a fixed function of their position
+//! (not libtorch's global RNG, which other threads may be using), so two builds with the same
+//! arguments give the same model (and the same actions).
 
 use crate::error::{short_torch_error, ModelError};
 use crate::meta::{sidecar_path, MetaSource, ModelKind, ModelMeta};
@@ -17,12 +18,21 @@ pub const EXAMPLE_N_FEATURES: usize = 6;
 pub const FEATURE_SET_V1: &str = "pinion_v1";
 /// Hidden width of the example network.
 pub const EXAMPLE_HIDDEN: i64 = 32;
-/// Seed of the example's weights.
+/// Seed of the example's weights (the phase of the function that sets them).
 pub const EXAMPLE_SEED: i64 = 20_240_617;
+
+/// Sets `t` to `sin(seed + salt + 0.7312 * i) / sqrt(fan_in)` over its flat index `i`: spread like a
+/// uniform init, the same on every build, whatever else uses libtorch's RNG meanwhile.
+fn fill_fixed(t: &mut Tensor, salt: f64, fan_in: i64) {
+    let n = t.numel() as i64;
+    let values = (Tensor::arange(n, (Kind::Double, Device::Cpu)) * 0.7312 + (EXAMPLE_SEED as f64 + salt)).sin() / (fan_in as f64).sqrt();
+    let shaped = values.to_kind(Kind::Float).reshape(t.size());
+    tch::no_grad(|| t.copy_(&shaped));
+}
 
 /// Builds the example policy, traces it as TorchScript taking `(obs, mask)`, saves it at `path`, and
 /// writes the sidecar `NAME.json` (tracing cannot add extra files to the archive). Returns the
-/// metadata written. Reseeds libtorch's global RNG (`tch::manual_seed`).
+/// metadata written.
 pub fn build_example(
     path: impl AsRef<Path>,
     max_symbols: usize,
@@ -43,11 +53,17 @@ pub fn build_example(
         |what: &str, e: tch::TchError| ModelError::Torch { path: path.into(), reason: format!("{what}: {}", short_torch_error(&e)) };
 
     let (s, l, f) = (max_symbols as i64, lookback_window as i64, n_features as i64);
-    tch::manual_seed(EXAMPLE_SEED);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();
-    let l1 = nn::linear(&root / "l1", l * f, EXAMPLE_HIDDEN, Default::default());
-    let l2 = nn::linear(&root / "l2", EXAMPLE_HIDDEN, 1, Default::default());
+    let mut l1 = nn::linear(&root / "l1", l * f, EXAMPLE_HIDDEN, Default::default());
+    let mut l2 = nn::linear(&root / "l2", EXAMPLE_HIDDEN, 1, Default::default());
+    fill_fixed(&mut l1.ws, 0.0, l * f);
+    fill_fixed(&mut l2.ws, 1.0, EXAMPLE_HIDDEN);
+    for (b, salt) in [(&mut l1.bs, 2.0), (&mut l2.bs, 3.0)] {
+        if let Some(b) = b.as_mut() {
+            fill_fixed(b, salt, EXAMPLE_HIDDEN);
+        }
+    }
     vs.freeze();
 
     let opts = (Kind::Float, Device::Cpu);
