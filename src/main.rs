@@ -1,5 +1,6 @@
 //! The `pinion` binary: wires core, io, http and models together behind subcommands.
 
+mod affinity;
 mod commands;
 mod config;
 mod durable;

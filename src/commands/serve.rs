@@ -117,6 +117,13 @@ pub struct Server {
 impl Server {
     pub fn start(cfg: &ServeConfig) -> anyhow::Result<Server> {
         let started = Instant::now();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let core_cpu = cfg.pin_cpu.unwrap_or(cpus - 1);
+        // Every thread started from here on (REST, front, publisher, journal, feed, snapshots) inherits
+        // this mask and stays off the core's CPU; the core thread pins itself to it.
+        if crate::affinity::keep_off_cpu(core_cpu) {
+            log::info!("I/O threads run off CPU {core_cpu}, which the core thread has to itself");
+        }
         let inputs: Vec<ImportInput> = cfg.ticks.iter().map(ImportInput::new).collect();
         let data = load_many(&inputs, &ImportOptions::quiet()).context("loading the feed's tick files")?;
         if data.is_empty() {
@@ -234,9 +241,7 @@ impl Server {
         let publisher = pinion_http::publisher::start(events_rx, read, Some(front.broadcaster.clone()), status, hook, Default::default())?;
         std::mem::forget(publisher);
 
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let core_cfg =
-            CoreConfig { pin_cpu: cfg.pin_cpu.or(Some(cpus - 1)), account_every_ns, exit_when_feed_ends: false, ..CoreConfig::default() };
+        let core_cfg = CoreConfig { pin_cpu: Some(core_cpu), account_every_ns, exit_when_feed_ends: false, ..CoreConfig::default() };
         let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
         let core = spawn_core(engine, consumer, commands_rx, sink, core_cfg)?;
         std::mem::forget(core);
