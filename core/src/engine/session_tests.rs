@@ -32,6 +32,9 @@ impl Policy for FixedPolicy {
         }
         Ok(())
     }
+    fn source(&self) -> Option<String> {
+        Some("fixed".into())
+    }
 }
 
 const MIN: i64 = 60_000_000_000;
@@ -111,4 +114,80 @@ fn warmup_failure_is_reported() {
         }),
         Err(SessionError::Invalid(_))
     ));
+}
+
+/// Follows the last bar's first feature of each slot: a pure function of the observation, like a
+/// TorchScript policy, so a reloaded copy decides exactly as the original.
+struct FollowPolicy {
+    shape: PolicyShape,
+}
+
+impl Policy for FollowPolicy {
+    fn shape(&self) -> PolicyShape {
+        self.shape
+    }
+    fn decide(&mut self, obs: &[f32], mask: &[f32], actions: &mut [f32]) -> Result<(), PolicyError> {
+        let (l, f) = (self.shape.lookback_window, self.shape.n_features);
+        for (i, a) in actions.iter_mut().enumerate() {
+            *a = if mask[i] == 0.0 { 0.0 } else { (obs[i * l * f + (l - 1) * f] * 5000.0).tanh() };
+        }
+        Ok(())
+    }
+    fn source(&self) -> Option<String> {
+        Some("follow".into())
+    }
+}
+
+#[test]
+fn a_running_session_survives_save_and_restore() {
+    let shape = PolicyShape { max_symbols: 4, lookback_window: 20, n_features: 6 };
+    let mut e = two_symbol_engine();
+    feed(&mut e, 0, 10);
+    e.start_session(SessionSpec {
+        symbols: vec![InstrumentId(0), InstrumentId(1)],
+        target_capital: Money::from_units(20_000),
+        policy: Box::new(FollowPolicy { shape }),
+    })
+    .unwrap();
+    feed(&mut e, 10, 30);
+    e.drain_events(|_| {});
+    let before = e.session_status();
+    assert_eq!(before.state, SessionState::Running);
+    assert!(before.decisions > 0 && !before.open_positions.is_empty(), "{before:?}");
+
+    let saved = e.save_state().unwrap();
+    let json = serde_json::to_vec(&saved).unwrap();
+    let parsed: super::state::EngineState = serde_json::from_slice(&json).unwrap();
+    let table = e.instruments().clone();
+    let config = PaperConfig { starting_balance: Money::from_units(100_000), commission_rate: Rate::ZERO };
+    let mut loaded = Vec::new();
+    let mut r = Engine::restore(table, config, parsed, &mut |src| {
+        loaded.push(src.to_string());
+        Ok(Box::new(FollowPolicy { shape }) as Box<dyn Policy>)
+    })
+    .unwrap();
+    assert_eq!(loaded, ["follow"]);
+    // Everything but the wall time a decision took (a measurement, not state that decides anything).
+    let untimed = |mut s: crate::session::SessionStatus| {
+        s.last_decision_cost_ns = 0;
+        s
+    };
+    let untimed_state = |mut s: super::state::EngineState| {
+        if let Some(x) = s.session.as_mut() {
+            x.last_decision_cost_ns = 0;
+        }
+        s
+    };
+    assert_eq!(untimed(r.session_status()), untimed(before.clone()));
+
+    feed(&mut e, 30, 45);
+    feed(&mut r, 30, 45);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    e.drain_events(|x| a.push(*x));
+    r.drain_events(|x| b.push(*x));
+    assert!(e.session_status().decisions > before.decisions, "the session keeps deciding after the snapshot");
+    assert!(a.iter().any(|x| matches!(x, EngineEvent::Fill(_))), "and trading");
+    assert_eq!(a, b);
+    assert_eq!(untimed(e.session_status()), untimed(r.session_status()));
+    assert_eq!(untimed_state(e.save_state().unwrap()), untimed_state(r.save_state().unwrap()));
 }
