@@ -41,7 +41,8 @@ fn engine_with_books() -> Engine {
     e.set_risk(Some(RiskEngine::new(RiskLimits::default())));
     e.enable_history(BarSize::parse("1 min").unwrap(), 64);
     let eur = e.instruments().get(InstrumentId(0)).clone();
-    let books: [(&str, serde_json::Value, Option<(StopLossType, f64)>, Option<(TakeProfitType, f64)>); 6] = [
+    type BookCase = (&'static str, serde_json::Value, Option<(StopLossType, f64)>, Option<(TakeProfitType, f64)>);
+    let books: [BookCase; 6] = [
         ("ema_cross", serde_json::json!({"fast": 5, "slow": 20, "trade_size": 10000}), Some((StopLossType::Pips, 10.0)), None),
         ("MomentumStrategy", serde_json::Value::Null, Some((StopLossType::Atr, 2.0)), Some((TakeProfitType::RiskReward, 2.0))),
         ("RSIStrategy", serde_json::json!({"rsi_period": 5}), None, None),
