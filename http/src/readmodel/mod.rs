@@ -206,15 +206,22 @@ impl ReadModel {
             return;
         }
         let mut captured = None;
-        let seq = {
+        let mut rest = events;
+        let seq = loop {
+            let cut = rest.iter().position(|e| matches!(e, EngineEvent::Checkpoint { .. })).unwrap_or(rest.len());
+            let (before, from_checkpoint) = rest.split_at(cut);
             let mut s = self.write();
-            for e in events {
-                if let EngineEvent::Checkpoint { id, ticks } = *e {
-                    captured = Some((id, ticks, s.export_state()));
-                }
+            for e in before {
                 s.apply(e);
             }
-            s.applied_seq
+            let Some((checkpoint, after)) = from_checkpoint.split_first() else { break s.applied_seq };
+            drop(s);
+            if let EngineEvent::Checkpoint { id, ticks } = *checkpoint {
+                // Under the read lock: REST reads go on meanwhile, and only this thread applies events.
+                captured = Some((id, ticks, self.read().export_state()));
+            }
+            self.write().apply(checkpoint);
+            rest = after;
         };
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = seq;
         self.changed.notify_all();
