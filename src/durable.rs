@@ -105,6 +105,14 @@ pub fn event_hook(handle: JournalHandle) -> BatchHook {
     })
 }
 
+/// Journals a progress marker (the engine had processed `ticks` ticks) and waits until it is durable. A
+/// snapshot taken at `ticks` records one, so a restart without that snapshot re-executes at least as far
+/// and applies the crash recovery modes at the same point as a restart from it.
+pub fn mark_progress(handle: &JournalHandle, ticks: u64, ts_ns: i64) -> anyhow::Result<()> {
+    let payload = json!({ "ticks": ticks, "ts": ts_ns }).to_string().into_bytes();
+    handle.append(PROGRESS, payload).and_then(|t| t.wait()).map(|_| ()).context("journaling a progress marker")
+}
+
 /// What the journal holds for recovery.
 #[derive(Debug, Default)]
 pub struct JournalLog {

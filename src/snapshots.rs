@@ -185,6 +185,9 @@ pub fn take_running(
     if ticks != engine_state.ticks {
         bail!("checkpoint {id} is at tick {ticks} on the read side but {} in the engine", engine_state.ticks);
     }
+    // The journal's durable point must reach the snapshot's, or a restart without this snapshot would
+    // recover (and apply recovery modes) at an earlier tick than a restart from it.
+    crate::durable::mark_progress(journal, engine_state.ticks, engine_state.now_ns)?;
     let doc = SnapshotDoc { version: SNAPSHOT_DOC_VERSION, journal_seq, engine: engine_state, read, settings };
     write(dir, journal, &doc).map(|(path, len)| Some((path, len, core_time)))
 }

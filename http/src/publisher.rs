@@ -97,17 +97,23 @@ pub fn start(
                 }
             }
         };
+        // Events read after the last progress marker wait for theirs: the core ends every flush with one,
+        // and the hook journals a batch's events with that marker before any of them become visible (a
+        // flush the core is still pushing would otherwise show fills whose marker is not durable yet).
+        let mut pending: Vec<EngineEvent> = Vec::with_capacity(8192);
         loop {
-            batch.clear();
             let n = events.slots();
             if n > 0 {
                 if let Ok(chunk) = events.read_chunk(n.min(8192)) {
                     let (a, b) = chunk.as_slices();
-                    batch.extend_from_slice(a);
-                    batch.extend_from_slice(b);
+                    pending.extend_from_slice(a);
+                    pending.extend_from_slice(b);
                     chunk.commit_all();
                 }
             }
+            let ready = pending.iter().rposition(|e| matches!(e, EngineEvent::Progress { .. })).map_or(0, |i| i + 1);
+            batch.clear();
+            batch.extend(pending.drain(..ready));
             if !batch.is_empty() {
                 if let Some(h) = hook.as_mut() {
                     h(&batch);
