@@ -97,9 +97,8 @@ pub fn event_hook(handle: JournalHandle) -> BatchHook {
         }
         // Account marks alone are derived state: only batches with orders, fills or trades need a marker.
         if let Some((ticks, ts)) = progress.filter(|_| wrote) {
-            let r = handle.append(PROGRESS, json!({ "ticks": ticks, "ts": ts }).to_string().into_bytes()).and_then(|t| t.wait());
-            if let Err(err) = r {
-                log::error!("journal progress not durable: {err}");
+            if let Err(err) = mark_progress(&handle, ticks, ts) {
+                log::error!("journal progress not durable: {err:#}");
             }
         }
     })

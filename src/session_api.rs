@@ -39,6 +39,28 @@ impl SessionConfig {
             "risk": self.risk,
         })
     }
+
+    /// The config as a `/session/config` body (what `restore_config` reads back).
+    fn to_body(&self) -> Value {
+        let mut v = json!({
+            "symbols": self.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+            "model_path": self.model_path,
+            "target_capital_usd": self.target_capital.as_f64(),
+        });
+        if let Some(r) = &self.risk {
+            v["risk"] = r.clone();
+        }
+        v
+    }
+
+    /// The config as a journaled `session_start` (what `restore_active` reads back): its `risk` object
+    /// goes under `risk_override`; the caller adds the limits actually installed as `risk`.
+    fn to_start_record(&self) -> Value {
+        let mut v = self.to_body();
+        let risk = v.as_object_mut().and_then(|o| o.remove("risk")).unwrap_or(Value::Null);
+        v["risk_override"] = risk;
+        v
+    }
 }
 
 pub struct SessionApi {
@@ -267,18 +289,9 @@ impl SessionApi {
         drop(active);
         // `risk` is the full set of limits installed at start (null: left as they were), which replay
         // installs as is; `risk_override` is the config's object that produced it (informational).
-        app.persist(
-            "session_start",
-            &json!({
-                "tick_pos": at.tick_pos,
-                "cmd": at.cmd,
-                "symbols": cfg.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
-                "model_path": cfg.model_path,
-                "target_capital_usd": cfg.target_capital.as_f64(),
-                "risk": limits,
-                "risk_override": cfg.risk,
-            }),
-        )?;
+        let mut record = cfg.to_start_record();
+        record["risk"] = json!(limits);
+        app.persist("session_start", &at.stamp(record))?;
         app.read.write().session_book = Some(book);
         log::info!(
             "session starting: warming up {} on {} (timeout {timeout} s)",
@@ -462,23 +475,8 @@ impl RouteProvider for SessionRoutes {
 /// current or last session was started with (as a journaled `session_start`).
 impl SessionApi {
     pub fn export_settings(&self) -> Value {
-        let body = |c: &SessionConfig| {
-            let mut v = json!({
-                "symbols": c.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
-                "model_path": c.model_path,
-                "target_capital_usd": c.target_capital.as_f64(),
-            });
-            if let Some(r) = &c.risk {
-                v["risk"] = r.clone();
-            }
-            v
-        };
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(body);
-        let active = self.active.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|c| {
-            let mut v = body(c);
-            v["risk_override"] = v["risk"].take();
-            v
-        });
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(SessionConfig::to_body);
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(SessionConfig::to_start_record);
         json!({ "pending": pending, "active": active })
     }
 

@@ -88,8 +88,12 @@ pub fn restore_newest(
                 continue;
             }
         };
-        if doc.version != SNAPSHOT_DOC_VERSION || doc.journal_seq != seq {
+        if doc.version != SNAPSHOT_DOC_VERSION {
             log::warn!("snapshot at journal seq {seq}: document version {} (this build reads {SNAPSHOT_DOC_VERSION})", doc.version);
+            continue;
+        }
+        if doc.journal_seq != seq {
+            log::warn!("snapshot at journal seq {seq} says it covers journal seq {}: not used", doc.journal_seq);
             continue;
         }
         let restored = Restored { journal_seq: seq, tick_pos: doc.engine.ticks, commands: doc.engine.commands };

@@ -87,7 +87,6 @@ pub fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let handle = std::thread::Builder::new().name("pinion-publisher".into()).spawn(move || {
-        let mut batch: Vec<EngineEvent> = Vec::with_capacity(8192);
         let mut last_account = Instant::now();
         let mut last_status = Instant::now();
         let send = |topic: Topic, data: &Value| {
@@ -112,17 +111,16 @@ pub fn start(
                 }
             }
             let ready = pending.iter().rposition(|e| matches!(e, EngineEvent::Progress { .. })).map_or(0, |i| i + 1);
-            batch.clear();
-            batch.extend(pending.drain(..ready));
+            let batch = &pending[..ready];
             if !batch.is_empty() {
                 if let Some(h) = hook.as_mut() {
-                    h(&batch);
+                    h(batch);
                 }
-                read.apply_batch(&batch);
+                read.apply_batch(batch);
                 if ws.is_some() {
                     let mut status_changed = false;
                     let s = read.read();
-                    for e in &batch {
+                    for e in batch {
                         if let Some(v) = order_frame(&s, e) {
                             send(Topic::Order, &v);
                         }
@@ -152,7 +150,8 @@ pub fn start(
                 last_status = Instant::now();
                 send(Topic::Status, &status(&read.read()));
             }
-            if batch.is_empty() {
+            pending.drain(..ready);
+            if ready == 0 {
                 if stop2.load(Ordering::Acquire) && events.slots() == 0 {
                     break;
                 }
