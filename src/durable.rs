@@ -6,56 +6,71 @@
 //! With a snapshot (`crate::snapshots`), the re-execution starts at the snapshot's tick position and
 //! reads only the journal after it.
 
-use crate::session_api::{apply_start, SessionApi};
-use anyhow::Context;
-use pinion_core::engine::{CrashRecoveryMode, Engine};
+use anyhow::{bail, Context};
+use pinion_core::change::{Change, JournaledChange};
+use pinion_core::engine::{ChangeResources, CrashRecoveryMode, Engine};
 use pinion_core::events::{BookStatus, EngineEvent};
-use pinion_core::fixed::Money;
-use pinion_core::order::{BookId, OrderPurpose};
-use pinion_core::session::SessionSpec;
+use pinion_core::order::BookId;
 use pinion_core::tick::Tick;
 use pinion_http::app::{App, Durability};
+use pinion_http::changes::{apply_outside_engine, commit_on, replay_on};
 use pinion_http::publisher::BatchHook;
 use pinion_io::journal::{JournalHandle, JournalReader};
 use pinion_io::replay::{loop_period, virtual_tick};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// Journal record kinds.
-pub const KINDS: &[(u16, &str)] = &[
-    (1, "operation_created"),
-    (2, "operation_action"),
-    (3, "risk_updated"),
-    (4, "session_config"),
-    (5, "session_start"),
-    (6, "session_stop"),
-    (7, "session_fail"),
-    (8, "recovery"),
-    (20, "progress"),
-    (21, "event"),
-];
+/// Journal record kind of a state change (a [`JournaledChange`] as JSON).
+pub const CHANGE: u16 = 1;
+/// Journal record kind of a progress marker (`{"ticks": N, "ts": T}`).
+pub const PROGRESS: u16 = 20;
+/// Journal record kind of an engine event (orders, fills, trades; see `event_json`).
+pub const EVENT: u16 = 21;
 
-pub fn kind_code(name: &str) -> Option<u16> {
-    KINDS.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
-}
-
+/// The name of a record kind (for `pinion journal dump`).
 pub fn kind_name(code: u16) -> &'static str {
-    KINDS.iter().find(|(c, _)| *c == code).map_or("unknown", |(_, n)| n)
+    match code {
+        CHANGE => "change",
+        PROGRESS => "progress",
+        EVENT => "event",
+        _ => "unknown",
+    }
 }
 
-const PROGRESS: u16 = 20;
-const EVENT: u16 = 21;
+/// A progress marker's payload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgressMark {
+    ticks: u64,
+    #[allow(dead_code)]
+    ts: i64,
+}
 
 /// Journals state changes and waits for the fsync.
 pub struct JournalDurability {
     pub handle: JournalHandle,
+    /// Fault injection for the crash tests (`PINION_FAULT_ABORT_AFTER_JOURNAL=<change name>`): the
+    /// process aborts right after that change is durable and before it applies.
+    pub abort_after: Option<String>,
+}
+
+impl JournalDurability {
+    pub fn new(handle: JournalHandle) -> JournalDurability {
+        let abort_after = std::env::var("PINION_FAULT_ABORT_AFTER_JOURNAL").ok().filter(|v| !v.is_empty());
+        JournalDurability { handle, abort_after }
+    }
 }
 
 impl Durability for JournalDurability {
-    fn record(&self, kind: &str, payload: &Value) -> Result<(), String> {
-        let code = kind_code(kind).ok_or_else(|| format!("no journal record kind {kind:?}"))?;
-        let bytes = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
-        self.handle.append(code, bytes).and_then(|t| t.wait()).map(|_| ()).map_err(|e| e.to_string())
+    fn record(&self, record: &JournaledChange) -> Result<(), String> {
+        let bytes = serde_json::to_vec(record).map_err(|e| e.to_string())?;
+        self.handle.append(CHANGE, bytes).and_then(|t| t.wait()).map(|_| ()).map_err(|e| e.to_string())?;
+        if self.abort_after.as_deref() == Some(record.change.name()) {
+            eprintln!("fault injection: aborting after journaling {}", record.change.name());
+            std::process::abort();
+        }
+        Ok(())
     }
 }
 
@@ -115,8 +130,8 @@ pub fn mark_progress(handle: &JournalHandle, ticks: u64, ts_ns: i64) -> anyhow::
 /// What the journal holds for recovery.
 #[derive(Debug, Default)]
 pub struct JournalLog {
-    /// State changes in journal order: (kind, payload).
-    pub commands: Vec<(u16, Value)>,
+    /// State changes in journal order.
+    pub changes: Vec<JournaledChange>,
     /// Ticks processed at the last durable progress marker.
     pub progress_ticks: u64,
     pub journaled_fills: u64,
@@ -125,155 +140,55 @@ pub struct JournalLog {
 
 /// Reads the journal from record `from_seq` (0: the oldest held). Fills are counted only when their
 /// progress marker lies after tick `after_tick` (those before it are already in a snapshot taken there).
+/// A record this build cannot read (an unknown kind, a change that does not parse) stops start-up with
+/// an error naming its seq, segment file and offset: nothing is guessed.
 pub fn read_log(dir: &Path, from_seq: u64, after_tick: u64) -> anyhow::Result<JournalLog> {
     let mut log = JournalLog::default();
     let mut reader = JournalReader::open(dir, from_seq).with_context(|| format!("reading the journal in {}", dir.display()))?;
     let mut unmarked_fills = 0;
-    while let Some(r) = reader.next_record().with_context(|| format!("reading the journal in {}", dir.display()))? {
-        log.records += 1;
-        let v: Value =
-            serde_json::from_slice(r.payload).with_context(|| format!("journal record {} ({}) is not JSON", r.seq, kind_name(r.kind)))?;
-        match r.kind {
-            PROGRESS => {
-                let ticks = v["ticks"].as_u64().unwrap_or(0);
-                log.progress_ticks = log.progress_ticks.max(ticks);
-                if ticks > after_tick || after_tick == 0 {
-                    log.journaled_fills += unmarked_fills;
-                }
-                unmarked_fills = 0;
+    loop {
+        let Some(r) = reader.next_record().with_context(|| format!("reading the journal in {}", dir.display()))? else { break };
+        let (seq, kind) = (r.seq, r.kind);
+        let parsed: Result<(), String> = match kind {
+            CHANGE => serde_json::from_slice::<JournaledChange>(r.payload).map(|c| log.changes.push(c)).map_err(|e| e.to_string()),
+            PROGRESS => serde_json::from_slice::<ProgressMark>(r.payload)
+                .map(|p| {
+                    log.progress_ticks = log.progress_ticks.max(p.ticks);
+                    if p.ticks > after_tick || after_tick == 0 {
+                        log.journaled_fills += unmarked_fills;
+                    }
+                    unmarked_fills = 0;
+                })
+                .map_err(|e| e.to_string()),
+            EVENT => {
+                serde_json::from_slice::<Value>(r.payload).map(|v| unmarked_fills += u64::from(v["e"] == "fill")).map_err(|e| e.to_string())
             }
-            EVENT => unmarked_fills += u64::from(v["e"] == "fill"),
-            k => log.commands.push((k, v)),
+            other => Err(format!("record kind {other} is not one this build reads (1 change, 20 progress, 21 event)")),
+        };
+        log.records += 1;
+        if let Err(why) = parsed {
+            let (file, offset) = reader.position().map_or((dir.display().to_string(), 0), |(p, o)| (p.display().to_string(), o));
+            bail!(
+                "journal record {seq} ({}) in {file} at byte offset {offset} cannot be read: {why}; start-up stops rather than guess \
+                 (move the data directory aside to start empty)",
+                kind_name(kind)
+            );
         }
     }
     log.journaled_fills += unmarked_fills;
     Ok(log)
 }
 
-fn tick_pos(v: &Value) -> Option<u64> {
-    v.get("tick_pos").and_then(Value::as_u64)
-}
-
-fn book_of(app: &App, op_id: u64) -> Option<BookId> {
-    app.read.read().operation(op_id).map(|o| o.book)
-}
-
-/// Number of the core state change a journal record holds (`cmd`), if it has one.
-fn cmd_of(v: &Value) -> Option<u64> {
-    v.get("cmd").and_then(Value::as_u64)
-}
-
-/// Applies what a journaled change did outside the engine, for a change the restored snapshot's engine
-/// already holds (it was applied on the core before the snapshot but journaled after).
-fn apply_outside_engine(app: &App, session: &SessionApi, kind: u16, v: &Value) -> anyhow::Result<()> {
-    match kind_name(kind) {
-        "operation_created" => {
-            let id = v["op_id"].as_u64().context("operation_created without op_id")?;
-            if app.read.read().operation(id).is_none() {
-                let body = v["request"].as_object().context("operation_created without a request")?;
-                let (req, _) = pinion_http::operations::validate_create(app, body)
-                    .map_err(|e| anyhow::anyhow!("operation {}: {}", v["op_id"], e.detail))?;
-                let book = BookId(v["book"].as_u64().context("operation_created without book")? as u32);
-                let now = app.read.read().now_ns;
-                pinion_http::operations::register(app, req.meta, book, now, Some(id));
-            }
-        }
-        "session_start" => session.restore_active(app, v),
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Applies one journaled change to the engine (and the read model / session settings).
-fn apply_command(engine: &mut Engine, app: &App, session: &SessionApi, kind: u16, v: &Value) -> anyhow::Result<()> {
-    if let Some(cmd) = cmd_of(v) {
-        engine.set_commands_applied(engine.commands_applied().max(cmd));
-    }
-    match kind_name(kind) {
-        "operation_created" => {
-            let body = v["request"].as_object().context("operation_created without a request")?;
-            let (req, _) = pinion_http::operations::validate_create(app, body)
-                .map_err(|e| anyhow::anyhow!("operation {}: {}", v["op_id"], e.detail))?;
-            let spec = pinion_http::operations::book_spec(app, &req).map_err(|e| anyhow::anyhow!(e.detail))?;
-            let book = engine.add_book(spec)?;
-            if v["book"].as_u64() != Some(book.0 as u64) {
-                log::warn!("operation {} re-created as book {} (journal says {})", v["op_id"], book.0, v["book"]);
-            }
-            let id = v["op_id"].as_u64().context("operation_created without op_id")?;
-            pinion_http::operations::register(app, req.meta, book, engine.now_ns(), Some(id));
-        }
-        "operation_action" => {
-            let id = v["op_id"].as_u64().unwrap_or(0);
-            let book = book_of(app, id).with_context(|| format!("operation {id} unknown"))?;
-            pinion_http::operations::apply_action(engine, book, v["action"].as_str().unwrap_or(""))?;
-        }
-        "risk_updated" => {
-            if let Some(r) = engine.risk_mut() {
-                r.limits.apply_update(&v["body"])?;
-            }
-        }
-        "session_config" => session.restore_config(app, v).map_err(|e| anyhow::anyhow!(e.detail))?,
-        "session_start" => {
-            let symbols = v["symbols"]
-                .as_array()
-                .context("session_start without symbols")?
-                .iter()
-                .filter_map(|s| s.as_str().and_then(|s| app.instruments.find(s)))
-                .collect();
-            let path = v["model_path"].as_str().context("session_start without model_path")?;
-            let policy = pinion_models::TorchPolicy::load(path)?;
-            let risk = serde_json::from_value(v["risk"].clone()).ok();
-            let spec = SessionSpec {
-                symbols,
-                target_capital: Money::from_f64(v["target_capital_usd"].as_f64().unwrap_or(0.0)),
-                policy: Box::new(policy),
-            };
-            let book = apply_start(engine, spec, risk)?;
-            app.read.write().session_book = Some(book);
-            session.restore_active(app, v);
-        }
-        "session_stop" => {
-            engine.stop_session()?;
-        }
-        "session_fail" => engine.fail_session(v["reason"].as_str().unwrap_or("").to_string()),
-        "recovery" => {
-            let id = v["op_id"].as_u64().unwrap_or(0);
-            let book = book_of(app, id).with_context(|| format!("operation {id} unknown"))?;
-            let mode: CrashRecoveryMode = serde_json::from_value(v["mode"].clone())?;
-            apply_recovery(engine, book, mode, v["emergency_stop_loss_pct"].as_f64().unwrap_or(0.05));
-        }
-        other => log::warn!("journal record kind {other} ignored"),
-    }
-    Ok(())
-}
-
-/// Closes what a crash recovery mode says to close; returns how many positions it closed.
-pub fn apply_recovery(engine: &mut Engine, book: BookId, mode: CrashRecoveryMode, emergency_pct: f64) -> usize {
-    let positions: Vec<(pinion_core::instrument::InstrumentId, Money, f64)> = engine
-        .broker()
-        .positions()
-        .filter(|p| p.book == book)
-        .map(|p| {
-            let inst = engine.instruments().get(p.instrument);
-            let entry_notional = engine.broker().rates().usd_per_quote_unit(p.instrument).unwrap_or(0.0)
-                * p.cost_raw().unsigned_abs() as f64
-                / 10f64.powi((inst.price_precision + inst.size_precision) as i32);
-            (p.instrument, engine.broker().unrealized(p), entry_notional)
-        })
-        .collect();
-    let mut closed = 0;
-    for (inst, unrealized, entry_notional) in positions {
-        let close = match mode {
-            CrashRecoveryMode::CloseAll => true,
-            CrashRecoveryMode::Resume => false,
-            CrashRecoveryMode::EmergencyExit => -unrealized.as_f64() > emergency_pct * entry_notional,
-        };
-        if close {
-            engine.close_positions(book, inst, OrderPurpose::Recovery);
-            closed += 1;
-        }
-    }
-    closed
+/// What re-applying a journaled change needs: a session start's model, loaded from its file.
+fn resources_for(change: &Change) -> anyhow::Result<ChangeResources> {
+    Ok(match change {
+        Change::SessionStarted { config, .. } => ChangeResources {
+            policy: Some(
+                crate::snapshots::load_policy(&config.model_path).map_err(|e| anyhow::anyhow!("model {}: {e}", config.model_path))?,
+            ),
+        },
+        _ => ChangeResources::default(),
+    })
 }
 
 /// What recovery re-executes: the recorded feed, the account publishing cadence, and the snapshot it
@@ -295,20 +210,13 @@ pub struct Recovered {
 
 /// Re-executes the feed from the start up to the journal's last progress, applying each journaled change
 /// at its tick position, feeding the events to the read model; then applies crash recovery modes.
-pub fn recover(
-    engine: &mut Engine,
-    app: &App,
-    session: &SessionApi,
-    log: &JournalLog,
-    feed: &Feed,
-    durability: &dyn Durability,
-) -> anyhow::Result<Recovered> {
+pub fn recover(engine: &mut Engine, app: &App, log: &JournalLog, feed: &Feed) -> anyhow::Result<Recovered> {
     let (ticks, account_every_ns, from) = (feed.ticks, feed.account_every_ns, feed.from);
     let start = from.map_or(0, |r| r.tick_pos);
     let held_cmds = from.map_or(0, |r| r.commands);
-    let end = log.commands.iter().filter_map(|(_, v)| tick_pos(v)).max().unwrap_or(0).max(log.progress_ticks).max(start);
+    let end = log.changes.iter().map(|c| c.tick_pos).max().unwrap_or(0).max(log.progress_ticks).max(start);
     let period = loop_period(ticks);
-    let mut pending = log.commands.iter().peekable();
+    let mut pending = log.changes.iter().peekable();
     let mut batch = Vec::with_capacity(8192);
     let mut fills = 0u64;
     let mut last_account = i64::MIN;
@@ -319,20 +227,18 @@ pub fn recover(
         batch.clear();
     };
     for i in start..=end {
-        while let Some((kind, v)) = pending.peek() {
-            match tick_pos(v) {
-                Some(p) if p > i => break,
-                _ => {
-                    drain(engine, &mut batch, &mut fills);
-                    let held = cmd_of(v).is_some_and(|c| c <= held_cmds);
-                    let applied =
-                        if held { apply_outside_engine(app, session, *kind, v) } else { apply_command(engine, app, session, *kind, v) };
-                    if let Err(e) = applied {
-                        log::error!("journal replay: {} could not be re-applied: {e:#}", kind_name(*kind));
-                    }
-                    drain(engine, &mut batch, &mut fills);
-                    pending.next();
-                }
+        while let Some(record) = pending.next_if(|c| c.tick_pos <= i) {
+            if record.cmd <= held_cmds {
+                // The snapshot already holds it (only possible for a journal written by an older build).
+                continue;
+            }
+            drain(engine, &mut batch, &mut fills);
+            let replayed =
+                resources_for(&record.change).and_then(|res| replay_on(engine, record, res).map_err(|e| anyhow::anyhow!(e.detail)));
+            drain(engine, &mut batch, &mut fills);
+            match replayed {
+                Ok(committed) => apply_outside_engine(app, &committed),
+                Err(e) => log::error!("journal replay: {} (change {}) could not be re-applied: {e:#}", record.change.name(), record.cmd),
             }
         }
         if i == end || ticks.is_empty() {
@@ -356,26 +262,23 @@ pub fn recover(
             log.journaled_fills
         );
     }
-    // Crash recovery modes, journaled so a later restart re-applies them at the same point.
+    // Crash recovery modes: changes like any other (journaled before they apply), so a later restart
+    // re-applies them at the same point.
     let ops: Vec<(u64, BookId, String, f64)> =
         app.read.read().operations.iter().map(|o| (o.id, o.book, o.crash_recovery_mode.clone(), o.emergency_stop_loss_pct)).collect();
-    for (id, book, mode_s, pct) in ops {
+    for (op_id, book, mode_s, pct) in ops {
         let active = engine.book(book).is_some_and(|b| b.status == BookStatus::Active);
         let open = engine.broker().positions().any(|p| p.book == book);
         if !active || !open {
             continue;
         }
-        let mode: CrashRecoveryMode = serde_json::from_value(Value::String(mode_s.clone()))?;
-        let closed = apply_recovery(engine, book, mode, pct);
-        let cmd = engine.note_command();
-        durability
-            .record(
-                "recovery",
-                &json!({ "tick_pos": end, "cmd": cmd, "op_id": id, "mode": mode_s, "emergency_stop_loss_pct": pct, "closed": closed }),
-            )
-            .map_err(|e| anyhow::anyhow!("journaling recovery: {e}"))?;
-        log::info!("crash recovery: operation {id} ({mode_s}) closed {closed} position(s)");
+        let mode: CrashRecoveryMode = serde_json::from_value(Value::String(mode_s.clone()))
+            .with_context(|| format!("operation {op_id}: crash_recovery_mode {mode_s:?}"))?;
+        let change = Change::CrashRecoveryApplied { op_id, book, mode, emergency_stop_loss_pct: pct, closes: Vec::new() };
+        let committed = commit_on(engine, app, change, ChangeResources::default())
+            .map_err(|e| anyhow::anyhow!("crash recovery of operation {op_id}: {}", e.detail))?;
         drain(engine, &mut batch, &mut fills);
+        apply_outside_engine(app, &committed);
     }
-    Ok(Recovered { position: end, fills, commands: log.commands.len() })
+    Ok(Recovered { position: end, fills, commands: log.changes.len() })
 }

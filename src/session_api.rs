@@ -1,14 +1,15 @@
 //! The model and session routes (`/models`, `/session/status|config|start|stop`), served by the HTTP
 //! layer through its route-provider hook because they need libtorch (the `models` crate).
 
+use pinion_core::change::{Change, SessionConfigSpec};
+use pinion_core::engine::ChangeResources;
 use pinion_core::engine::HISTORY_CAPACITY;
 use pinion_core::fixed::Money;
-use pinion_core::instrument::InstrumentId;
 use pinion_core::risk::RiskLimits;
-use pinion_core::session::{SessionSpec, SessionState, SessionStatus};
+use pinion_core::session::{SessionState, SessionStatus};
 use pinion_core::time::format_iso;
 use pinion_http::api::{ApiError, ApiResult, Reply, Request};
-use pinion_http::app::App;
+use pinion_http::app::{App, Committed};
 use pinion_http::extensions::RouteProvider;
 use pinion_http::ws::{Broadcaster, Frame, Topic};
 use pinion_models::{ModelInfo, ModelRegistry, TorchPolicy, FEATURE_SET_V1};
@@ -17,49 +18,24 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A validated `/session/config`.
+/// A validated `/session/config`: the journaled spec plus what the server derived from it.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    pub symbols: Vec<(InstrumentId, String)>,
+    /// What is journaled (symbols, model path, target capital, risk override).
+    pub spec: SessionConfigSpec,
+    /// The model's metadata (read from the file).
     pub model: ModelInfo,
-    pub model_path: PathBuf,
-    pub target_capital: Money,
-    /// The config's `risk` object as given (each field checked): only the fields it names, applied
-    /// over the limits current at `/session/start`, so a later `/risk/update` of the others survives.
-    pub risk: Option<Value>,
 }
 
 impl SessionConfig {
     /// The config as `/session/status` shows it.
     fn to_json(&self) -> Value {
         json!({
-            "selected_symbols": self.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+            "selected_symbols": self.spec.symbols,
             "model": serde_json::to_value(&self.model).unwrap_or(Value::Null),
-            "target_capital_usd": self.target_capital.as_f64(),
-            "risk": self.risk,
+            "target_capital_usd": self.spec.target_capital.as_f64(),
+            "risk": self.spec.risk,
         })
-    }
-
-    /// The config as a `/session/config` body (what `restore_config` reads back).
-    fn to_body(&self) -> Value {
-        let mut v = json!({
-            "symbols": self.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
-            "model_path": self.model_path,
-            "target_capital_usd": self.target_capital.as_f64(),
-        });
-        if let Some(r) = &self.risk {
-            v["risk"] = r.clone();
-        }
-        v
-    }
-
-    /// The config as a journaled `session_start` (what `restore_active` reads back): its `risk` object
-    /// goes under `risk_override`; the caller adds the limits actually installed as `risk`.
-    fn to_start_record(&self) -> Value {
-        let mut v = self.to_body();
-        let risk = v.as_object_mut().and_then(|o| o.remove("risk")).unwrap_or(Value::Null);
-        v["risk_override"] = risk;
-        v
     }
 }
 
@@ -115,7 +91,7 @@ impl SessionApi {
         Ok(Reply::ok(serde_json::to_value(self.registry.list(min)).unwrap_or(Value::Null)))
     }
 
-    fn validate_config(&self, app: &App, body: &Map<String, Value>) -> Result<SessionConfig, ApiError> {
+    fn validate_config(&self, app: &App, body: &Map<String, Value>) -> Result<SessionConfigSpec, ApiError> {
         if let Some(k) = body.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
             return Err(ApiError::field(k, format!("unknown field; known fields: {}", CONFIG_FIELDS.join(", "))));
         }
@@ -196,10 +172,20 @@ impl SessionApi {
                     "body" => ApiError::field("risk", e.message),
                     _ => ApiError::bad_request(format!("risk.{e}")),
                 })?;
-                Some(r.clone())
+                Some(r.as_object().cloned().unwrap_or_default())
             }
         };
-        Ok(SessionConfig { symbols, model: info, model_path: path, target_capital: Money::from_f64(cap), risk })
+        Ok(SessionConfigSpec {
+            symbols: symbols.into_iter().map(|s| s.1).collect(),
+            model_path: path.to_string_lossy().into_owned(),
+            target_capital: Money::from_f64(cap),
+            risk,
+        })
+    }
+
+    /// The config of a journaled spec (the model's metadata read again from its file).
+    fn config_of(&self, spec: &SessionConfigSpec) -> SessionConfig {
+        SessionConfig { spec: spec.clone(), model: self.registry.inspect(Path::new(&spec.model_path)) }
     }
 
     /// The status. While a session runs (warming up or running), `selected_symbols`, `model` and
@@ -219,10 +205,10 @@ impl SessionApi {
             (active.as_ref(), active.as_ref().map(|_| "last_session"))
         };
         let selected: Vec<String> = match shown {
-            Some(c) if !st.running || st.symbols.is_empty() => c.symbols.iter().map(|s| s.1.clone()).collect(),
+            Some(c) if !st.running || st.symbols.is_empty() => c.spec.symbols.clone(),
             _ => st.symbols.clone(),
         };
-        let capital = shown.map(|c| c.target_capital.as_f64()).or_else(|| st.running.then_some(st.target_capital_usd));
+        let capital = shown.map(|c| c.spec.target_capital.as_f64()).or_else(|| st.running.then_some(st.target_capital_usd));
         let risk = app.call(|e| e.risk().map(|r| r.limits)).ok().flatten();
         json!({
             "running": st.running,
@@ -268,36 +254,31 @@ impl SessionApi {
                 .filter(|t| t.is_finite() && *t > 0.0 && *t <= 86_400.0)
                 .ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds in (0, 86400]"))?,
         };
-        let cfg = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| ApiError::conflict("no session configuration: POST /session/config first"))?;
-        let policy = TorchPolicy::load(&cfg.model_path).map_err(|e| ApiError::field("model_path", e))?;
-        let spec = SessionSpec {
-            symbols: cfg.symbols.iter().map(|s| s.0).collect(),
-            target_capital: cfg.target_capital,
-            policy: Box::new(policy),
-        };
-        let overrides = cfg.risk.clone();
-        // Held across the engine call so that no status sees the new session with the old config.
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let (started, at) = app.call_applied(move |e| start_with_overrides(e, spec, overrides.as_ref()))?;
-        let (book, limits) = started?;
-        *active = Some(cfg.clone());
-        drop(active);
-        // `risk` is the full set of limits installed at start (null: left as they were), which replay
-        // installs as is; `risk_override` is the config's object that produced it (informational).
-        let mut record = cfg.to_start_record();
-        record["risk"] = json!(limits);
-        app.persist("session_start", &at.stamp(record))?;
-        app.read.write().session_book = Some(book);
-        log::info!(
-            "session starting: warming up {} on {} (timeout {timeout} s)",
-            cfg.symbols.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join(", "),
-            cfg.model.name
-        );
+        let committed = app.propose_with(|app| {
+            let cfg = self
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .ok_or_else(|| ApiError::conflict("no session configuration: POST /session/config first"))?;
+            let policy = TorchPolicy::load(&cfg.spec.model_path).map_err(|e| ApiError::field("model_path", e))?;
+            // The config's risk override over the limits in force now (so `/risk/update`s made since
+            // `/session/config` to fields it does not name survive).
+            let limits = match (&cfg.spec.risk, app.call(|e| e.risk().map(|r| r.limits))?) {
+                (Some(o), Some(mut l)) => {
+                    l.apply_update(&Value::Object(o.clone())).map_err(|err| {
+                        ApiError::conflict(format!("the session config's risk.{err} over the current limits; POST /session/config again"))
+                    })?;
+                    Some(l)
+                }
+                _ => None,
+            };
+            let change = Change::SessionStarted { config: cfg.spec, limits, cold_start_timeout_sec: timeout };
+            Ok((change, ChangeResources { policy: Some(Box::new(policy)) }))
+        })?;
+        if let Change::SessionStarted { config, .. } = &committed.change {
+            log::info!("session warming up {} on {} (timeout {timeout} s)", config.symbols.join(", "), config.model_path);
+        }
         let (me, app2) = (self.clone(), app.clone());
         let deadline = Instant::now() + Duration::from_secs_f64(timeout);
         let watcher =
@@ -332,11 +313,8 @@ impl SessionApi {
                 let detail: Vec<String> = st.warmup_missing.iter().map(|(s, h, n)| format!("{s} has {h} of {n} bars")).collect();
                 let reason = format!("warm-up not ready within {timeout} s (cold_start_timeout_sec): {}", detail.join(", "));
                 log::warn!("session failed: {reason}");
-                let r2 = reason.clone();
-                if let Ok(((), at)) = app.call_applied(move |e| e.fail_session(r2)) {
-                    if let Err(e) = app.persist("session_fail", &at.stamp(json!({ "reason": reason }))) {
-                        log::error!("could not journal the session failure: {}", e.detail);
-                    }
+                if let Err(e) = app.propose(Change::SessionFailed { reason }, ChangeResources::default()) {
+                    log::error!("could not record the session failure: {}", e.detail);
                 }
                 if let Ok(st) = app.call(|e| e.session_status()) {
                     self.publish_status(&self.status_json(&st, app));
@@ -345,82 +323,6 @@ impl SessionApi {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-/// Starts a session on the engine, installing `risk` as the risk limits first (also used by journal
-/// recovery, with the limits journaled at start). If the session cannot start, the limits are left as
-/// they were.
-pub fn apply_start(
-    e: &mut pinion_core::engine::Engine,
-    spec: SessionSpec,
-    risk: Option<RiskLimits>,
-) -> Result<pinion_core::order::BookId, pinion_core::engine::SessionError> {
-    let before = e.risk().map(|r| r.limits);
-    if let (Some(l), Some(r)) = (risk, e.risk_mut()) {
-        r.limits = l;
-    }
-    let started = e.start_session(spec);
-    if started.is_err() {
-        if let (Some(l), Some(r)) = (before, e.risk_mut()) {
-            r.limits = l;
-        }
-    }
-    started
-}
-
-/// `/session/start` on the engine thread: applies the session config's risk override over the limits
-/// current now (so `/risk/update`s made since `/session/config` to fields it does not name survive), then
-/// starts the session. Returns the session book and the limits installed (None: unchanged), which is
-/// what the journal keeps for replay.
-pub fn start_with_overrides(
-    e: &mut pinion_core::engine::Engine,
-    spec: SessionSpec,
-    overrides: Option<&Value>,
-) -> Result<(pinion_core::order::BookId, Option<RiskLimits>), ApiError> {
-    let limits = match (overrides, e.risk()) {
-        (Some(o), Some(r)) => {
-            let mut l = r.limits;
-            l.apply_update(o).map_err(|err| {
-                ApiError::conflict(format!("the session config's risk.{err} over the current limits; POST /session/config again"))
-            })?;
-            Some(l)
-        }
-        _ => None,
-    };
-    let book = apply_start(e, spec, limits).map_err(|err| ApiError::conflict(err.to_string()))?;
-    Ok((book, limits))
-}
-
-impl SessionApi {
-    /// Restores a journaled configuration (recovery).
-    pub fn restore_config(&self, app: &App, body: &Value) -> Result<(), ApiError> {
-        let obj = body.as_object().ok_or_else(|| ApiError::bad_request("session config is not an object"))?;
-        let cfg = self.validate_config(app, obj)?;
-        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
-        Ok(())
-    }
-
-    /// Restores, from a journaled `session_start` (recovery), the config the session was started with,
-    /// so `/session/status` describes it after a restart as it did before.
-    pub fn restore_active(&self, app: &App, start: &Value) {
-        let symbols = start["symbols"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter_map(|s| app.instruments.find(s))
-            .map(|id| (id, app.instruments.get(id).symbol.clone()))
-            .collect();
-        let model_path = PathBuf::from(start["model_path"].as_str().unwrap_or_default());
-        let cfg = SessionConfig {
-            symbols,
-            model: self.registry.inspect(&model_path),
-            model_path,
-            target_capital: Money::from_f64(start["target_capital_usd"].as_f64().unwrap_or(0.0)),
-            risk: start.get("risk_override").filter(|r| r.is_object()).cloned(),
-        };
-        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
     }
 }
 
@@ -438,9 +340,8 @@ impl RouteProvider for SessionRoutes {
             ("GET", "/session/status") => app.call(|e| e.session_status()).map(|st| Reply::ok(api.status_json(&st, app))),
             ("POST", "/session/config") => (|| {
                 let body = req.json_object()?;
-                let cfg = api.validate_config(app, &body)?;
-                app.persist("session_config", &Value::Object(body))?;
-                *api.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
+                let config = api.validate_config(app, &body)?;
+                app.propose(Change::SessionConfigured { config }, ChangeResources::default())?;
                 Ok(Reply::ok(json!({ "ok": true })))
             })(),
             ("POST", "/session/start") => match self.app.get().and_then(|w| w.upgrade()) {
@@ -448,10 +349,11 @@ impl RouteProvider for SessionRoutes {
                 None => Err(ApiError::unavailable("server is starting")),
             },
             ("POST", "/session/stop") => (|| {
-                let (st, at) = app.call_applied(|e| e.stop_session())?;
-                let st = st.map_err(|e| ApiError::conflict(e.to_string()))?;
-                app.persist("session_stop", &at.stamp(json!({})))?;
-                log::info!("session stopped; still open: {:?}", st.open_positions);
+                if let Some(k) = req.optional_json_object()?.keys().next() {
+                    return Err(ApiError::field(k, "unknown field; /session/stop takes no fields"));
+                }
+                app.propose(Change::SessionStopped, ChangeResources::default())?;
+                let st = app.call(|e| e.session_status())?;
                 let v = api.status_json(&st, app);
                 api.publish_status(&v);
                 Ok(Reply::ok(json!({ "stopped": true, "open_positions": v["open_positions"] })))
@@ -469,26 +371,41 @@ impl RouteProvider for SessionRoutes {
             ("/session/stop", "post", "Stop new decisions; reports what is still open"),
         ]
     }
+
+    fn on_change(&self, _app: &App, c: &Committed) {
+        let api = &self.api;
+        match &c.change {
+            Change::SessionConfigured { config } => {
+                *api.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(api.config_of(config));
+            }
+            Change::SessionStarted { config, .. } => {
+                *api.active.lock().unwrap_or_else(|p| p.into_inner()) = Some(api.config_of(config));
+                // The start consumed the pending configuration.
+                *api.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            _ => {}
+        }
+    }
 }
 
-/// Session settings in snapshots: the pending config (as a `/session/config` body) and the config the
-/// current or last session was started with (as a journaled `session_start`).
+/// Session settings in snapshots: the pending config and the config the current or last session was
+/// started with, both as their journaled specs.
 impl SessionApi {
     pub fn export_settings(&self) -> Value {
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(SessionConfig::to_body);
-        let active = self.active.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(SessionConfig::to_start_record);
-        json!({ "pending": pending, "active": active })
+        let spec = |m: &Mutex<Option<SessionConfig>>| m.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|c| c.spec.clone());
+        json!({ "pending": spec(&self.pending), "active": spec(&self.active) })
     }
 
-    /// Restores what [`export_settings`](Self::export_settings) saved; a pending config that no longer
-    /// validates (its model file gone, say) is dropped with the error.
-    pub fn import_settings(&self, app: &App, v: &Value) -> Result<(), String> {
-        if let Some(active) = v.get("active").filter(|a| a.is_object()) {
-            self.restore_active(app, active);
-        }
-        match v.get("pending").filter(|p| p.is_object()) {
-            Some(pending) => self.restore_config(app, pending).map_err(|e| format!("pending session config: {}", e.detail)),
-            None => Ok(()),
-        }
+    /// Restores what [`export_settings`](Self::export_settings) saved.
+    pub fn import_settings(&self, v: &Value) -> Result<(), String> {
+        let read = |k: &str| -> Result<Option<SessionConfig>, String> {
+            let spec: Option<SessionConfigSpec> =
+                serde_json::from_value(v.get(k).cloned().unwrap_or(Value::Null)).map_err(|e| format!("session settings: {k}: {e}"))?;
+            Ok(spec.map(|s| self.config_of(&s)))
+        };
+        let (pending, active) = (read("pending")?, read("active")?);
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = pending;
+        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = active;
+        Ok(())
     }
 }

@@ -5,9 +5,9 @@
 //!
 //! Consistency while serving: the snapshot thread notes the journal's last queued seq S, then has the
 //! core (between tick batches) save the engine and emit a `Checkpoint` event; the publisher exports the
-//! read model when it reaches that event, so both halves describe the same moment. Every change journaled
-//! up to S was applied on the core before the snapshot (changes are applied, then journaled); a change
-//! journaled after S that the snapshot already holds is recognised by its change number (`cmd`).
+//! read model when it reaches that event, so both halves describe the same moment. The snapshot holds the
+//! change lock while it notes S and the core saves, so every change journaled up to S has been applied
+//! (changes are journaled, then applied, under that lock) and none after S has.
 
 use crate::session_api::SessionApi;
 use anyhow::{bail, Context};
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Version of the snapshot document; another version is not used (the journal is, if it still can be).
-pub const SNAPSHOT_DOC_VERSION: u32 = 1;
+pub const SNAPSHOT_DOC_VERSION: u32 = 2;
 
 /// How long a snapshot waits for the core, the publisher and the journal.
 const WAIT: Duration = Duration::from_secs(10);
@@ -108,7 +108,7 @@ pub fn restore_newest(
             log::warn!("snapshot at journal seq {seq} not used: its read model does not load: {e}");
             continue;
         }
-        if let Err(e) = session.import_settings(app, &doc.settings) {
+        if let Err(e) = session.import_settings(&doc.settings) {
             log::warn!("snapshot at journal seq {seq}: session settings not restored: {e}");
         }
         return Ok(Some((engine, restored)));
@@ -164,10 +164,12 @@ pub fn take_running(
     session: &SessionApi,
     id: u64,
 ) -> anyhow::Result<Option<(PathBuf, usize, Duration)>> {
+    // No change may fall between its journaling and its application while the snapshot is captured.
+    let serial = app.changes.lock().unwrap_or_else(|p| p.into_inner());
     let journal_seq = journal.last_queued_seq();
     let settings = session.export_settings();
     let (tx, rx) = crossbeam_channel::bounded(1);
-    let cmd: Command = Box::new(move |e: &mut Engine| {
+    let cmd = Command::call(move |e: &mut Engine| {
         let t0 = Instant::now();
         let saved = e.save_state();
         if saved.is_ok() {
@@ -177,6 +179,7 @@ pub fn take_running(
     });
     app.commands.try_send(cmd).map_err(|_| anyhow::anyhow!("the engine command queue is full"))?;
     let (saved, core_time) = rx.recv_timeout(WAIT).context("the engine did not answer the snapshot request")?;
+    drop(serial);
     let engine_state = match saved {
         Ok(s) => s,
         Err(SnapshotError::NotSaveable(why)) => {

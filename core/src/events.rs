@@ -33,6 +33,7 @@ pub enum BookStatus {
 }
 
 impl BookStatus {
+    /// The lower-case name clients see (`active`, `paused`, `closed`, `error`).
     pub fn as_str(self) -> &'static str {
         match self {
             BookStatus::Active => "active",
@@ -40,6 +41,63 @@ impl BookStatus {
             BookStatus::Closed => "closed",
             BookStatus::Error => "error",
         }
+    }
+
+    /// Every lifecycle transition of an operation, in one table: the status `action` leads to from
+    /// `self`, or why it is not allowed here. Pause needs an active book, resume a paused one; stop
+    /// closes any book that is not closed yet (an `error` book included).
+    pub fn transition(self, action: OperationAction) -> Result<BookStatus, crate::change::ChangeError> {
+        use BookStatus::*;
+        use OperationAction::*;
+        match (self, action) {
+            (Active, Pause) => Ok(Paused),
+            (Paused, Resume) => Ok(Active),
+            (Active | Paused | Error, Stop) => Ok(Closed),
+            (status, action) => Err(crate::change::ChangeError::WrongState {
+                status,
+                action,
+                needs: match action {
+                    Pause => "active",
+                    Resume => "paused",
+                    Stop => "not closed",
+                },
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for BookStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A lifecycle action a client asks of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationAction {
+    /// No new entries; open positions and their stops stay live.
+    Pause,
+    /// Entries again.
+    Resume,
+    /// Close every position at market, then closed for good.
+    Stop,
+}
+
+impl OperationAction {
+    /// The lower-case name (`pause`, `resume`, `stop`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationAction::Pause => "pause",
+            OperationAction::Resume => "resume",
+            OperationAction::Stop => "stop",
+        }
+    }
+}
+
+impl std::fmt::Display for OperationAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod bars;
 pub mod broker;
+pub mod change;
 pub mod engine;
 pub mod events;
 pub mod fixed;

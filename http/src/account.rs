@@ -4,6 +4,8 @@
 use crate::api::{ApiError, ApiResult, Reply, Request};
 use crate::app::App;
 use crate::readmodel::ReadState;
+use pinion_core::change::Change;
+use pinion_core::engine::ChangeResources;
 use pinion_core::instrument::InstrumentKind;
 use pinion_core::time::format_iso;
 use serde_json::{json, Value};
@@ -140,14 +142,17 @@ fn oanda_instruments(app: &App) -> Value {
 
 fn risk_update(app: &App, req: &Request) -> ApiResult {
     let body = Value::Object(req.json_object()?);
-    let body2 = body.clone();
-    let (result, at) = app.call_applied(move |e| match e.risk_mut() {
-        Some(r) => r.limits.apply_update(&body2).map(|_| r.limits),
-        None => Err(pinion_core::risk::RiskUpdateError { field: "risk".into(), message: "risk engine is disabled on this server".into() }),
+    let committed = app.propose_with(move |app| {
+        let current =
+            app.call(|e| e.risk().map(|r| r.limits))?.ok_or_else(|| ApiError::conflict("the risk engine is disabled on this server"))?;
+        let mut limits = current;
+        limits.apply_update(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok((Change::RiskUpdated { limits }, ChangeResources::default()))
     })?;
-    let limits = result.map_err(|e| ApiError::bad_request(e.to_string()))?;
-    app.persist("risk_updated", &at.stamp(json!({ "body": body })))?;
-    Ok(Reply::ok(json!({ "ok": true, "risk": limits })))
+    match committed.change {
+        Change::RiskUpdated { limits } => Ok(Reply::ok(json!({ "ok": true, "risk": limits }))),
+        _ => Err(ApiError::new(500, "the engine answered a risk update with another change")),
+    }
 }
 
 fn risk_get(app: &App) -> ApiResult {

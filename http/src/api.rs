@@ -115,6 +115,7 @@ impl Request {
         if self.body.iter().all(|c| c.is_ascii_whitespace()) {
             return Err(ApiError::bad_request("request body is empty: expected a JSON object"));
         }
+        crate::json_body::reject_duplicate_keys(&self.body)?;
         let v: Value =
             serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
         match v {
@@ -131,7 +132,8 @@ impl Request {
         self.json_object()
     }
 
-    fn require_json_type(&self) -> Result<(), ApiError> {
+    /// Refuses a body whose Content-Type is not `application/json` (400).
+    pub fn require_json_type(&self) -> Result<(), ApiError> {
         match &self.content_type {
             Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
             Some(ct) => Err(ApiError::new(400, format!("Content-Type must be application/json, got {ct:?}"))),

@@ -1,26 +1,28 @@
 //! The state every handler shares: the command queue into the core, the read model, configuration, and
-//! the "apply on the core, then wait until the read side has seen it" call.
+//! the two ways to reach the core: a query (`call`), and a state change written ahead (`propose`:
+//! validate -> journal, durably -> apply -> answer).
 
 use crate::api::ApiError;
 use crate::readmodel::ReadModel;
 use crossbeam_channel::{bounded, Sender};
-use pinion_core::engine::pipeline::Command;
-use pinion_core::engine::Engine;
+use pinion_core::change::{Change, ChangeError, JournaledChange};
+use pinion_core::engine::pipeline::{AppliedChange, Command, Proposal};
+use pinion_core::engine::{ChangeResources, Engine};
 use pinion_core::instrument::InstrumentTable;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Persists a state change before the client is told it succeeded (the journal), or does nothing.
+/// Makes a prepared state change durable before it applies (the journal), or does nothing.
 pub trait Durability: Send + Sync {
-    /// Records `kind` with a JSON payload and returns once it is durable.
-    fn record(&self, kind: &str, payload: &serde_json::Value) -> Result<(), String>;
+    /// Records the change and returns once it is durable; an error means it must not be applied.
+    fn record(&self, record: &JournaledChange) -> Result<(), String>;
 }
 
 /// No persistence (tests and `--no-journal`).
 pub struct NoDurability;
 
 impl Durability for NoDurability {
-    fn record(&self, _kind: &str, _payload: &serde_json::Value) -> Result<(), String> {
+    fn record(&self, _record: &JournaledChange) -> Result<(), String> {
         Ok(())
     }
 }
@@ -52,26 +54,17 @@ impl Default for HttpConfig {
     }
 }
 
-/// Where a state change was applied on the core: the engine's tick position and the change's number
-/// (see `Engine::note_command`). A restart re-applies the change at `tick_pos`; a snapshot that already
-/// holds changes up to number N skips journaled changes numbered N or below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Applied {
-    pub tick_pos: u64,
-    pub cmd: u64,
+/// A change that was journaled and applied: the value as applied and what the core reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The change as prepared, journaled and applied.
+    pub change: Change,
+    /// Where it applied.
+    pub applied: AppliedChange,
 }
 
-impl Applied {
-    /// The journal payload with `tick_pos` and `cmd` added.
-    pub fn stamp(&self, mut payload: serde_json::Value) -> serde_json::Value {
-        if let Some(o) = payload.as_object_mut() {
-            o.insert("tick_pos".into(), self.tick_pos.into());
-            o.insert("cmd".into(), self.cmd.into());
-        }
-        payload
-    }
-}
-
+/// The HTTP side's shared state: the command queue into the core, the read model, the settings and
+/// the journal. Every handler reads through it and changes state only through [`App::propose`].
 pub struct App {
     pub commands: Sender<Command>,
     pub read: Arc<ReadModel>,
@@ -82,44 +75,89 @@ pub struct App {
     pub durability: Arc<dyn Durability>,
     pub started: Instant,
     pub extensions: crate::extensions::Extensions,
+    /// Held from a change's preparation to its application (and by a snapshot's capture), so changes are
+    /// journaled in the order they apply and a snapshot never falls between the two.
+    pub changes: Mutex<()>,
 }
 
 impl App {
     /// Runs `f` on the core thread between tick batches and waits for its result, then until the read
     /// model has applied every event the call produced (so the next GET sees it).
     pub fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<T, ApiError> {
-        self.run_on_core(f, false).map(|(out, _)| out)
+        let (out, seq) = self.run_on_core(f)?;
+        if !self.read.wait_for(seq, self.config.command_timeout) {
+            return Err(ApiError::unavailable("the read model did not catch up in time; retry"));
+        }
+        Ok(out)
     }
 
-    /// Applies a state change that will be journaled: like [`call`](Self::call), also returning where it
-    /// was applied (tick position and change number), which [`Applied::stamp`] adds to its journal record.
-    pub fn call_applied<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<(T, Applied), ApiError> {
-        self.run_on_core(f, true)
-    }
-
-    fn run_on_core<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Engine) -> T + Send + 'static,
-        counts_as_change: bool,
-    ) -> Result<(T, Applied), ApiError> {
+    /// Runs `f` on the core thread between tick batches and waits for its result (no read-model wait).
+    pub fn run_on_core<T: Send + 'static>(&self, f: impl FnOnce(&mut Engine) -> T + Send + 'static) -> Result<(T, u64), ApiError> {
         let (tx, rx) = bounded(1);
-        let cmd: Command = Box::new(move |engine: &mut Engine| {
+        let cmd = Command::call(move |engine: &mut Engine| {
             let out = f(engine);
-            let cmd = if counts_as_change { engine.note_command() } else { engine.commands_applied() };
-            let at = Applied { tick_pos: engine.ticks_processed(), cmd };
-            let _ = tx.send((out, engine.event_seq(), at));
+            let _ = tx.send((out, engine.event_seq()));
         });
         self.commands.try_send(cmd).map_err(|_| ApiError::unavailable("engine command queue is full or the engine has stopped; retry"))?;
-        let (out, seq, at) =
-            rx.recv_timeout(self.config.command_timeout).map_err(|_| ApiError::unavailable("engine did not answer in time"))?;
-        if !self.read.wait_for(seq, self.config.command_timeout) {
-            return Err(ApiError::unavailable("state change applied but not yet visible; retry the read"));
-        }
-        Ok((out, at))
+        rx.recv_timeout(self.config.command_timeout).map_err(|_| ApiError::unavailable("engine did not answer in time"))
     }
 
-    /// Makes an applied state change durable before the client is told it succeeded.
-    pub fn persist(&self, kind: &str, payload: &serde_json::Value) -> Result<(), ApiError> {
-        self.durability.record(kind, payload).map_err(|e| ApiError::unavailable(format!("could not persist the change: {e}")))
+    /// Makes one state change, written ahead: the core checks it and completes it (refusing it if the
+    /// state does not admit it: nothing is journaled then), the journal makes it durable, then the core
+    /// applies it, the parts outside the engine follow ([`crate::changes::apply_outside_engine`]), and
+    /// this returns once the read model shows it. A journal failure answers 503 and nothing applies.
+    pub fn propose(&self, change: Change, resources: ChangeResources) -> Result<Committed, ApiError> {
+        self.propose_with(|_| Ok((change, resources)))
+    }
+
+    /// Like [`propose`](Self::propose), building the change while the change lock is held (for changes
+    /// computed from the current state: the next operation id, limits updated from the current ones).
+    pub fn propose_with(&self, build: impl FnOnce(&App) -> Result<(Change, ChangeResources), ApiError>) -> Result<Committed, ApiError> {
+        let _serial = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let (change, resources) = build(self)?;
+        let (prepared_tx, prepared_rx) = bounded(1);
+        let (decision_tx, decision_rx) = bounded(1);
+        let (applied_tx, applied_rx) = bounded(1);
+        let proposal = Proposal { change, resources, prepared: prepared_tx, decision: decision_rx, applied: applied_tx };
+        self.commands
+            .try_send(Command::Change(proposal))
+            .map_err(|_| ApiError::unavailable("engine command queue is full or the engine has stopped; retry"))?;
+        let wait = self.config.command_timeout;
+        let prepared = prepared_rx
+            .recv_timeout(wait)
+            .map_err(|_| ApiError::unavailable("engine did not answer in time; the change was not made"))?
+            .map_err(change_error)?;
+        let record = JournaledChange { tick_pos: prepared.tick_pos, cmd: prepared.cmd, change: prepared.change };
+        if let Err(e) = self.durability.record(&record) {
+            let _ = decision_tx.send(false);
+            log::error!("journal: {} could not be made durable, so it was not applied: {e}", record.change.name());
+            return Err(ApiError::unavailable(format!("could not persist the change ({e}); it was not applied")));
+        }
+        // Journaled: it must apply. The core holds its ticks until this arrives.
+        let _ = decision_tx.send(true);
+        let applied = match applied_rx.recv() {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                log::error!("{} was journaled but the engine refused to apply it: {e}", record.change.name());
+                return Err(ApiError::new(500, format!("the engine refused a prepared change: {e}")));
+            }
+            Err(_) => return Err(ApiError::unavailable("the engine stopped before applying the change")),
+        };
+        let committed = Committed { change: record.change, applied };
+        let visible = self.read.wait_for(applied.event_seq, wait);
+        crate::changes::apply_outside_engine(self, &committed);
+        if !visible {
+            return Err(ApiError::unavailable("state change applied but not yet visible; retry the read"));
+        }
+        Ok(committed)
+    }
+}
+
+/// The HTTP answer to a change the engine refuses: 409 for a wrong state, 400 naming the field, 404.
+pub fn change_error(e: ChangeError) -> ApiError {
+    match e {
+        ChangeError::WrongState { .. } | ChangeError::Conflict(_) => ApiError::conflict(e.to_string()),
+        ChangeError::Invalid { field, message } => ApiError::field(&field, message),
+        ChangeError::Unknown(m) => ApiError::not_found(m),
     }
 }

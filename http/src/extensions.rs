@@ -11,6 +11,8 @@ pub trait RouteProvider: Send + Sync {
     fn route(&self, app: &App, req: &Request) -> Option<ApiResult>;
     /// OpenAPI path items for its routes: (path, method, summary).
     fn describe(&self) -> Vec<(&'static str, &'static str, &'static str)>;
+    /// Follows a committed state change (live or replayed), for state it keeps outside the engine.
+    fn on_change(&self, _app: &App, _change: &crate::app::Committed) {}
 }
 
 #[derive(Default, Clone)]

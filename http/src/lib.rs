@@ -5,9 +5,12 @@
 pub mod account;
 pub mod api;
 pub mod app;
+pub mod changes;
 pub mod extensions;
 pub mod front;
+pub mod json_body;
 pub mod openapi;
+pub mod operation_body;
 pub mod operations;
 pub mod publisher;
 pub mod readmodel;

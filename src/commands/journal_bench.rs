@@ -3,8 +3,7 @@
 
 use crate::commands::serve::Server;
 use crate::config::ServeConfig;
-use crate::durable::kind_code;
-use anyhow::Context;
+use crate::durable::{CHANGE, EVENT, PROGRESS};
 use pinion_io::journal::{Journal, JournalOptions};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -12,14 +11,13 @@ use std::time::{Duration, Instant};
 /// Writes a journal of `events` order events (one operation, progress markers every 100 events).
 fn write_journal(dir: &std::path::Path, events: u64) -> anyhow::Result<()> {
     let (mut j, _) = Journal::open(dir, JournalOptions::default())?;
-    let create = json!({ "tick_pos": 0, "op_id": 1, "book": 0, "request": {
+    let create = json!({ "tick_pos": 0, "cmd": 1, "change": { "kind": "operation_created", "op_id": 1, "book": 0, "spec": {
         "asset": "EUR_USD", "bar_sizes": ["1 min"], "primary_bar_size": "1 min", "strategy_name": "ema_cross",
-        "strategy_config": {"fast": 10, "slow": 30, "trade_size": 10000}, "initial_capital": 10000.0,
+        "strategy_config": {"fast": 10, "slow": 30, "trade_size": 10000}, "initial_capital": 1_000_000,
         "stop_loss_type": "PIPS", "stop_loss_value": 10.0, "take_profit_type": "RISK_REWARD", "take_profit_value": 2.0,
-        "crash_recovery_mode": "RESUME", "emergency_stop_loss_pct": 0.05 } });
-    j.append(kind_code("operation_created").unwrap_or(1), create.to_string().as_bytes())?;
-    let order = kind_code("event").unwrap_or(21);
-    let progress = kind_code("progress").unwrap_or(20);
+        "crash_recovery_mode": "RESUME", "emergency_stop_loss_pct": 0.05 } } });
+    j.append(CHANGE, create.to_string().as_bytes())?;
+    let (order, progress) = (EVENT, PROGRESS);
     for i in 0..events {
         let e = json!({ "e": "order", "id": i + 1, "book": 0, "inst": 0, "side": "BUY", "type": "MARKET", "purpose": "ENTRY",
             "qty": 10000, "price": 0, "status": "FILLED", "fill": 110_000 + (i % 50) as i64, "reason": null, "ts": 1_580_398_089_820_000_000i64 + i as i64 });
@@ -46,11 +44,17 @@ fn core_latency(journal: bool, secs: u64) -> anyhow::Result<serde_json::Value> {
     let app = server.app.clone();
     let body = json!({ "asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
         "strategy_config": {"fast": 5, "slow": 20, "trade_size": 10000}, "stop_loss_type": "PIPS", "stop_loss_value": 10 });
-    let (req, normalized) =
-        pinion_http::operations::validate_create(&app, body.as_object().context("object")?).map_err(|e| anyhow::anyhow!(e.detail))?;
-    let (id, at) = pinion_http::operations::apply_create(&app, req).map_err(|e| anyhow::anyhow!(e.detail))?;
-    app.persist("operation_created", &at.stamp(json!({ "op_id": id, "book": 0, "request": normalized })))
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    let req = pinion_http::api::Request {
+        method: "POST".into(),
+        path: "/api/operations".into(),
+        content_type: Some("application/json".into()),
+        body: body.to_string().into_bytes(),
+        ..Default::default()
+    };
+    let reply = pinion_http::server::dispatch(&app, &req);
+    if reply.status != 201 {
+        anyhow::bail!("creating the operation: {} {}", reply.status, reply.body);
+    }
     app.call(|e| e.enable_latency(1 << 20)).map_err(|e| anyhow::anyhow!(e.detail))?;
     std::thread::sleep(Duration::from_secs(secs));
     let p = app.call(|e| e.latency().map(|l| l.percentiles())).map_err(|e| anyhow::anyhow!(e.detail))?.unwrap_or_default();

@@ -158,7 +158,7 @@ impl Server {
         let snapshot_dir = crate::snapshots::dir(&cfg.data_dir);
         let journal = if cfg.journal { Some(open_journal(&journal_dir)?) } else { None };
         let durability: Arc<dyn Durability> = match &journal {
-            Some((handle, _)) => Arc::new(JournalDurability { handle: handle.clone() }),
+            Some((handle, _)) => Arc::new(JournalDurability::new(handle.clone())),
             None => Arc::new(NoDurability),
         };
         let http_cfg = HttpConfig {
@@ -176,6 +176,7 @@ impl Server {
             durability: durability.clone(),
             started,
             extensions: Extensions { providers: vec![session_routes.clone()] },
+            changes: std::sync::Mutex::new(()),
         });
         let _ = session_routes.app.set(Arc::downgrade(&app));
 
@@ -198,7 +199,7 @@ impl Server {
             };
             let log = crate::durable::read_log(&journal_dir, from.map_or(0, |r| r.journal_seq + 1), from.map_or(0, |r| r.tick_pos))?;
             let feed = crate::durable::Feed { ticks: data.ticks(), account_every_ns, from: from.as_ref() };
-            let r = crate::durable::recover(&mut engine, &app, &session_api, &log, &feed, &*durability)?;
+            let r = crate::durable::recover(&mut engine, &app, &log, &feed)?;
             start_index = r.position;
             log::info!(
                 "recovered in {:.0} ms: snapshot {}, {} state changes and {} journal records after it, re-executed ticks {}..{} ({} fills)",

@@ -29,8 +29,18 @@ pub fn dump_journal(data: &Path, from: u64) -> Vec<Rec> {
         let seq: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("dump line {line:?}"));
         let (_code, _len) = (parts.next(), parts.next());
         let (kind, json) = parts.next().and_then(|r| r.split_once(' ')).unwrap_or_else(|| panic!("dump line {line:?}"));
-        let v = serde_json::from_str(json).unwrap_or_else(|e| panic!("dump line {line:?}: {e}"));
-        recs.push(Rec { seq, kind: kind.to_string(), v });
+        let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("dump line {line:?}: {e}"));
+        // A state change: `{tick_pos, cmd, change: {kind, ...}}`, seen here as its kind with the change's
+        // fields and its tick position.
+        let (kind, v) = match kind {
+            "change" => {
+                let mut c = v["change"].clone();
+                c["tick_pos"] = v["tick_pos"].clone();
+                (c["kind"].as_str().unwrap_or_else(|| panic!("change without kind: {line:?}")).to_string(), c)
+            }
+            k => (k.to_string(), v),
+        };
+        recs.push(Rec { seq, kind, v });
     }
     recs
 }
@@ -42,7 +52,8 @@ pub fn dump_journal(data: &Path, from: u64) -> Vec<Rec> {
 /// (or a later journaled change, which is only acknowledged after the events before it are durable).
 /// So the fills of a run that count are those followed by a progress marker in the same run; trailing
 /// ones (written, marker lost in the crash) are re-created, and journaled again, by the next run.
-/// Recovery closes are not journaled as events but as `recovery` records (closed > 0: flat).
+/// Recovery closes are not journaled as events but as `crash_recovery_applied` changes naming what they
+/// close (a close: flat).
 #[derive(Default)]
 pub struct JournalModel {
     pub last_seq: u64,
@@ -85,14 +96,14 @@ impl JournalModel {
                 }
                 "operation_created" => {
                     self.op_book.insert(op, r.v["book"].as_u64().expect("book"));
-                    self.op_mode.insert(op, r.v["request"]["crash_recovery_mode"].as_str().expect("mode").to_string());
+                    self.op_mode.insert(op, r.v["spec"]["crash_recovery_mode"].as_str().expect("mode").to_string());
                     self.op_active.insert(op, true);
                 }
-                "operation_action" => {
+                "operation_lifecycle" => {
                     self.op_active.insert(op, r.v["action"] == "resume");
                 }
-                "recovery" => {
-                    let closed = r.v["closed"].as_u64().expect("closed");
+                "crash_recovery_applied" => {
+                    let closed = r.v["closes"].as_array().expect("closes").len() as u64;
                     if r.v["mode"] == "EMERGENCY_EXIT" {
                         if closed > 0 {
                             self.emergency.0 += 1;
@@ -126,8 +137,11 @@ impl JournalModel {
 /// The `recovery` records among `recs`: (operation, mode, positions closed).
 pub fn recovery_records(recs: &[Rec]) -> Vec<(u64, String, u64)> {
     recs.iter()
-        .filter(|r| r.kind == "recovery")
-        .map(|r| (r.v["op_id"].as_u64().unwrap(), r.v["mode"].as_str().unwrap_or("").to_string(), r.v["closed"].as_u64().unwrap()))
+        .filter(|r| r.kind == "crash_recovery_applied")
+        .map(|r| {
+            let closed = r.v["closes"].as_array().map_or(0, |c| c.len() as u64);
+            (r.v["op_id"].as_u64().unwrap(), r.v["mode"].as_str().unwrap_or("").to_string(), closed)
+        })
         .collect()
 }
 

@@ -3,6 +3,7 @@
 //! the resulting events in a preallocated buffer for the caller to drain.
 
 pub mod book;
+mod changes;
 pub mod event_ring;
 mod latency;
 pub mod pipeline;
@@ -12,10 +13,11 @@ pub mod state;
 pub use session_ops::{SessionError, HISTORY_CAPACITY};
 
 pub use book::{Book, BookSpec, CrashRecoveryMode, StopLossType, TakeProfitType};
+pub use changes::{ChangeResources, OPERATION_RISK_FRACTION};
 pub use latency::LatencyRecorder;
 
 use crate::broker::{PaperBroker, PaperConfig};
-use crate::events::{BookStatus, EngineEvent};
+use crate::events::{BookStatus, EngineEvent, OperationAction};
 use crate::fixed::{Money, Price, Quantity};
 use crate::instrument::{InstrumentId, InstrumentTable};
 use crate::order::{BookId, Order, OrderPurpose, OrderType, RejectReason, Side};
@@ -28,8 +30,12 @@ use thiserror::Error;
 pub enum EngineError {
     #[error("unknown book {0}")]
     UnknownBook(u32),
+    /// The book's status does not allow the action (see [`BookStatus::transition`]).
     #[error("book {book} is {status}: {action} needs it {needs}")]
-    WrongState { book: u32, status: &'static str, action: &'static str, needs: &'static str },
+    WrongState { book: u32, status: BookStatus, action: OperationAction, needs: &'static str },
+    /// The engine refused a change for another reason.
+    #[error("{0}")]
+    Refused(String),
     #[error("unknown instrument id {0}")]
     UnknownInstrument(u16),
     #[error("bar size index {0} out of range")]
@@ -195,44 +201,44 @@ impl Engine {
         Ok(id)
     }
 
-    fn book_mut(&mut self, id: BookId) -> Result<&mut Book, EngineError> {
-        self.books.get_mut(id.0 as usize).ok_or(EngineError::UnknownBook(id.0))
-    }
-
     fn set_status(&mut self, id: BookId, status: BookStatus) {
         self.books[id.0 as usize].status = status;
         self.events.push(EngineEvent::BookStatus { book: id, status, ts_ns: self.now_ns });
     }
 
-    /// Stops new entries; open positions and their protective orders stay live.
-    pub fn pause(&mut self, id: BookId) -> Result<(), EngineError> {
-        let b = self.book_mut(id)?;
-        if b.status != BookStatus::Active {
-            return Err(EngineError::WrongState { book: id.0, status: b.status.as_str(), action: "pause", needs: "active" });
+    /// Applies a lifecycle action to a book through the one transition table
+    /// ([`BookStatus::transition`]): pause stops new entries (open positions and their protective orders
+    /// stay live), resume allows them again, stop closes every open position at market and then marks
+    /// the book closed.
+    pub fn lifecycle(&mut self, id: BookId, action: OperationAction, purpose: OrderPurpose) -> Result<BookStatus, EngineError> {
+        let b = self.books.get(id.0 as usize).ok_or(EngineError::UnknownBook(id.0))?;
+        let next = b.status.transition(action).map_err(|e| match e {
+            crate::change::ChangeError::WrongState { status, action, needs } => {
+                EngineError::WrongState { book: id.0, status, action, needs }
+            }
+            other => EngineError::Refused(other.to_string()),
+        })?;
+        if action == OperationAction::Stop {
+            let inst = b.instrument;
+            self.close_positions(id, inst, purpose);
         }
-        self.set_status(id, BookStatus::Paused);
-        Ok(())
+        self.set_status(id, next);
+        Ok(next)
     }
 
+    /// Stops new entries; open positions and their protective orders stay live.
+    pub fn pause(&mut self, id: BookId) -> Result<(), EngineError> {
+        self.lifecycle(id, OperationAction::Pause, OrderPurpose::Close).map(|_| ())
+    }
+
+    /// Allows new entries again.
     pub fn resume(&mut self, id: BookId) -> Result<(), EngineError> {
-        let b = self.book_mut(id)?;
-        if b.status != BookStatus::Paused {
-            return Err(EngineError::WrongState { book: id.0, status: b.status.as_str(), action: "resume", needs: "paused" });
-        }
-        self.set_status(id, BookStatus::Active);
-        Ok(())
+        self.lifecycle(id, OperationAction::Resume, OrderPurpose::Close).map(|_| ())
     }
 
     /// Closes every open position of the book at market, then marks it closed.
     pub fn close_book(&mut self, id: BookId, purpose: OrderPurpose) -> Result<(), EngineError> {
-        let b = self.book_mut(id)?;
-        if b.status == BookStatus::Closed {
-            return Err(EngineError::WrongState { book: id.0, status: "closed", action: "stop", needs: "not closed" });
-        }
-        let inst = b.instrument;
-        self.close_positions(id, inst, purpose);
-        self.set_status(id, BookStatus::Closed);
-        Ok(())
+        self.lifecycle(id, OperationAction::Stop, purpose).map(|_| ())
     }
 
     /// Closes one book's position in one instrument at market (used by close and crash recovery).

@@ -1,18 +1,110 @@
-//! The pinned core thread: pulls ticks from an `rtrb` ring in batches, applies commands from a lock-free
+//! The pinned core thread: pulls ticks from an `rtrb` ring in batches, runs commands from a lock-free
 //! queue between batches, and hands the events of each batch to a sink. It never waits on a lock or on
-//! another thread; when the ring is empty it spins, then yields, then naps briefly.
+//! another thread, with one deliberate exception: a state change is written ahead, so between preparing
+//! a change and applying it (the proposer journals it meanwhile) the core processes no tick, which is
+//! what lets a restart re-apply the change at exactly the same tick position. When the ring is empty it
+//! spins, then yields, then naps briefly.
 
-use super::Engine;
+use super::{ChangeResources, Engine};
+use crate::change::{Change, ChangeError};
 use crate::events::EngineEvent;
+use crate::order::BookId;
 use crate::tick::Tick;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Work sent to the core thread: runs on it, between tick batches, with exclusive access to the engine.
-pub type Command = Box<dyn FnOnce(&mut Engine) + Send>;
+/// Work sent to the core thread, run between tick batches.
+pub enum Command {
+    /// A query (or a snapshot's save) with exclusive access to the engine. Never a state change: those
+    /// are [`Command::Change`], so that each is journaled before it applies.
+    Call(Box<dyn FnOnce(&mut Engine) + Send>),
+    /// A state change, written ahead (see [`Proposal`]).
+    Change(Proposal),
+}
+
+impl Command {
+    /// A [`Command::Call`].
+    pub fn call(f: impl FnOnce(&mut Engine) + Send + 'static) -> Command {
+        Command::Call(Box::new(f))
+    }
+}
+
+/// A state change proposed to the core. The core prepares it ([`Engine::prepare_change`]) and answers
+/// on `prepared`; if prepared, it processes no tick until the proposer, having journaled the prepared
+/// change, sends its decision (true: apply; false: the journal failed, drop it), then applies it and
+/// answers on `applied`. A proposer that goes away without a decision counts as false.
+pub struct Proposal {
+    /// The change as the proposer validated it.
+    pub change: Change,
+    /// What applying it needs (a session's model).
+    pub resources: ChangeResources,
+    /// The prepared change, where it applies, or why the core refuses it.
+    pub prepared: Sender<Result<Prepared, ChangeError>>,
+    /// The proposer's decision once the journal has answered.
+    pub decision: Receiver<bool>,
+    /// The outcome of applying it.
+    pub applied: Sender<Result<AppliedChange, ChangeError>>,
+}
+
+/// A change the core has prepared: what is journaled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The completed change.
+    pub change: Change,
+    /// Ticks processed when it applies (a restart re-applies it after that many ticks).
+    pub tick_pos: u64,
+    /// Its number among the state changes (see [`Engine::note_command`]).
+    pub cmd: u64,
+}
+
+/// What the core reports after applying a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedChange {
+    /// The engine's event sequence after it: the read model has seen the change once it reaches this.
+    pub event_seq: u64,
+    /// The model session's book, if a session ever started.
+    pub session_book: Option<BookId>,
+    /// The feed clock when it applied.
+    pub now_ns: i64,
+}
+
+/// Runs one proposal on the core: prepare, hold ticks until the decision, apply.
+fn run_proposal(engine: &mut Engine, p: Proposal, stop: &AtomicBool) {
+    let change = match engine.prepare_change(p.change, &p.resources) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = p.prepared.send(Err(e));
+            return;
+        }
+    };
+    let prepared = Prepared { change, tick_pos: engine.ticks_processed(), cmd: engine.commands_applied() + 1 };
+    let change = prepared.change.clone();
+    if p.prepared.send(Ok(prepared)).is_err() {
+        return;
+    }
+    loop {
+        match p.decision.recv_timeout(Duration::from_millis(20)) {
+            Ok(true) => {
+                let out = engine.apply_change(&change, p.resources);
+                if out.is_ok() {
+                    engine.note_command();
+                }
+                let _ = p.applied.send(out.map(|()| AppliedChange {
+                    event_seq: engine.event_seq(),
+                    session_book: engine.session_book(),
+                    now_ns: engine.now_ns(),
+                }));
+                return;
+            }
+            Ok(false) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) if stop.load(Ordering::Acquire) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
 
 /// Receives the events of each batch, on the core thread. Implementations must not block.
 pub trait EventSink: Send {
@@ -74,7 +166,10 @@ pub fn run_core<S: EventSink>(
     loop {
         let mut worked = false;
         while let Ok(cmd) = commands.try_recv() {
-            cmd(engine);
+            match cmd {
+                Command::Call(f) => f(engine),
+                Command::Change(p) => run_proposal(engine, p, stop),
+            }
             stats.commands += 1;
             worked = true;
         }

@@ -78,8 +78,8 @@ impl Engine {
         closed
     }
 
-    /// Starts the session (warm-up first). Returns the session book.
-    pub fn start_session(&mut self, spec: SessionSpec) -> Result<BookId, SessionError> {
+    /// Whether a session could start now with these symbols and this policy (changes nothing).
+    pub fn check_session_start(&self, symbols: &[InstrumentId], policy: &dyn crate::policy::Policy) -> Result<(), SessionError> {
         if self.history.is_empty() {
             return Err(SessionError::NoHistory);
         }
@@ -88,19 +88,31 @@ impl Engine {
                 return Err(SessionError::AlreadyRunning(if s.state == SessionState::Running { "running" } else { "warming up" }));
             }
         }
-        let shape = spec.policy.shape();
-        if spec.symbols.is_empty() || spec.symbols.len() > shape.max_symbols {
-            return Err(SessionError::Invalid(format!(
-                "{} symbols for a model with max_symbols {}",
-                spec.symbols.len(),
-                shape.max_symbols
-            )));
+        let shape = policy.shape();
+        if symbols.is_empty() || symbols.len() > shape.max_symbols {
+            return Err(SessionError::Invalid(format!("{} symbols for a model with max_symbols {}", symbols.len(), shape.max_symbols)));
         }
         if shape.n_features != N_FEATURES_V1 || shape.lookback_window == 0 || shape.lookback_window > HISTORY_CAPACITY {
             return Err(SessionError::Invalid(format!(
                 "model shape {shape:?} is not supported (n_features {N_FEATURES_V1}, lookback 1..={HISTORY_CAPACITY})"
             )));
         }
+        Ok(())
+    }
+
+    /// Whether a session is warming up or running.
+    pub fn session_running(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| matches!(s.state, SessionState::WarmingUp | SessionState::Running))
+    }
+
+    /// Whether a session is warming up.
+    pub fn session_warming_up(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.state == SessionState::WarmingUp)
+    }
+
+    /// Starts the session (warm-up first). Returns the session book.
+    pub fn start_session(&mut self, spec: SessionSpec) -> Result<BookId, SessionError> {
+        self.check_session_start(&spec.symbols, spec.policy.as_ref())?;
         let book = match self.session_book {
             Some(b) => {
                 if self.books[b.0 as usize].status != BookStatus::Active {

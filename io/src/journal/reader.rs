@@ -35,6 +35,8 @@ pub struct JournalReader {
     expected: u64,
     torn: Option<TornTail>,
     done: bool,
+    /// Byte offset, in the current segment, of the record `next_record` returned last.
+    last_offset: usize,
 }
 
 impl JournalReader {
@@ -54,6 +56,7 @@ impl JournalReader {
             expected: 0,
             torn: None,
             done: segs.is_empty(),
+            last_offset: 0,
         };
         let Some(first) = segs.first() else {
             return Ok(reader);
@@ -76,6 +79,12 @@ impl JournalReader {
                 Err(e)
             }
         }
+    }
+
+    /// Where the record `next_record` returned last lies: its segment file and byte offset (for errors
+    /// about its content).
+    pub fn position(&self) -> Option<(&Path, usize)> {
+        self.seg.as_ref().map(|s| (s.path.as_path(), self.last_offset))
     }
 
     /// The torn tail that ended the iteration, if any.
@@ -128,6 +137,7 @@ impl JournalReader {
             match stepped {
                 Step::Record(r) if r.seq < self.from_seq => {}
                 Step::Record(r) => {
+                    self.last_offset = start;
                     let body = start + RECORD_HEADER_LEN..self.off;
                     return Ok(Some((r.seq, r.kind, body)));
                 }

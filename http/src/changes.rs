@@ -1,0 +1,136 @@
+//! What a state change does outside the engine, in one place for the live path and for replay: the
+//! read model learns a new operation, the session settings follow session changes (through the
+//! extensions), and every control action leaves a log record (and so a `log` frame) naming what it
+//! changed. Also the write-ahead steps for changes made where the engine is at hand (start-up recovery).
+
+use crate::api::ApiError;
+use crate::app::{change_error, App, Committed};
+use crate::readmodel::OperationMeta;
+use pinion_core::change::{Change, JournaledChange, OperationSpec};
+use pinion_core::engine::pipeline::AppliedChange;
+use pinion_core::engine::{ChangeResources, Engine};
+use pinion_core::order::BookId;
+
+/// Log target of control actions.
+pub const CONTROL_TARGET: &str = "pinion::control";
+
+/// The read-model metadata of a new operation.
+pub fn operation_meta(op_id: u64, book: BookId, spec: &OperationSpec, now_ns: i64) -> OperationMeta {
+    let upper = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    OperationMeta {
+        id: op_id,
+        book,
+        asset: spec.asset.clone(),
+        bar_sizes: spec.bar_sizes.iter().map(|b| b.to_string()).collect(),
+        primary_bar_size: spec.primary_bar_size.to_string(),
+        strategy_name: spec.strategy_name.clone(),
+        strategy_config: spec.strategy_config.clone(),
+        initial_capital: spec.initial_capital,
+        stop_loss_type: upper(serde_json::json!(spec.stop_loss_type)),
+        stop_loss_value: spec.stop_loss_value,
+        take_profit_type: upper(serde_json::json!(spec.take_profit_type)),
+        take_profit_value: spec.take_profit_value,
+        crash_recovery_mode: upper(serde_json::json!(spec.crash_recovery_mode)),
+        emergency_stop_loss_pct: spec.emergency_stop_loss_pct,
+        created_ns: now_ns,
+        updated_ns: now_ns,
+        error: None,
+    }
+}
+
+/// Applies the parts of a committed change that live outside the engine, and logs it.
+pub fn apply_outside_engine(app: &App, c: &Committed) {
+    match &c.change {
+        Change::OperationCreated { op_id, book, spec } => {
+            let meta = operation_meta(*op_id, *book, spec, c.applied.now_ns);
+            let mut s = app.read.write();
+            if let Some(b) = s.books.get_mut(book.0 as usize) {
+                b.initial_capital = spec.initial_capital;
+                b.equity = crate::readmodel::book::EquityCurve::new(spec.initial_capital);
+            }
+            match s.operations.iter_mut().find(|o| o.id == *op_id) {
+                Some(existing) => *existing = meta,
+                None => s.operations.push(meta),
+            }
+        }
+        Change::OperationLifecycle { op_id, .. } | Change::CrashRecoveryApplied { op_id, .. } => {
+            let mut s = app.read.write();
+            if let Some(o) = s.operations.iter_mut().find(|o| o.id == *op_id) {
+                o.updated_ns = c.applied.now_ns;
+            }
+        }
+        Change::SessionStarted { .. } => app.read.write().session_book = c.applied.session_book,
+        _ => {}
+    }
+    for p in &app.extensions.providers {
+        p.on_change(app, c);
+    }
+    log::info!(target: CONTROL_TARGET, "{}", describe(&c.change));
+}
+
+/// The log message of a control action (what changed, naming the operation).
+pub fn describe(change: &Change) -> String {
+    match change {
+        Change::OperationCreated { op_id, spec, .. } => format!(
+            "operation {op_id} created: {} on {} ({}), capital {}",
+            spec.strategy_name,
+            spec.asset,
+            spec.bar_sizes.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", "),
+            spec.initial_capital
+        ),
+        Change::OperationLifecycle { op_id, action, .. } => {
+            let done = match action {
+                pinion_core::events::OperationAction::Pause => "paused",
+                pinion_core::events::OperationAction::Resume => "resumed",
+                pinion_core::events::OperationAction::Stop => "stopped (positions closed)",
+            };
+            format!("operation {op_id} {done}")
+        }
+        Change::RiskUpdated { limits } => format!("risk limits changed: {}", serde_json::to_string(limits).unwrap_or_default()),
+        Change::SessionConfigured { config } => {
+            format!(
+                "session configured: {} with model {}, target capital {}",
+                config.symbols.join(", "),
+                config.model_path,
+                config.target_capital
+            )
+        }
+        Change::SessionStarted { config, cold_start_timeout_sec, .. } => format!(
+            "session started: {} with model {} (warm-up timeout {cold_start_timeout_sec} s)",
+            config.symbols.join(", "),
+            config.model_path
+        ),
+        Change::SessionStopped => "session stopped".to_string(),
+        Change::SessionFailed { reason } => format!("session failed: {reason}"),
+        Change::CrashRecoveryApplied { op_id, mode, closes, .. } => format!(
+            "crash recovery applied to operation {op_id}: {} closed {}",
+            serde_json::json!(mode).as_str().unwrap_or_default(),
+            if closes.is_empty() { "nothing".to_string() } else { closes.join(", ") }
+        ),
+    }
+}
+
+fn applied_now(engine: &Engine) -> AppliedChange {
+    AppliedChange { event_seq: engine.event_seq(), session_book: engine.session_book(), now_ns: engine.now_ns() }
+}
+
+/// Makes a change on an engine held directly (start-up, before the core thread runs): the same steps
+/// as [`App::propose`]: prepare, journal (durably), apply, then the parts outside the engine.
+pub fn commit_on(engine: &mut Engine, app: &App, change: Change, res: ChangeResources) -> Result<Committed, ApiError> {
+    let change = engine.prepare_change(change, &res).map_err(change_error)?;
+    let record = JournaledChange { tick_pos: engine.ticks_processed(), cmd: engine.commands_applied() + 1, change };
+    app.durability.record(&record).map_err(|e| ApiError::unavailable(format!("could not persist the change ({e}); it was not applied")))?;
+    engine.apply_change(&record.change, res).map_err(change_error)?;
+    engine.note_command();
+    let committed = Committed { change: record.change, applied: applied_now(engine) };
+    Ok(committed)
+}
+
+/// Re-applies a journaled change on replay (it was prepared and journaled before it applied, so it
+/// applies again); returns what the core would have reported. The caller hands the engine's events to
+/// the read model, then calls [`apply_outside_engine`].
+pub fn replay_on(engine: &mut Engine, record: &JournaledChange, res: ChangeResources) -> Result<Committed, ApiError> {
+    engine.apply_change(&record.change, res).map_err(change_error)?;
+    engine.set_commands_applied(engine.commands_applied().max(record.cmd));
+    Ok(Committed { change: record.change.clone(), applied: applied_now(engine) })
+}
