@@ -142,7 +142,10 @@ impl ServeConfig {
 
     /// The allowed origins, checked and normalized (lowercase, no trailing `/`).
     pub fn origins(&self) -> anyhow::Result<Vec<String>> {
-        self.allowed_origins.iter().map(|o| pinion_http::browser::parse_origin(o).map_err(|e| anyhow::anyhow!("allowed_origins: {e}"))).collect()
+        self.allowed_origins
+            .iter()
+            .map(|o| pinion_http::browser::parse_origin(o).map_err(|e| anyhow::anyhow!("allowed_origins: {e}")))
+            .collect()
     }
 
     pub fn models_dir(&self) -> PathBuf {

@@ -151,7 +151,9 @@ fn every_list_counts_its_rows_and_links_the_next_page() {
         let past = get(&s, &format!("{list}{sep}offset={}", keys.len()));
         assert!(rows(&past).is_empty() && total(&past) == keys.len() && next_link(&past).is_none(), "{list}: past the end");
 
-        for (q, field) in [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"), ("offset=-1", "offset"), ("offset=x", "offset")] {
+        for (q, field) in
+            [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"), ("offset=-1", "offset"), ("offset=x", "offset")]
+        {
             let r = get(&s, &format!("{list}{sep}{q}"));
             assert_eq!(r.status, 400, "{list} {q}: {}", r.text);
             assert!(r.detail().starts_with(&format!("{field}: ")), "{list} {q}: {}", r.text);
@@ -212,7 +214,9 @@ fn browsers_content_types_and_the_http_details() {
     let body = json!({ "asset": "EUR-USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross" }).to_string();
 
     // A foreign browser origin cannot change anything, token or not, nor ask to; it may read.
-    for (method, path) in [("POST", "/api/operations"), ("DELETE", "/api/operations/1"), ("POST", "/risk/update"), ("OPTIONS", "/api/operations")] {
+    for (method, path) in
+        [("POST", "/api/operations"), ("DELETE", "/api/operations/1"), ("POST", "/risk/update"), ("OPTIONS", "/api/operations")]
+    {
         for auth in [true, false] {
             let mut h = vec![("Origin", EVIL), JSON];
             if auth {
@@ -234,7 +238,11 @@ fn browsers_content_types_and_the_http_details() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some(APP));
     assert!(r.header("Vary").is_some_and(|v| v.contains("Origin")), "{:?}", r.headers);
-    assert!(r.header("Access-Control-Expose-Headers").is_some_and(|v| v.contains("X-Total-Count") && v.contains("Link")), "{:?}", r.headers);
+    assert!(
+        r.header("Access-Control-Expose-Headers").is_some_and(|v| v.contains("X-Total-Count") && v.contains("Link")),
+        "{:?}",
+        r.headers
+    );
     let id = r.json()["id"].as_u64().expect("id");
     // 201 says where.
     let location = r.header("Location").expect("Location on 201").to_string();
@@ -244,7 +252,8 @@ fn browsers_content_types_and_the_http_details() {
     assert_eq!((r.status, r.header("Access-Control-Allow-Origin")), (401, Some(APP)), "the browser may read the 401");
 
     // Preflight from an allowed origin: 204 without the token.
-    let pre = [("Origin", APP), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization, content-type")];
+    let pre =
+        [("Origin", APP), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization, content-type")];
     let r = s.request_with("OPTIONS", "/api/operations", &pre, b"");
     assert_eq!(r.status, 204, "preflight: {}", r.text);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some(APP));

@@ -277,7 +277,14 @@ mod tests {
     fn page_ranges_name_the_field() {
         assert_eq!(page(&req("/l")).unwrap(), Page { limit: 100, offset: 0 });
         assert_eq!(page(&req("/l?limit=1000&offset=5")).unwrap(), Page { limit: 1000, offset: 5 });
-        for (q, field) in [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=-1", "limit"), ("limit=", "limit"), ("offset=-1", "offset"), ("offset=x", "offset")] {
+        for (q, field) in [
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("limit=-1", "limit"),
+            ("limit=", "limit"),
+            ("offset=-1", "offset"),
+            ("offset=x", "offset"),
+        ] {
             let e = page(&req(&format!("/l?{q}"))).unwrap_err();
             assert_eq!(e.status, 400, "{q}");
             assert!(e.detail.starts_with(&format!("{field}: ")), "{q}: {}", e.detail);

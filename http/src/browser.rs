@@ -48,7 +48,10 @@ pub fn check_origin(allowed: &[String], method: &str, origin: Option<&str>) -> R
 
 /// The 403 of an origin that is not allowed.
 pub fn refusal(origin: &str) -> ApiError {
-    ApiError::new(403, format!("origin {origin:?} not allowed: add it to allowed_origins (PINION_ALLOWED_ORIGINS) to call this server from a browser"))
+    ApiError::new(
+        403,
+        format!("origin {origin:?} not allowed: add it to allowed_origins (PINION_ALLOWED_ORIGINS) to call this server from a browser"),
+    )
 }
 
 /// Adds the CORS headers of an allowed `origin` to `reply` (none for other origins or no origin).

@@ -115,7 +115,9 @@ pub fn document(app: &App) -> Value {
             op["responses"]["404"] = json!({ "$ref": "#/components/responses/Error" });
         }
         if is_list(&path, &method) {
-            params.push(json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } }));
+            params.push(
+                json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } }),
+            );
             params.push(json!({ "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0, "default": 0 } }));
             op["responses"][code.to_string()]["headers"] = json!({
                 "X-Total-Count": { "description": "Rows in the whole list after filtering", "schema": { "type": "integer" } },
@@ -126,7 +128,8 @@ pub fn document(app: &App) -> Value {
             params.push(json!({ "name": "token", "in": "query", "required": false, "description": "The bearer token, for browsers that cannot set Authorization on a WebSocket", "schema": { "type": "string" } }));
         }
         if method == "post" && code == 201 {
-            op["responses"]["201"]["headers"] = json!({ "Location": { "description": "URL of the created resource", "schema": { "type": "string" } } });
+            op["responses"]["201"]["headers"] =
+                json!({ "Location": { "description": "URL of the created resource", "schema": { "type": "string" } } });
         }
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
