@@ -308,6 +308,15 @@ fn browsers_content_types_and_the_http_details() {
     // HEAD on every GET route of the OpenAPI document: GET's status, no body.
     let doc = get(&s, "/api/openapi.json").json();
     let paths = doc["paths"].as_object().expect("paths");
+    // The document says so too: ?token= on /ws, limit/offset and the headers on lists, Location on 201.
+    let params = |path: &str| doc["paths"][path]["get"]["parameters"].as_array().cloned().unwrap_or_default();
+    assert!(params("/ws").iter().any(|p| p["name"] == "token" && p["in"] == "query"), "/ws token: {}", doc["paths"]["/ws"]);
+    for list in ["/api/operations", "/api/operations/{id}/orders", "/account/trades", "/account/positions"] {
+        let names: Vec<Value> = params(list).iter().map(|p| p["name"].clone()).collect();
+        assert!(names.contains(&json!("limit")) && names.contains(&json!("offset")), "{list}: {names:?}");
+        assert!(doc["paths"][list]["get"]["responses"]["200"]["headers"]["X-Total-Count"].is_object(), "{list}");
+    }
+    assert!(doc["paths"]["/api/operations"]["post"]["responses"]["201"]["headers"]["Location"].is_object());
     let mut heads = 0;
     for path in paths.iter().filter(|(_, item)| item.get("get").is_some()).map(|(p, _)| p) {
         let url = path.replace("{id}", &id.to_string());
