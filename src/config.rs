@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub log_level: String,
     /// Bearer token required on every route but /health and on the WebSocket upgrade.
     pub token: Option<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the API and open `/ws`; none by default.
+    pub allowed_origins: Vec<String>,
     pub starting_balance: String,
     pub commission_rate: String,
     /// TorchScript models (default: DATA_DIR/models, where the example model is built on first start).
@@ -49,6 +51,7 @@ impl Default for ServeConfig {
             replay_speed: 10.0,
             log_level: "info".into(),
             token: None,
+            allowed_origins: Vec::new(),
             starting_balance: "100000".into(),
             commission_rate: "0.00002".into(),
             models_dir: None,
@@ -113,6 +116,9 @@ impl ServeConfig {
         if let Some(v) = get("PINION_TOKEN") {
             self.token = Some(v).filter(|t| !t.is_empty());
         }
+        if let Some(v) = get("PINION_ALLOWED_ORIGINS") {
+            self.allowed_origins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
         if let Some(v) = get("PINION_STARTING_BALANCE") {
             self.starting_balance = v;
         }
@@ -134,6 +140,14 @@ impl ServeConfig {
         Ok(())
     }
 
+    /// The allowed origins, checked and normalized (lowercase, no trailing `/`).
+    pub fn origins(&self) -> anyhow::Result<Vec<String>> {
+        self.allowed_origins
+            .iter()
+            .map(|o| pinion_http::browser::parse_origin(o).map_err(|e| anyhow::anyhow!("allowed_origins: {e}")))
+            .collect()
+    }
+
     pub fn models_dir(&self) -> PathBuf {
         self.models_dir.clone().unwrap_or_else(|| self.data_dir.join("models"))
     }
@@ -151,6 +165,7 @@ impl ServeConfig {
                 self.snapshot_every_secs
             );
         }
+        self.origins()?;
         if self.rest_threads == 0 || self.rest_threads > 256 {
             bail!("rest_threads must be between 1 and 256");
         }
@@ -170,5 +185,18 @@ mod tests {
         assert_eq!(c.replay_speed, 5.0);
         assert!(c.apply_env(|k| (k == "PINION_REPLAY_SPEED").then(|| "fast".to_string())).is_err());
         assert!(toml::from_str::<ServeConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn allowed_origins_from_file_and_env() {
+        let mut c: ServeConfig = toml::from_str("allowed_origins = [\"https://App.example/\"]").unwrap();
+        assert_eq!(c.origins().unwrap(), vec!["https://app.example".to_string()]);
+        c.apply_env(|k| (k == "PINION_ALLOWED_ORIGINS").then(|| " http://localhost:3000, https://b.example ,".to_string())).unwrap();
+        assert_eq!(c.allowed_origins, vec!["http://localhost:3000".to_string(), "https://b.example".to_string()]);
+        assert!(c.validate().is_ok());
+        c.allowed_origins = vec!["localhost:3000".into()];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("allowed_origins"), "{e}");
+        assert!(ServeConfig::default().origins().unwrap().is_empty());
     }
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 /// Replay speed of the trading tests: one minute bar every 0.2 s, the 12-hour sample in ~2.4 min.
 const SPEED: f64 = 300.0;
 const WAIT: Duration = Duration::from_secs(20);
+/// The content type every POST sends.
+const JSON: Option<&str> = Some("application/json");
 
 /// An operation that trades at once: a tick-level EMA cross (always in the market once its EMAs are
 /// ready) with a 10-pip stop, so nothing waits for an ATR.
@@ -269,7 +271,7 @@ fn operation_lifecycle_end_to_end() {
     assert!(stats.get("profit_factor").is_some() && stats.get("sharpe").is_some(), "{stats}");
 
     // Pause: 200 and paused; from now on no new entries (exits may still happen).
-    let paused = s.request("POST", &format!("{base}/pause"), None, b"");
+    let paused = s.request("POST", &format!("{base}/pause"), JSON, b"");
     expect_status(&paused, 200, "pause");
     let paused = paused.json();
     assert_eq!(text(&paused, "status"), "paused");
@@ -346,7 +348,8 @@ fn operation_lifecycle_end_to_end() {
         assert_eq!(page("limit=2&offset=1"), newest[1..3], "{list} limit=2&offset=1");
         assert_eq!(page("offset=1&limit=1000"), newest[1..newest.len().min(1001)], "{list} offset=1");
         assert!(page(&format!("offset={}", newest.len())).is_empty(), "{list} past the end");
-        assert!(page("limit=0").is_empty(), "{list} limit=0");
+        let d = expect_status(&s.get(&format!("{base}/{list}?limit=0")), 400, "limit=0");
+        assert!(d.contains("limit"), "{d}");
         if newest.len() <= 100 {
             assert_eq!(page(""), newest, "{list} default page");
         } else {
@@ -367,12 +370,12 @@ fn operation_lifecycle_end_to_end() {
     assert_eq!(ids(""), vec![min_id.max(id), min_id.min(id)], "list is newest first");
 
     // Pause twice is 409; resume is 200 and active; resume twice is 409.
-    let d = expect_status(&s.request("POST", &format!("{base}/pause"), None, b""), 409, "second pause");
+    let d = expect_status(&s.request("POST", &format!("{base}/pause"), JSON, b""), 409, "second pause");
     assert!(d.contains("paused"), "{d}");
-    let resumed = s.request("POST", &format!("{base}/resume"), None, b"");
+    let resumed = s.request("POST", &format!("{base}/resume"), JSON, b"");
     expect_status(&resumed, 200, "resume");
     assert_eq!(text(&resumed.json(), "status"), "active");
-    let d = expect_status(&s.request("POST", &format!("{base}/resume"), None, b""), 409, "second resume");
+    let d = expect_status(&s.request("POST", &format!("{base}/resume"), JSON, b""), 409, "second resume");
     assert!(d.contains("active"), "{d}");
 
     // Trading again: a new entry and an open position.
@@ -410,7 +413,8 @@ fn operation_lifecycle_end_to_end() {
     for (method, path, needs) in
         [("DELETE", base.clone(), "closed"), ("POST", format!("{base}/pause"), "closed"), ("POST", format!("{base}/resume"), "closed")]
     {
-        let d = expect_status(&s.request(method, &path, None, b""), 409, &format!("{method} {path} on a closed operation"));
+        let ct = if method == "POST" { JSON } else { None };
+        let d = expect_status(&s.request(method, &path, ct, b""), 409, &format!("{method} {path} on a closed operation"));
         assert!(d.contains(needs), "{d}");
     }
 
@@ -564,13 +568,15 @@ fn bad_requests_are_400_404_405_with_a_detail() {
         ("GET", "/stats"),
     ];
     for (method, sub) in routes {
+        // POST always sends JSON (every POST needs the content type, bodyless ones too).
+        let ct = if method == "POST" { JSON } else { None };
         for bad in ["abc", "0", "-1", "1.5", "99999999999999999999999"] {
             let path = format!("/api/operations/{bad}{sub}");
-            let d = expect_status(&s.request(method, &path, None, b""), 400, &format!("{method} {path}"));
+            let d = expect_status(&s.request(method, &path, ct, b""), 400, &format!("{method} {path}"));
             assert!(d.contains("id"), "{method} {path}: {d}");
         }
         let path = format!("/api/operations/999999{sub}");
-        let d = expect_status(&s.request(method, &path, None, b""), 404, &format!("{method} {path}"));
+        let d = expect_status(&s.request(method, &path, ct, b""), 404, &format!("{method} {path}"));
         assert!(d.contains("999999"), "{method} {path}: {d}");
     }
 

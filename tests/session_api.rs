@@ -268,8 +268,11 @@ fn models_config_and_session_lifecycle() {
     let r = s.post_json("/session/start", &json!({}));
     assert_eq!(r.status, 409, "start without a config: {}", r.text);
     assert!(r.detail().contains("config"), "{}", r.text);
-    let r = s.request("POST", "/session/start", None, b"");
+    let r = s.request("POST", "/session/start", Some("application/json"), b"");
     assert_eq!(r.status, 409, "start without a config (no body): {}", r.text);
+    let r = s.request("POST", "/session/start", None, b"");
+    assert_eq!(r.status, 400, "a POST without Content-Type: {}", r.text);
+    assert!(r.detail().contains("Content-Type"), "{}", r.text);
     let r = s.post_json("/session/stop", &json!({}));
     assert_eq!(r.status, 409, "stop with no session: {}", r.text);
 

@@ -1,7 +1,8 @@
 //! The root-level account, symbols and risk API: `/health`, `/account/summary`, `/account/positions`,
-//! `/account/trades`, `/symbols/training`, `/symbols/oanda`, `/risk` and `/risk/update`.
+//! `/account/trades`, `/symbols/training`, `/symbols/oanda`, `/risk` and `/risk/update`. The two
+//! account lists are paginated like every list (`limit`, `offset`, `X-Total-Count`, `Link`).
 
-use crate::api::{ApiError, ApiResult, Reply, Request};
+use crate::api::{page, take_page, ApiError, ApiResult, Reply, Request};
 use crate::app::App;
 use crate::readmodel::ReadState;
 use pinion_core::change::Change;
@@ -44,6 +45,10 @@ fn summary(app: &App) -> Value {
 
 /// One row per open net position of every book.
 pub fn positions_json(s: &ReadState) -> Value {
+    Value::Array(position_rows(s))
+}
+
+fn position_rows(s: &ReadState) -> Vec<Value> {
     let mut rows = Vec::new();
     for (bi, b) in s.books.iter().enumerate() {
         for p in b.positions.values() {
@@ -64,17 +69,17 @@ pub fn positions_json(s: &ReadState) -> Value {
             }));
         }
     }
-    Value::Array(rows)
+    rows
+}
+
+fn positions(app: &App, req: &Request) -> ApiResult {
+    let p = page(req)?;
+    let rows = position_rows(&app.read.read());
+    Ok(take_page(rows, p, |v| v).reply(req))
 }
 
 fn trades(app: &App, req: &Request) -> ApiResult {
-    let limit = match req.query_param("limit") {
-        None => 100,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => return Err(ApiError::field("limit", format!("must be an integer between 1 and 1000, got {v:?}"))),
-        },
-    };
+    let p = page(req)?;
     let s = app.read.read();
     let mut rows: Vec<(u64, Value)> = Vec::new();
     for (bi, b) in s.books.iter().enumerate() {
@@ -115,8 +120,7 @@ fn trades(app: &App, req: &Request) -> ApiResult {
         }
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    rows.truncate(limit);
-    Ok(Reply::ok(Value::Array(rows.into_iter().map(|(_, v)| v).collect())))
+    Ok(take_page(rows, p, |(_, v)| v).reply(req))
 }
 
 fn oanda_instruments(app: &App) -> Value {
@@ -172,7 +176,7 @@ pub fn route(app: &App, req: &Request) -> Option<ApiResult> {
             Ok(Reply::ok(json!({ "status": "ok", "engine": engine, "uptime_seconds": app.started.elapsed().as_secs() })))
         }
         ("GET", "/account/summary") => Ok(Reply::ok(summary(app))),
-        ("GET", "/account/positions") => Ok(Reply::ok(positions_json(&app.read.read()))),
+        ("GET", "/account/positions") => positions(app, req),
         ("GET", "/account/trades") => trades(app, req),
         ("GET", "/symbols/training") => Ok(Reply::ok(json!({ "symbols": app.config.training_symbols }))),
         ("GET", "/symbols/oanda") => Ok(Reply::ok(oanda_instruments(app))),

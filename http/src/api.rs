@@ -1,24 +1,42 @@
 //! Request and response plumbing shared by every handler: the `{"detail": ...}` error, query strings,
-//! JSON bodies with their limits, and pagination.
+//! JSON bodies with their limits, the bearer token check, and pagination (`limit`/`offset`, answered
+//! with `X-Total-Count` and an RFC 8288 `Link: <...>; rel="next"`).
 
 use serde_json::{json, Map, Value};
 
-/// An HTTP answer with a JSON body.
+/// An HTTP answer with a JSON body (none for 204) and any headers beyond `Content-Type`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
+    pub fn new(status: u16, body: Value) -> Reply {
+        Reply { status, body, headers: Vec::new() }
+    }
     pub fn ok(body: Value) -> Reply {
-        Reply { status: 200, body }
+        Reply::new(200, body)
     }
     pub fn created(body: Value) -> Reply {
-        Reply { status: 201, body }
+        Reply::new(201, body)
     }
     pub fn accepted(body: Value) -> Reply {
-        Reply { status: 202, body }
+        Reply::new(202, body)
+    }
+    /// A 204 answer: no body, only headers.
+    pub fn no_content() -> Reply {
+        Reply::new(204, Value::Null)
+    }
+    /// Adds a header (the caller keeps names unique).
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// The value of header `name`, if set.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -50,7 +68,7 @@ impl ApiError {
         ApiError::new(503, detail)
     }
     pub fn into_reply(self) -> Reply {
-        Reply { status: self.status, body: json!({ "detail": self.detail }) }
+        Reply::new(self.status, json!({ "detail": self.detail }))
     }
 }
 
@@ -132,7 +150,7 @@ impl Request {
         self.json_object()
     }
 
-    /// Refuses a body whose Content-Type is not `application/json` (400).
+    /// Checks `Content-Type: application/json` (parameters such as a charset allowed).
     pub fn require_json_type(&self) -> Result<(), ApiError> {
         match &self.content_type {
             Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
@@ -142,23 +160,100 @@ impl Request {
     }
 }
 
-/// `limit`/`offset` of a growing list (default 100, max 1000).
-pub fn page(req: &Request) -> Result<(usize, usize), ApiError> {
-    let parse = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
-        match req.query_param(name) {
-            None => Ok(default),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n <= max => Ok(n),
-                _ => Err(ApiError::field(name, format!("must be an integer between 0 and {max}, got {v:?}"))),
-            },
+/// Checks an `Authorization` header value against the expected bearer token: the scheme is matched
+/// case-insensitively (RFC 9110), the token exactly and in constant time.
+pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
+    let given = authorization.and_then(|v| {
+        let (scheme, rest) = v.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    });
+    given.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()))
+}
+
+/// Equality whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Most rows one page may hold; also the `limit` default is [`DEFAULT_LIMIT`].
+pub const MAX_LIMIT: usize = 1000;
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// `limit`/`offset` of a list request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// Reads `limit` (1..=1000, default 100) and `offset` (>= 0, default 0); a bad one is a 400 naming it.
+pub fn page(req: &Request) -> Result<Page, ApiError> {
+    let parse = |name: &str, default: usize, min: usize, max: usize| -> Result<usize, ApiError> {
+        let Some(v) = req.query_param(name) else { return Ok(default) };
+        match v.parse::<usize>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ if max == usize::MAX => Err(ApiError::field(name, format!("must be an integer of at least {min}, got {v:?}"))),
+            _ => Err(ApiError::field(name, format!("must be an integer between {min} and {max}, got {v:?}"))),
         }
     };
-    Ok((parse("limit", 100, 1000)?, parse("offset", 0, usize::MAX)?))
+    Ok(Page { limit: parse("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?, offset: parse("offset", 0, 0, usize::MAX)? })
+}
+
+/// One page of a list: the rendered rows and how many rows the whole (filtered) list holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub rows: Value,
+    pub total: usize,
+    pub page: Page,
+}
+
+/// The page `p` of `items` (already in answer order) rendered with `f`, with the list's total.
+pub fn take_page<I: IntoIterator>(items: I, p: Page, f: impl FnMut(I::Item) -> Value) -> Listed
+where
+    I::IntoIter: ExactSizeIterator,
+{
+    let it = items.into_iter();
+    let total = it.len();
+    Listed { rows: Value::Array(it.skip(p.offset).take(p.limit).map(f).collect()), total, page: p }
 }
 
 /// Newest-first page of `items` (stored oldest first) rendered with `f`.
-pub fn newest_first<T>(items: &[T], limit: usize, offset: usize, f: impl Fn(&T) -> Value) -> Value {
-    Value::Array(items.iter().rev().skip(offset).take(limit).map(f).collect())
+pub fn newest_first<T>(items: &[T], p: Page, f: impl Fn(&T) -> Value) -> Listed {
+    take_page(items.iter().rev(), p, f)
+}
+
+impl Listed {
+    /// The 200 answer: the rows, `X-Total-Count`, and `Link: <...>; rel="next"` when rows remain past
+    /// this page (the request's URL with `offset` advanced, every other parameter kept).
+    pub fn reply(self, req: &Request) -> Reply {
+        let next = self.page.offset.saturating_add(self.page.limit);
+        let mut r = Reply::ok(self.rows).with_header("X-Total-Count", self.total.to_string());
+        if next < self.total {
+            r = r.with_header("Link", format!("<{}>; rel=\"next\"", url_with(req, "offset", &next.to_string())));
+        }
+        r
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The request's path and query with parameter `name` set to `value` (replacing it, or appended).
+pub fn url_with(req: &Request, name: &str, value: &str) -> String {
+    let mut pairs: Vec<(&str, &str)> = req.query.iter().filter(|(k, _)| k != name).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    pairs.push((name, value));
+    let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
+    format!("{}?{}", req.path, q.join("&"))
 }
 
 #[cfg(test)]
@@ -172,5 +267,55 @@ mod tests {
         assert_eq!(q, vec![("status".into(), "active".into()), ("x".into(), "a b c".into())]);
         assert_eq!(split_url("/x?bad=%zz").1, vec![("bad".into(), "%zz".into())]);
         assert_eq!(split_url("/x?t=%4").1, vec![("t".into(), "%4".into())]);
+    }
+
+    fn req(url: &str) -> Request {
+        let (path, query) = split_url(url);
+        Request { method: "GET".into(), path, query, ..Request::default() }
+    }
+
+    #[test]
+    fn page_ranges_name_the_field() {
+        assert_eq!(page(&req("/l")).unwrap(), Page { limit: 100, offset: 0 });
+        assert_eq!(page(&req("/l?limit=1000&offset=5")).unwrap(), Page { limit: 1000, offset: 5 });
+        for (q, field) in [
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("limit=-1", "limit"),
+            ("limit=", "limit"),
+            ("offset=-1", "offset"),
+            ("offset=x", "offset"),
+        ] {
+            let e = page(&req(&format!("/l?{q}"))).unwrap_err();
+            assert_eq!(e.status, 400, "{q}");
+            assert!(e.detail.starts_with(&format!("{field}: ")), "{q}: {}", e.detail);
+        }
+    }
+
+    #[test]
+    fn pages_count_the_total_and_link_the_next_one() {
+        let items = [1, 2, 3, 4, 5];
+        let r = req("/l?status=a%20b&limit=2&offset=1");
+        let listed = newest_first(&items, page(&r).unwrap(), |x| json!(x));
+        assert_eq!((listed.rows.clone(), listed.total), (json!([4, 3]), 5));
+        let reply = listed.reply(&r);
+        assert_eq!(reply.header("X-Total-Count"), Some("5"));
+        assert_eq!(reply.header("Link"), Some("</l?status=a%20b&limit=2&offset=3>; rel=\"next\""));
+        // The last page links nowhere; past the end is empty and still counts.
+        let last = req("/l?limit=2&offset=3");
+        assert_eq!(newest_first(&items, page(&last).unwrap(), |x| json!(x)).reply(&last).header("Link"), None);
+        let past = take_page(items.iter(), Page { limit: 2, offset: 9 }, |x| json!(x));
+        assert_eq!((past.rows, past.total), (json!([]), 5));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for h in ["Bearer s3cr t", "bearer s3cr t", "BEARER  s3cr t ", " Bearer s3cr t"] {
+            assert!(bearer_matches(Some(h), "s3cr t"), "{h:?}");
+        }
+        for h in ["Bearer s3cr", "Basic s3cr t", "Bearers3cr t", "s3cr t", ""] {
+            assert!(!bearer_matches(Some(h), "s3cr t"), "{h:?}");
+        }
+        assert!(!bearer_matches(None, "x"));
     }
 }

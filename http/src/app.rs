@@ -39,6 +39,9 @@ pub struct HttpConfig {
     pub environment: String,
     /// Symbols the configured models were trained on.
     pub training_symbols: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`, normalized by `browser::parse_origin`) allowed to call
+    /// the API: they get CORS headers; a state change from any other `Origin` is refused 403.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +53,7 @@ impl Default for HttpConfig {
             command_timeout: Duration::from_secs(5),
             environment: "practice".into(),
             training_symbols: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }

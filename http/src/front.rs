@@ -7,7 +7,9 @@
 //! reads its first request head (non-blocking, at most 16 KiB, within 10 s against slowloris)
 //! and routes it:
 //! - `GET /ws` (query allowed) with `Upgrade: websocket` becomes a WebSocket client of this same
-//!   loop: token check, RFC 6455 handshake, then the initial snapshot and broadcast frames.
+//!   loop: `Origin` check (a browser origin not in `allowed_origins` gets 403), token check
+//!   (`Authorization: Bearer` or `?token=`), RFC 6455 handshake, then the initial snapshot and
+//!   broadcast frames.
 //! - anything else is proxied byte-for-byte (already-read head included, nothing added) to the
 //!   internal tiny_http server on an ephemeral 127.0.0.1 port. tiny_http therefore sees every
 //!   peer as 127.0.0.1, which is fine: the API binds to localhost and authorizes by token. The
@@ -60,6 +62,9 @@ const POOL_BASE: Token = Token(WAKER.0 - MAX_WARM);
 pub struct FrontConfig {
     /// When set, a WebSocket upgrade needs `Authorization: Bearer <t>` or `?token=<t>`.
     pub bearer_token: Option<String>,
+    /// Browser origins allowed to open `/ws` (normalized by `browser::parse_origin`); an upgrade with
+    /// any other `Origin` header is refused 403. Upgrades without `Origin` are not gated.
+    pub allowed_origins: Vec<String>,
     /// Per-client bound on queued, unsent frames; a client beyond it is disconnected.
     pub client_queue_frames: usize,
     /// Most WebSocket clients at once; further upgrades get 503.
@@ -78,6 +83,7 @@ impl Default for FrontConfig {
     fn default() -> Self {
         FrontConfig {
             bearer_token: None,
+            allowed_origins: Vec::new(),
             client_queue_frames: 1024,
             max_clients: 4096,
             broadcast_queue_frames: 65536,
@@ -385,7 +391,7 @@ impl Front {
                 false => Step::Keep(Conn::Sniff(s)),
             };
         }
-        match head::sniff(&s.buf, len == MAX_HEAD, self.cfg.bearer_token.as_deref()) {
+        match head::sniff(&s.buf, len == MAX_HEAD, &self.cfg) {
             Sniffed::Partial if eof => Step::Close(Conn::Sniff(s), None),
             Sniffed::Partial => Step::Keep(Conn::Sniff(s)),
             Sniffed::Reject(response) => reject(s.stream, response),

@@ -1,7 +1,7 @@
 //! The operations API under `/api`: create, list, get, stop (DELETE), pause, resume; and each
 //! operation's positions, transactions, trades, orders and stats; plus overall stats.
 
-use crate::api::{newest_first, page, ApiError, ApiResult, Reply, Request};
+use crate::api::{newest_first, page, take_page, ApiError, ApiResult, Reply, Request};
 use crate::app::App;
 use crate::json_body::parse_body;
 use crate::operation_body::CreateOperationBody;
@@ -11,7 +11,7 @@ use pinion_core::change::Change;
 use pinion_core::engine::ChangeResources;
 use pinion_core::events::{BookStatus, OperationAction};
 use pinion_core::order::BookId;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn create(app: &App, req: &Request) -> ApiResult {
     let body: CreateOperationBody = parse_body(req)?;
@@ -65,26 +65,27 @@ fn list(app: &App, req: &Request) -> ApiResult {
             return Err(ApiError::field("status", format!("unknown status {other:?}; expected active, paused, closed or error")))
         }
     };
-    let (limit, offset) = page(req)?;
+    let p = page(req)?;
     let s = app.read.read();
     let ops: Vec<&OperationMeta> =
         s.operations.iter().filter(|o| filter.as_deref().is_none_or(|f| s.book_status(o.book).as_str() == f)).collect();
-    Ok(Reply::ok(newest_first(&ops, limit, offset, |o| views::operation(&s, o))))
+    Ok(newest_first(&ops, p, |o| views::operation(&s, o)).reply(req))
 }
 
+/// An operation's lists (paginated, with `X-Total-Count` and `Link`) and its stats.
 fn sub_resource(app: &App, req: &Request, id: u64, what: &str) -> ApiResult {
-    let (limit, offset) = page(req)?;
+    let p = page(req)?;
     with_op(app, id, |s, op| {
         let empty = crate::readmodel::book::BookRecord::new(op.initial_capital);
         let b = s.book(op.book).unwrap_or(&empty);
-        let body = match what {
-            "positions" => Value::Array(b.positions.values().map(|p| views::position(s, Some(op), p)).collect()),
-            "transactions" => newest_first(&b.fills, limit, offset, |r| views::transaction(s, Some(op), r)),
-            "trades" => newest_first(&b.trades, limit, offset, |r| views::trade(s, Some(op), r)),
-            "orders" => newest_first(&b.orders, limit, offset, |r| views::order(s, Some(op), r)),
-            _ => views::book_stats(b),
+        let listed = match what {
+            "positions" => take_page(b.positions.values(), p, |r| views::position(s, Some(op), r)),
+            "transactions" => newest_first(&b.fills, p, |r| views::transaction(s, Some(op), r)),
+            "trades" => newest_first(&b.trades, p, |r| views::trade(s, Some(op), r)),
+            "orders" => newest_first(&b.orders, p, |r| views::order(s, Some(op), r)),
+            _ => return Reply::ok(views::book_stats(b)),
         };
-        Reply::ok(body)
+        listed.reply(req)
     })
 }
 

@@ -1,9 +1,12 @@
-//! The REST server: `tiny_http` worker threads that read each request (size-limited), check the bearer
-//! token, route it, and answer JSON. Never runs on the core thread; state changes go through the
-//! command queue and reads come from the read model.
+//! The REST server: `tiny_http` worker threads that gate each request's browser `Origin`, answer
+//! CORS preflights, check the bearer token, read the body (size-limited), route it, and answer JSON.
+//! HEAD is GET without the body, OPTIONS and 405 answers list the path's methods in `Allow`, and a
+//! 201 carries `Location`. Never runs on the core thread; state changes go through the command
+//! queue and reads come from the read model.
 
-use crate::api::{split_url, ApiError, Reply, Request};
+use crate::api::{bearer_matches, split_url, ApiError, Reply, Request};
 use crate::app::App;
+use crate::browser;
 use std::io::Read;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -72,56 +75,92 @@ fn header(rq: &tiny_http::Request, name: &str) -> Option<String> {
 }
 
 fn respond(rq: tiny_http::Request, reply: Reply) {
-    let body = serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec());
+    let body = match reply.status {
+        204 => Vec::new(),
+        _ => serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec()),
+    };
     let mut resp = tiny_http::Response::from_data(body).with_status_code(reply.status);
-    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", "application/json") {
-        resp.add_header(h);
+    let mut add = |name: &str, value: &str| match tiny_http::Header::from_bytes(name, value) {
+        Ok(h) => resp.add_header(h),
+        Err(()) => log::warn!("header {name} not sent: its value is not valid"),
+    };
+    if reply.status != 204 {
+        add("Content-Type", "application/json");
     }
     if reply.status == 401 {
-        if let Ok(h) = tiny_http::Header::from_bytes("WWW-Authenticate", "Bearer") {
-            resp.add_header(h);
-        }
+        add("WWW-Authenticate", "Bearer");
+    }
+    for (name, value) in &reply.headers {
+        add(name, value);
     }
     if let Err(e) = rq.respond(resp) {
         log::debug!("client went away before the response: {e}");
     }
 }
 
-/// Checks `Authorization: Bearer <token>` when a token is configured.
+/// Checks `Authorization: Bearer <token>` (scheme in any case) when a token is configured.
 pub fn authorized(app: &App, auth_header: Option<&str>) -> bool {
     match &app.config.bearer_token {
         None => true,
-        Some(t) => {
-            auth_header.and_then(|h| h.strip_prefix("Bearer ")).is_some_and(|given| constant_time_eq(given.trim().as_bytes(), t.as_bytes()))
-        }
+        Some(t) => bearer_matches(auth_header, t),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn handle(app: &App, mut rq: tiny_http::Request) {
     let (path, query) = split_url(rq.url());
     let method = rq.method().as_str().to_ascii_uppercase();
+    let origin = header(&rq, "Origin");
+    let allowed = &app.config.allowed_origins;
+    let answer = |rq, reply: Reply| respond(rq, browser::with_cors(reply, allowed, origin.as_deref()));
+    // A browser page from another origin may not change anything, nor ask to.
+    if let Err(e) = browser::check_origin(allowed, &method, origin.as_deref()) {
+        return answer(rq, e.into_reply());
+    }
+    // A CORS preflight carries no token: answer it from the route table alone.
+    if method == "OPTIONS" && origin.is_some() {
+        let reply = match crate::openapi::allow(app, &path) {
+            Some(allow) => browser::preflight(&allow),
+            None => ApiError::not_found(format!("no route for OPTIONS {path}")).into_reply(),
+        };
+        return answer(rq, reply);
+    }
     if path != "/health" && !authorized(app, header(&rq, "Authorization").as_deref()) {
-        return respond(rq, ApiError::new(401, "missing or invalid bearer token (Authorization: Bearer <token>)").into_reply());
+        return answer(rq, ApiError::new(401, "missing or invalid bearer token (Authorization: Bearer <token>)").into_reply());
     }
     let limit = app.config.max_body_bytes;
     let mut body = Vec::new();
     if let Err(e) = rq.as_reader().take(limit as u64 + 1).read_to_end(&mut body) {
-        return respond(rq, ApiError::bad_request(format!("could not read the request body: {e}")).into_reply());
+        return answer(rq, ApiError::bad_request(format!("could not read the request body: {e}")).into_reply());
     }
     if body.len() > limit {
-        return respond(rq, ApiError::bad_request(format!("request body too large: limit is {limit} bytes")).into_reply());
+        return answer(rq, ApiError::bad_request(format!("request body too large: limit is {limit} bytes")).into_reply());
     }
     let req = Request { method, path, query, content_type: header(&rq, "Content-Type"), body };
     let reply = dispatch(app, &req);
-    respond(rq, reply);
+    answer(rq, reply);
 }
 
-/// Routes one request to its handler; unknown routes are 404 and known paths with the wrong method 405.
+/// Routes one request to its handler; unknown routes are 404 and known paths with the wrong method
+/// 405 with `Allow`. HEAD is routed as GET (tiny_http leaves the body out), OPTIONS lists the
+/// path's methods, a state change without a JSON `Content-Type` is 400 before its handler runs, and
+/// a 201 gets `Location: <path>/<id>`.
 pub fn dispatch(app: &App, req: &Request) -> Reply {
+    if req.method == "HEAD" {
+        let get = Request { method: "GET".into(), ..req.clone() };
+        return dispatch(app, &get);
+    }
+    let allow = crate::openapi::allow(app, &req.path);
+    if req.method == "OPTIONS" {
+        return match allow {
+            Some(a) => Reply::no_content().with_header("Allow", a),
+            None => ApiError::not_found(format!("no route for OPTIONS {}", req.path)).into_reply(),
+        };
+    }
+    if allow.as_deref().is_some_and(|a| crate::openapi::allows(a, &req.method)) {
+        if let Err(e) = browser::check_content_type(req) {
+            return e.into_reply();
+        }
+    }
     let result = if req.path == "/api/openapi.json" && req.method == "GET" {
         Some(Ok(Reply::ok(crate::openapi::document(app))))
     } else if req.path.starts_with("/api/") {
@@ -130,7 +169,7 @@ pub fn dispatch(app: &App, req: &Request) -> Reply {
         crate::account::route(app, req).or_else(|| app.extensions.providers.iter().find_map(|p| p.route(app, req)))
     };
     match result {
-        Some(Ok(r)) => r,
+        Some(Ok(r)) => with_location(req, r),
         Some(Err(e)) => e.into_reply(),
         // The front upgrades `GET /ws` that carries the WebSocket headers; a plain GET that reaches
         // the REST side is on the right route with the wrong protocol, not a wrong method.
@@ -139,9 +178,41 @@ pub fn dispatch(app: &App, req: &Request) -> Reply {
             "/ws is the WebSocket endpoint: send GET /ws with Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key",
         )
         .into_reply(),
-        None if crate::openapi::path_known(app, &req.path) => {
-            ApiError::new(405, format!("method {} not allowed on {}", req.method, req.path)).into_reply()
-        }
-        None => ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_reply(),
+        None => match allow {
+            Some(a) => ApiError::new(405, format!("method {} not allowed on {}; allowed: {a}", req.method, req.path))
+                .into_reply()
+                .with_header("Allow", a),
+            None => ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_reply(),
+        },
+    }
+}
+
+/// Adds `Location: <request path>/<id>` to a 201 whose body has an `id` and no Location yet.
+fn with_location(req: &Request, reply: Reply) -> Reply {
+    if reply.status != 201 || reply.header("Location").is_some() {
+        return reply;
+    }
+    let id = match &reply.body["id"] {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => s.clone(),
+        _ => return reply,
+    };
+    let location = format!("{}/{id}", req.path.trim_end_matches('/'));
+    reply.with_header("Location", location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn created_answers_say_where() {
+        let req = Request { method: "POST".into(), path: "/api/operations/".into(), ..Request::default() };
+        let r = with_location(&req, Reply::created(json!({ "id": 7 })));
+        assert_eq!(r.header("Location"), Some("/api/operations/7"));
+        assert_eq!(with_location(&req, Reply::ok(json!({ "id": 7 }))).header("Location"), None);
+        assert_eq!(with_location(&req, Reply::created(json!({ "id": "a/b" }))).header("Location"), None);
+        assert_eq!(with_location(&req, Reply::created(json!({}))).header("Location"), None);
     }
 }

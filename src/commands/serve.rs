@@ -165,6 +165,7 @@ impl Server {
             bearer_token: cfg.token.clone(),
             environment: cfg.environment.clone(),
             training_symbols: cfg.training_symbols.clone(),
+            allowed_origins: cfg.origins()?,
             ..HttpConfig::default()
         };
         let app = Arc::new(App {
@@ -232,7 +233,7 @@ impl Server {
             .flatten()
             .collect()
         });
-        let front_cfg = FrontConfig { bearer_token: cfg.token.clone(), ..FrontConfig::default() };
+        let front_cfg = FrontConfig { bearer_token: cfg.token.clone(), allowed_origins: cfg.origins()?, ..FrontConfig::default() };
         let front = start_front(listener, rest.local_addr, front_cfg, on_connect).context("starting the front")?;
         let _ = LOG_FRAMES.set(front.broadcaster.clone());
         let _ = session_api.frames.set(front.broadcaster.clone());

@@ -1,8 +1,13 @@
 //! Request-head sniffing for the front: decides from the first HTTP head of a connection whether
-//! it is a WebSocket upgrade on `/ws` (checking the bearer token and the RFC 6455 headers) or
-//! plain traffic for the REST backend, and builds the small responses the front answers itself.
+//! it is a WebSocket upgrade on `/ws` (checking the browser `Origin`, the bearer token and the
+//! RFC 6455 headers) or plain traffic for the REST backend, and builds the small responses the
+//! front answers itself.
 
 use tungstenite::handshake::derive_accept_key;
+
+use super::FrontConfig;
+use crate::api::{bearer_matches, constant_time_eq};
+use crate::browser::origin_allowed;
 
 /// Most headers accepted in a request head.
 const MAX_HEADERS: usize = 64;
@@ -21,7 +26,7 @@ pub(super) enum Sniffed {
 }
 
 /// Looks at the bytes read so far; `full` means the head buffer cannot grow any more.
-pub(super) fn sniff(buf: &[u8], full: bool, token: Option<&str>) -> Sniffed {
+pub(super) fn sniff(buf: &[u8], full: bool, cfg: &FrontConfig) -> Sniffed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
@@ -42,7 +47,12 @@ pub(super) fn sniff(buf: &[u8], full: bool, token: Option<&str>) -> Sniffed {
     if req.method != Some("GET") || path != "/ws" || !upgrade {
         return Sniffed::Proxy;
     }
-    if let Some(expected) = token {
+    // A page from a foreign origin must not open a socket with the user's credentials.
+    if let Some(origin) = header("origin").filter(|o| !origin_allowed(&cfg.allowed_origins, o)) {
+        let detail = crate::browser::refusal(origin).detail;
+        return Sniffed::Reject(json_error(403, &detail, ""));
+    }
+    if let Some(expected) = cfg.bearer_token.as_deref() {
         if !authorized(header("authorization"), query, expected) {
             return Sniffed::Reject(json_error(401, "missing or invalid bearer token", "WWW-Authenticate: Bearer\r\n"));
         }
@@ -69,12 +79,9 @@ fn has_token(value: &str, token: &str) -> bool {
     value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// The token from `Authorization: Bearer <t>` (any case of the scheme) or from `?token=<t>`.
 fn authorized(authorization: Option<&str>, query: Option<&str>, expected: &str) -> bool {
-    let from_header = authorization.and_then(|v| {
-        let (scheme, rest) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-    });
-    if from_header.is_some_and(|t| ct_eq(t.as_bytes(), expected.as_bytes())) {
+    if bearer_matches(authorization, expected) {
         return true;
     }
     query
@@ -82,12 +89,7 @@ fn authorized(authorization: Option<&str>, query: Option<&str>, expected: &str) 
         .flat_map(|q| q.split('&'))
         .filter_map(|kv| kv.split_once('='))
         .filter(|(k, _)| *k == "token")
-        .any(|(_, v)| percent_decode(v).is_some_and(|t| ct_eq(&t, expected.as_bytes())))
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        .any(|(_, v)| percent_decode(v).is_some_and(|t| constant_time_eq(&t, expected.as_bytes())))
 }
 
 /// Decodes `%XX` and `+` in a query value; None on a malformed escape.
@@ -124,6 +126,7 @@ pub(super) fn json_error(status: u16, detail: &str, extra_headers: &str) -> Vec<
     let reason = match status {
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         502 => "Bad Gateway",
@@ -152,6 +155,10 @@ mod tests {
         )
     }
 
+    fn cfg(token: Option<&str>) -> FrontConfig {
+        FrontConfig { bearer_token: token.map(String::from), ..FrontConfig::default() }
+    }
+
     fn status_of(s: &Sniffed) -> &str {
         match s {
             Sniffed::Reject(r) => std::str::from_utf8(&r[9..12]).unwrap(),
@@ -161,17 +168,17 @@ mod tests {
 
     #[test]
     fn routes_plain_requests_to_the_backend() {
-        assert_eq!(sniff(b"GET /health HTTP/1.1\r\n\r\n", false, None), Sniffed::Proxy);
-        assert_eq!(sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, Some("t")), Sniffed::Proxy);
-        assert_eq!(sniff(b"GET /health HTTP/1.1\r\nHo", false, None), Sniffed::Partial);
-        assert_eq!(status_of(&sniff(b"GET /health HTTP/1.1\r\nHo", true, None)), "431");
-        assert_eq!(status_of(&sniff(b"\x16\x03\x01 garbage\r\n\r\n", false, None)), "400");
+        assert_eq!(sniff(b"GET /health HTTP/1.1\r\n\r\n", false, &cfg(None)), Sniffed::Proxy);
+        assert_eq!(sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, &cfg(Some("t"))), Sniffed::Proxy);
+        assert_eq!(sniff(b"GET /health HTTP/1.1\r\nHo", false, &cfg(None)), Sniffed::Partial);
+        assert_eq!(status_of(&sniff(b"GET /health HTTP/1.1\r\nHo", true, &cfg(None))), "431");
+        assert_eq!(status_of(&sniff(b"\x16\x03\x01 garbage\r\n\r\n", false, &cfg(None))), "400");
     }
 
     #[test]
     fn upgrade_answers_rfc_accept_key() {
         let head = upgrade_head("/ws?x=1", "");
-        match sniff(head.as_bytes(), false, None) {
+        match sniff(head.as_bytes(), false, &cfg(None)) {
             Sniffed::Upgrade { response, head_len } => {
                 assert_eq!(head_len, head.len());
                 let text = String::from_utf8(response).unwrap();
@@ -185,26 +192,41 @@ mod tests {
 
     #[test]
     fn bearer_token_from_header_or_query() {
-        let no = sniff(upgrade_head("/ws", "").as_bytes(), false, Some("s3cr t"));
+        let no = sniff(upgrade_head("/ws", "").as_bytes(), false, &cfg(Some("s3cr t")));
         assert_eq!(status_of(&no), "401");
         let Sniffed::Reject(body) = no else { unreachable!() };
         assert!(String::from_utf8(body).unwrap().ends_with(r#"{"detail":"missing or invalid bearer token"}"#));
         let hdr = upgrade_head("/ws", "Authorization: bearer s3cr t\r\n");
-        assert!(matches!(sniff(hdr.as_bytes(), false, Some("s3cr t")), Sniffed::Upgrade { .. }));
+        assert!(matches!(sniff(hdr.as_bytes(), false, &cfg(Some("s3cr t"))), Sniffed::Upgrade { .. }));
         let q = upgrade_head("/ws?a=b&token=s3cr%20t", "");
-        assert!(matches!(sniff(q.as_bytes(), false, Some("s3cr t")), Sniffed::Upgrade { .. }));
+        assert!(matches!(sniff(q.as_bytes(), false, &cfg(Some("s3cr t"))), Sniffed::Upgrade { .. }));
         let wrong = upgrade_head("/ws?token=s3cr", "Authorization: Bearer nope\r\n");
-        assert_eq!(status_of(&sniff(wrong.as_bytes(), false, Some("s3cr t"))), "401");
+        assert_eq!(status_of(&sniff(wrong.as_bytes(), false, &cfg(Some("s3cr t")))), "401");
+    }
+
+    #[test]
+    fn foreign_origins_cannot_upgrade() {
+        let allowed = FrontConfig { allowed_origins: vec!["https://app.example".into()], ..cfg(Some("t")) };
+        let foreign = upgrade_head("/ws?token=t", "Origin: https://evil.example\r\n");
+        let refused = sniff(foreign.as_bytes(), false, &allowed);
+        assert_eq!(status_of(&refused), "403");
+        let Sniffed::Reject(body) = refused else { unreachable!() };
+        assert!(String::from_utf8(body).unwrap().contains("not allowed"));
+        let ours = upgrade_head("/ws?token=t", "Origin: https://app.example\r\n");
+        assert!(matches!(sniff(ours.as_bytes(), false, &allowed), Sniffed::Upgrade { .. }));
+        // No origin (not a browser) is not gated; a foreign one is refused even before the token.
+        assert!(matches!(sniff(upgrade_head("/ws?token=t", "").as_bytes(), false, &allowed), Sniffed::Upgrade { .. }));
+        assert_eq!(status_of(&sniff(upgrade_head("/ws", "Origin: null\r\n").as_bytes(), false, &allowed)), "403");
     }
 
     #[test]
     fn rejects_bad_upgrades() {
         let v8 = upgrade_head("/ws", "").replace("Version: 13", "Version: 8");
-        assert_eq!(status_of(&sniff(v8.as_bytes(), false, None)), "426");
+        assert_eq!(status_of(&sniff(v8.as_bytes(), false, &cfg(None))), "426");
         let nokey = upgrade_head("/ws", "").replace(KEY, "short");
-        assert_eq!(status_of(&sniff(nokey.as_bytes(), false, None)), "400");
+        assert_eq!(status_of(&sniff(nokey.as_bytes(), false, &cfg(None))), "400");
         let noconn = upgrade_head("/ws", "").replace("keep-alive, Upgrade", "keep-alive");
-        assert_eq!(status_of(&sniff(noconn.as_bytes(), false, None)), "400");
+        assert_eq!(status_of(&sniff(noconn.as_bytes(), false, &cfg(None))), "400");
     }
 
     #[test]
