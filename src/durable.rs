@@ -208,8 +208,9 @@ fn apply_command(engine: &mut Engine, app: &App, session: &SessionApi, kind: u16
             pinion_http::operations::apply_action(engine, book, v["action"].as_str().unwrap_or(""))?;
         }
         "risk_updated" => {
+            let equity = engine.broker().account_state(engine.now_ns()).nav();
             if let Some(r) = engine.risk_mut() {
-                r.limits.apply_update(&v["body"])?;
+                r.apply_update(&v["body"], equity)?;
             }
         }
         "session_config" => session.restore_config(app, v).map_err(|e| anyhow::anyhow!(e.detail))?,

@@ -141,9 +141,12 @@ fn oanda_instruments(app: &App) -> Value {
 fn risk_update(app: &App, req: &Request) -> ApiResult {
     let body = Value::Object(req.json_object()?);
     let body2 = body.clone();
-    let (result, at) = app.call_applied(move |e| match e.risk_mut() {
-        Some(r) => r.limits.apply_update(&body2).map(|_| r.limits),
-        None => Err(pinion_core::risk::RiskUpdateError { field: "risk".into(), message: "risk engine is disabled on this server".into() }),
+    let (result, at) = app.call_applied(move |e| {
+        let equity = e.broker().account_state(e.now_ns()).nav();
+        match e.risk_mut() {
+            Some(r) => r.apply_update(&body2, equity),
+            None => Err(pinion_core::risk::RiskUpdateError { field: "risk".into(), message: "risk engine is disabled on this server".into() }),
+        }
     })?;
     let limits = result.map_err(|e| ApiError::bad_request(e.to_string()))?;
     app.persist("risk_updated", &at.stamp(json!({ "body": body })))?;
