@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod extensions;
 pub mod front;
+pub mod logs;
 pub mod openapi;
 pub mod operations;
 pub mod publisher;
