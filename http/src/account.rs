@@ -145,7 +145,9 @@ fn risk_update(app: &App, req: &Request) -> ApiResult {
         let equity = e.broker().account_state(e.now_ns()).nav();
         match e.risk_mut() {
             Some(r) => r.apply_update(&body2, equity),
-            None => Err(pinion_core::risk::RiskUpdateError { field: "risk".into(), message: "risk engine is disabled on this server".into() }),
+            None => {
+                Err(pinion_core::risk::RiskUpdateError { field: "risk".into(), message: "risk engine is disabled on this server".into() })
+            }
         }
     })?;
     let limits = result.map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -67,9 +67,7 @@ pub fn refusals(s: &ReadState, batch: &[EngineEvent]) -> Vec<String> {
     batch
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::Order { order, status: OrderStatus::Rejected, reason, .. } => {
-                Some(refusal_message(s, order, *reason))
-            }
+            EngineEvent::Order { order, status: OrderStatus::Rejected, reason, .. } => Some(refusal_message(s, order, *reason)),
             _ => None,
         })
         .collect()

@@ -3,9 +3,9 @@
 //! Its state can be exported and imported as JSON (`snapshot`), captured at `Checkpoint` events.
 
 pub mod book;
-pub mod snapshot;
 #[cfg(test)]
 mod pricing_tests;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
