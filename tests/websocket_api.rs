@@ -314,18 +314,16 @@ fn operation_orders_and_positions_are_pushed() {
         assert!(r["holder"]["operation_id"] == json!(id), "{r}");
     }
 
-    // Every positions frame row so far, and the REST rows, carry a price and unrealized P&L.
-    c.collect(Duration::from_secs(2)).iter().filter(|g| g.kind == "positions").for_each(|g| position_rows.extend(as_rows(g)));
-    for r in &position_rows {
-        assert_priced(r, "currentPrice", "unrealizedPL", "positions frame");
-    }
+    // Every positions frame row for 2 s more, and the REST rows meanwhile, carry a price and P&L.
+    let frames = c.collect(Duration::from_secs(2));
+    frames.iter().filter(|g| g.kind == "positions").for_each(|g| position_rows.extend(common::rows(&g.data)));
+    position_rows.iter().for_each(|r| common::assert_priced(r, "currentPrice", "unrealizedPL", "positions frame"));
     for _ in 0..10 {
-        for r in as_rows_of(&s.get_ok("/account/positions")) {
-            assert_priced(&r, "currentPrice", "unrealizedPL", "GET /account/positions");
-        }
-        for r in as_rows_of(&s.get_ok(&format!("/api/operations/{id}/positions"))) {
-            assert_priced(&r, "current_price", "unrealized_pnl", "GET /api/operations/{id}/positions");
-        }
+        common::rows(&s.get_ok("/account/positions"))
+            .iter()
+            .for_each(|r| common::assert_priced(r, "currentPrice", "unrealizedPL", "account"));
+        let op_rows = common::rows(&s.get_ok(&format!("/api/operations/{id}/positions")));
+        op_rows.iter().for_each(|r| common::assert_priced(r, "current_price", "unrealized_pnl", "operation"));
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -344,20 +342,6 @@ fn operation_orders_and_positions_are_pushed() {
     }
 }
 
-fn as_rows_of(v: &Value) -> Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("positions is an array: {v}")).clone()
-}
-
-fn as_rows(g: &Got) -> Vec<Value> {
-    as_rows_of(&g.data)
-}
-
-/// A position row with a numeric current price and unrealized P&L (never null).
-fn assert_priced(r: &Value, price: &str, pnl: &str, what: &str) {
-    assert!(r[price].as_f64().is_some_and(|p| p > 0.0), "{what}: `{price}` is not a price in {r}");
-    assert!(r[pnl].as_f64().is_some(), "{what}: `{pnl}` is not a number in {r}");
-}
-
 #[test]
 fn a_refused_entry_is_a_warn_log_frame_with_the_bare_message_in_feed_time() {
     let _serial = serial();
@@ -369,12 +353,9 @@ fn a_refused_entry_is_a_warn_log_frame_with_the_bare_message_in_feed_time() {
     c.snapshot();
     let id = create(&s, &ema_op("EUR_USD", 3, 8));
     let mut refused: Option<Value> = None;
-    let mut feed_times: Vec<f64> = Vec::new();
     let frames = c.until("a log frame of the operation's refused entry", WAIT, |g| {
-        match g.kind.as_str() {
-            "order" if g.data["status"] == "REJECTED" => refused = refused.take().or(Some(g.data.clone())),
-            "metric" | "account" => feed_times.push(iso_secs(text(&g.data, "timestamp"))),
-            _ => {}
+        if g.kind == "order" && g.data["status"] == "REJECTED" && refused.is_none() {
+            refused = Some(g.data.clone());
         }
         g.kind == "log" && g.data["message"].as_str().is_some_and(|m| m.starts_with(&format!("operation {id}:")))
     });
@@ -389,13 +370,10 @@ fn a_refused_entry_is_a_warn_log_frame_with_the_bare_message_in_feed_time() {
     let order = refused.expect("the REJECTED order frame comes before its log frame");
     assert_eq!(order["operation_id"], json!(id), "{order}");
     assert!(message.contains(&format!("(order {})", order["id"])), "the message names the order {}: {message}", order["id"]);
-    // Feed time: at or after the refused order, within a few seconds of replay (300x) of it, and on
-    // the clock of the metric frames (the 2020 sample, not the wall clock).
+    // Feed time: at or after the refused order and within a few seconds of replay (300x) of it, on the
+    // clock of every other frame (the 2020 sample, not the wall clock).
     let (at, ordered) = (iso_secs(text(log, "timestamp")), iso_secs(text(&order, "created_at")));
     assert!(at >= ordered && at - ordered < 3.0 * SPEED, "log at {at}, order at {ordered}: {log}");
-    if let (Some(first), Some(last)) = (feed_times.first(), feed_times.last()) {
-        assert!(at >= *first - 1.0 && at <= *last + 3.0 * SPEED, "log at {at}, metric frames {first}..{last}");
-    }
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     assert!(wall - at > 86_400.0, "feed time (the recorded sample), not the wall clock: {log}");
     // The operation never traded.
