@@ -54,27 +54,29 @@ pub fn parse_level(s: &str) -> anyhow::Result<log::LevelFilter> {
     s.parse().with_context(|| format!("log level {s:?} is not one of off, error, warn, info, debug, trace"))
 }
 
-/// Installs the global logger. `extra` receives every record at INFO or above (the WebSocket `log` feed).
-/// Extra destination for INFO-and-above records.
+/// Extra destination for INFO-and-above records (the WebSocket `log` feed). It receives each record as
+/// logged: `args()` is the bare message, without the time, level and target the text outputs add.
 pub type RecordHook = Box<dyn Fn(&log::Record) + Send + Sync>;
 
+/// Installs the global logger: stderr and the rotating file get formatted lines; `extra` receives every
+/// record at INFO or above unformatted.
 pub fn init(level: log::LevelFilter, log_dir: Option<&Path>, extra: Option<RecordHook>) -> anyhow::Result<()> {
-    let mut dispatch = fern::Dispatch::new()
+    let mut text = fern::Dispatch::new()
         .format(|out, message, record| {
             let ts = pinion_core::time::format_iso(
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64),
             );
             out.finish(format_args!("{ts} {:<5} {}: {message}", record.level(), record.target()))
         })
-        .level(level)
-        .level_for("tiny_http", log::LevelFilter::Warn)
         .chain(std::io::stderr());
     if let Some(dir) = log_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating log directory {}", dir.display()))?;
         let file = RotatingFile::open(dir.join("pinion.log"), 16 << 20, 5)
             .with_context(|| format!("opening {}", dir.join("pinion.log").display()))?;
-        dispatch = dispatch.chain(Box::new(file) as Box<dyn Write + Send>);
+        text = text.chain(Box::new(file) as Box<dyn Write + Send>);
     }
+    // The format applies to the text outputs only: the hook sits beside them, not behind the format.
+    let mut dispatch = fern::Dispatch::new().level(level).level_for("tiny_http", log::LevelFilter::Warn).chain(text);
     if let Some(f) = extra {
         dispatch = dispatch.chain(fern::Output::call(move |r| {
             if r.level() <= log::Level::Info {

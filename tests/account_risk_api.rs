@@ -2,7 +2,8 @@
 //! against a real `pinion serve` with a real HTTP client: `/health`, the flat OANDA-style
 //! `/account/summary`, `/account/positions` and `/account/trades` while an operation trades,
 //! `/symbols/*`, `POST /risk/update` validation and partial updates, risk limits that refuse an
-//! operation's entries, and the bearer token.
+//! operation's entries (`max_concurrent_positions: 0` freezes them; raising or lowering
+//! `daily_loss_limit_pct` lifts or brings back the daily-loss halt), and the bearer token.
 
 mod common;
 
@@ -267,7 +268,7 @@ fn risk_update_is_partial_and_validated() {
         (json!({"per_symbol_limit": null}), "per_symbol_limit"),
         (json!({"max_risk_per_trade_percent": 150}), "max_risk_per_trade_percent"),
         (json!({"max_risk_per_trade_percent": 0}), "max_risk_per_trade_percent"),
-        (json!({"max_concurrent_positions": 0}), "max_concurrent_positions"),
+        (json!({"max_concurrent_positions": -1}), "max_concurrent_positions"),
         (json!({"max_concurrent_positions": 10001}), "max_concurrent_positions"),
         (json!({"daily_loss_limit_pct": -1}), "daily_loss_limit_pct"),
         (json!({"atr_period": 1001}), "atr_period"),
@@ -350,6 +351,58 @@ fn risk_limits_refuse_entries_of_operations() {
     poll("a filled entry within per_symbol_limit", WAIT, || {
         orders_of(&s, small).iter().any(|o| o["status"] == "FILLED" && o["purpose"] == "ENTRY").then_some(())
     });
+}
+
+/// `GET /risk`'s daily-loss halt flag.
+fn halted(s: &Server) -> bool {
+    let r = s.get_ok("/risk");
+    r["daily_loss_halted"].as_bool().unwrap_or_else(|| panic!("GET /risk without daily_loss_halted: {r}"))
+}
+
+fn filled_entries(s: &Server, id: u64) -> usize {
+    orders_of(s, id).iter().filter(|o| o["status"] == "FILLED" && o["purpose"] == "ENTRY").count()
+}
+
+#[test]
+fn zero_concurrent_positions_freezes_entries_and_daily_loss_limit_changes_apply() {
+    let s = Server::start(SPEED);
+
+    // max_concurrent_positions 0 is valid and means no new entries.
+    let r = s.post_json("/risk/update", &json!({"max_concurrent_positions": 0}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(risk(&s)["max_concurrent_positions"], json!(0));
+    let id = create(&s, &ema_op("EUR_USD", 20_000));
+    poll("an entry refused by max_concurrent_positions 0", WAIT, || {
+        (!rejected_for(&orders_of(&s, id), "max_concurrent_positions").is_empty()).then_some(())
+    });
+    assert_eq!(filled_entries(&s, id), 0, "{:?}", orders_of(&s, id));
+    assert_eq!(s.get_ok("/account/positions"), json!([]));
+    let r = s.post_json("/risk/update", &json!({"max_concurrent_positions": 10}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    poll("a filled entry once entries are allowed again", WAIT, || (filled_entries(&s, id) > 0).then_some(()));
+
+    // A limit of a hundred-millionth of a percent: the first loss at an entry check halts the day.
+    let r = s.post_json("/risk/update", &json!({"daily_loss_limit_pct": 1e-8}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    poll("the daily-loss halt", WAIT, || halted(&s).then_some(()));
+    poll("an entry refused by the daily-loss halt", WAIT, || {
+        (!rejected_for(&orders_of(&s, id), "daily_loss_limit_pct").is_empty()).then_some(())
+    });
+    assert!(halted(&s), "the halt is sticky");
+
+    // Raising the limit past today's loss lifts the halt at once, and entries fill again.
+    let before = filled_entries(&s, id);
+    let r = s.post_json("/risk/update", &json!({"daily_loss_limit_pct": 100}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = s.get_ok("/risk");
+    assert_eq!(got["daily_loss_halted"], json!(false), "raised past today's loss: {got}");
+    assert_eq!(got["risk"]["daily_loss_limit_pct"], json!(100.0), "{got}");
+    poll("a filled entry after the halt was lifted", WAIT, || (filled_entries(&s, id) > before).then_some(()));
+
+    // Lowering it below today's loss halts again at the next check.
+    let r = s.post_json("/risk/update", &json!({"daily_loss_limit_pct": 1e-8}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    poll("the daily-loss halt after lowering the limit", WAIT, || halted(&s).then_some(()));
 }
 
 const TOKEN: &str = "tok-4d1e8a95-rest";

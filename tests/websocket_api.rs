@@ -1,6 +1,7 @@
 //! End-to-end tests of the `/ws` WebSocket push against a real `pinion serve` (the bundled samples
 //! replayed looped and fast) with real clients: the on-connect snapshot and the 1 Hz `account` /
-//! `metric` cadence, `order` and `positions` frames of an operation created over REST, topic
+//! `metric` cadence, `order` and `positions` frames of an operation created over REST (positions priced
+//! from their first frame), a refused entry's WARN `log` frame in feed time, topic
 //! subscriptions, isolation of a client that never reads, and the bearer token on the upgrade.
 //!
 //! The tests run one at a time (a process-wide lock): they assert wall-clock cadences, and on a
@@ -306,11 +307,24 @@ fn operation_orders_and_positions_are_pushed() {
         assert!(units != 0.0 && units.abs() == 1000.0, "trade_size 1000: {r}");
         assert_eq!(text(r, "side"), if units > 0.0 { "BUY" } else { "SELL" }, "{r}");
         assert!(num(r, "avgPrice") > 0.5 && num(r, "avgPrice") < 2.0, "{r}");
+        // Priced from its first moment: the frame sent on the fill carries the mark, P&L and margin.
+        assert!(num(r, "currentPrice") > 0.5 && num(r, "currentPrice") < 2.0, "{r}");
         num(r, "unrealizedPL");
-        // A position's frame shows no margin, mark or unrealized P&L until the next periodic mark
-        // (see the lead's report: positions frames are sent on position changes only).
-        assert!(num(r, "marginUsed") >= 0.0, "{r}");
+        assert!(num(r, "marginUsed") > 0.0, "{r}");
         assert!(r["holder"]["operation_id"] == json!(id), "{r}");
+    }
+
+    // Every positions frame row for 2 s more, and the REST rows meanwhile, carry a price and P&L.
+    let frames = c.collect(Duration::from_secs(2));
+    frames.iter().filter(|g| g.kind == "positions").for_each(|g| position_rows.extend(common::rows(&g.data)));
+    position_rows.iter().for_each(|r| common::assert_priced(r, "currentPrice", "unrealizedPL", "positions frame"));
+    for _ in 0..10 {
+        common::rows(&s.get_ok("/account/positions"))
+            .iter()
+            .for_each(|r| common::assert_priced(r, "currentPrice", "unrealizedPL", "account"));
+        let op_rows = common::rows(&s.get_ok(&format!("/api/operations/{id}/positions")));
+        op_rows.iter().for_each(|r| common::assert_priced(r, "current_price", "unrealized_pnl", "operation"));
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     // Every order id pushed is one of the operation's orders over REST; a filled one is filled there.
@@ -326,6 +340,44 @@ fn operation_orders_and_positions_are_pushed() {
             assert_eq!(r["price"], o["price"], "REST {r} vs frame {o}");
         }
     }
+}
+
+#[test]
+fn a_refused_entry_is_a_warn_log_frame_with_the_bare_message_in_feed_time() {
+    let _serial = serial();
+    let s = Server::start(SPEED);
+    // No new entries at all: every entry of the operation is refused.
+    let r = s.post_json("/risk/update", &json!({"max_concurrent_positions": 0}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut c = connect(&s.addr, "/ws", &[]);
+    c.snapshot();
+    let id = create(&s, &ema_op("EUR_USD", 3, 8));
+    let mut refused: Option<Value> = None;
+    let frames = c.until("a log frame of the operation's refused entry", WAIT, |g| {
+        if g.kind == "order" && g.data["status"] == "REJECTED" && refused.is_none() {
+            refused = Some(g.data.clone());
+        }
+        g.kind == "log" && g.data["message"].as_str().is_some_and(|m| m.starts_with(&format!("operation {id}:")))
+    });
+    let log = &frames.last().expect("the log frame").data;
+    assert_eq!(log.as_object().map(|o| o.len()), Some(3), "a log frame is {{level, message, timestamp}}: {log}");
+    assert_eq!(text(log, "level"), "WARN", "{log}");
+    let message = text(log, "message");
+    assert!(message.contains("max_concurrent_positions"), "the message names the reason: {message}");
+    assert!(message.contains("refused") && message.contains("EUR_USD"), "{message}");
+    // The bare message: no time, level or target in front of it.
+    assert!(!message.contains("pinion::") && !message.contains("WARN"), "{message}");
+    let order = refused.expect("the REJECTED order frame comes before its log frame");
+    assert_eq!(order["operation_id"], json!(id), "{order}");
+    assert!(message.contains(&format!("(order {})", order["id"])), "the message names the order {}: {message}", order["id"]);
+    // Feed time: at or after the refused order and within a few seconds of replay (300x) of it, on the
+    // clock of every other frame (the 2020 sample, not the wall clock).
+    let (at, ordered) = (iso_secs(text(log, "timestamp")), iso_secs(text(&order, "created_at")));
+    assert!(at >= ordered && at - ordered < 3.0 * SPEED, "log at {at}, order at {ordered}: {log}");
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    assert!(wall - at > 86_400.0, "feed time (the recorded sample), not the wall clock: {log}");
+    // The operation never traded.
+    assert_eq!(s.get_ok(&format!("/api/operations/{id}/positions")), json!([]));
 }
 
 #[test]

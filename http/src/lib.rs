@@ -10,6 +10,7 @@ pub mod changes;
 pub mod extensions;
 pub mod front;
 pub mod json_body;
+pub mod logs;
 pub mod openapi;
 pub mod operation_body;
 pub mod operations;

@@ -1,7 +1,8 @@
 //! The publisher thread: drains the core's event ring, folds events into the read model (waking REST
 //! calls that wait for their change), hands each batch to the journal hook, and pushes WebSocket frames:
 //! `order` per order event, `positions` on change, `account` and `metric` once a second, `status` on
-//! change and every 5 seconds.
+//! change and every 5 seconds. Each refused order is logged at WARN (see `logs`), which the server's
+//! logger turns into a `log` frame.
 
 use crate::readmodel::{ReadModel, ReadState};
 use crate::views;
@@ -117,6 +118,9 @@ pub fn start(
                     h(batch);
                 }
                 read.apply_batch(batch);
+                // Each refused order is a WARN record (and so a `log` frame, after its `order` frame),
+                // written here, off the core's tick path.
+                let refused = crate::logs::refusals(&read.read(), batch);
                 if ws.is_some() {
                     let mut status_changed = false;
                     let s = read.read();
@@ -139,6 +143,7 @@ pub fn start(
                         read.write().positions_dirty = false;
                     }
                 }
+                crate::logs::log_refusals(&refused);
             }
             if ws.is_some() && last_account.elapsed() >= cfg.account_every {
                 last_account = Instant::now();

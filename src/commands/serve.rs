@@ -53,15 +53,14 @@ pub struct ServeArgs {
     pub no_journal: bool,
 }
 
-/// Where `log` frames go once the WebSocket front is up.
-static LOG_FRAMES: OnceLock<Broadcaster> = OnceLock::new();
+/// Where `log` frames go once the WebSocket front is up, and the read model whose feed clock stamps them.
+static LOG_FRAMES: OnceLock<(Broadcaster, Arc<ReadModel>)> = OnceLock::new();
 
+/// Sends each `pinion*` record at INFO or above as a `log` frame: level, bare message, feed time.
 fn log_to_ws(record: &log::Record) {
-    if let Some(b) = LOG_FRAMES.get() {
+    if let Some((b, read)) = LOG_FRAMES.get() {
         if record.target().starts_with("pinion") {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
-            let data = serde_json::json!({ "level": record.level().as_str(), "message": record.args().to_string(), "timestamp": pinion_core::time::format_iso(now) });
-            if let Ok(f) = Frame::json(Topic::Log, &data) {
+            if let Ok(f) = pinion_http::logs::log_frame(record.level(), &record.args().to_string(), read.feed_now_ns()) {
                 b.send(f);
             }
         }
@@ -235,7 +234,7 @@ impl Server {
         });
         let front_cfg = FrontConfig { bearer_token: cfg.token.clone(), allowed_origins: cfg.origins()?, ..FrontConfig::default() };
         let front = start_front(listener, rest.local_addr, front_cfg, on_connect).context("starting the front")?;
-        let _ = LOG_FRAMES.set(front.broadcaster.clone());
+        let _ = LOG_FRAMES.set((front.broadcaster.clone(), read.clone()));
         let _ = session_api.frames.set(front.broadcaster.clone());
         let addr = front.local_addr;
         let hook = journal.as_ref().map(|(h, _)| crate::durable::event_hook(h.clone()));

@@ -340,3 +340,14 @@ impl Server {
         http(&self.addr, method, path, headers, body)
     }
 }
+
+/// The rows of a JSON array (a positions list); panics otherwise.
+pub fn rows(v: &Value) -> Vec<Value> {
+    v.as_array().unwrap_or_else(|| panic!("expected an array, got {v}")).clone()
+}
+
+/// A position row whose current price (`price`) and unrealized P&L (`pnl`) are numbers, never null.
+pub fn assert_priced(r: &Value, price: &str, pnl: &str, what: &str) {
+    assert!(r[price].as_f64().is_some_and(|p| p > 0.0), "{what}: `{price}` is not a price in {r}");
+    assert!(r[pnl].as_f64().is_some(), "{what}: `{pnl}` is not a number in {r}");
+}

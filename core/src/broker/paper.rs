@@ -462,6 +462,9 @@ impl PaperBroker {
         Some(self.submit_market(book, instrument, side, Quantity(q.abs()), purpose, ts, out))
     }
 
+    /// Publishes a position's state and, while it is open, its mark at this moment (exit touch,
+    /// unrealized P&L and margin in USD), so that a position is priced from the fill that opens or
+    /// changes it rather than from the next periodic account mark.
     fn publish_position(&self, key: (BookId, InstrumentId), ts: i64, out: &mut Vec<EngineEvent>) {
         let (q, avg, sl, tp) = match self.positions.get(&key) {
             Some(p) => (p.quantity, p.avg_price_steps(), p.stop_loss.map(|s| s.price), p.take_profit.map(|t| t.price)),
@@ -476,6 +479,22 @@ impl PaperBroker {
             take_profit: tp,
             ts_ns: ts,
         }));
+        if let Some(p) = self.positions.get(&key).filter(|p| !p.is_flat()) {
+            out.push(self.position_mark(p, ts));
+        }
+    }
+
+    /// The mark of one open position: its exit touch (long: bid, short: ask), unrealized P&L and margin.
+    pub fn position_mark(&self, p: &Position, ts: i64) -> EngineEvent {
+        let q = self.quotes[p.instrument.0 as usize];
+        EngineEvent::PositionMark {
+            book: p.book,
+            instrument: p.instrument,
+            mark: Price(if p.quantity > 0 { q.bid } else { q.ask }),
+            unrealized: self.unrealized(p),
+            margin: self.position_margin((p.book, p.instrument)).unwrap_or(Money::ZERO),
+            ts_ns: ts,
+        }
     }
 
     /// Unrealized P&L of one position at the exit touch (long: bid, short: ask), in USD cents.

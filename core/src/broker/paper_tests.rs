@@ -160,3 +160,29 @@ fn margin_above_nav_is_rejected() {
     assert_eq!(r, Err(RejectReason::InsufficientMargin));
     assert!(matches!(out[0], EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::InsufficientMargin), .. }));
 }
+
+#[test]
+fn a_fill_publishes_the_position_with_its_mark() {
+    let mut b = broker(&[Instrument::fx("EUR", "USD")], 100_000, "0");
+    let mut out = Vec::new();
+    quote(&mut b, 1, 0, 110_000, 110_010, &mut out);
+    out.clear();
+    b.submit_market(B, EU, Side::Buy, Quantity(10_000), OrderPurpose::Entry, 2, &mut out).unwrap();
+    let at = out.iter().position(|e| matches!(e, EngineEvent::Position(p) if p.quantity == 10_000)).expect("a position event");
+    // Right after the position: its mark at the exit touch (the bid), unrealized P&L and margin.
+    // 10,000 * (1.10000 - 1.10010) = -1.00 USD; margin 10,000 * 1.10005 * 3.33% = 366.32 USD.
+    match out.get(at + 1) {
+        Some(EngineEvent::PositionMark { book, instrument, mark, unrealized, margin, ts_ns }) => {
+            assert_eq!((*book, *instrument, *mark, *ts_ns), (B, EU, Price(110_000), 2));
+            assert_eq!(*unrealized, Money(-100));
+            assert_eq!(Some(*margin), b.position_margin((B, EU)));
+            assert!(margin.cents() > 0);
+        }
+        other => panic!("expected a PositionMark after the position, got {other:?}"),
+    }
+    // Closing publishes the flat position and no mark.
+    out.clear();
+    b.close_position(B, EU, OrderPurpose::Close, 3, &mut out).unwrap().unwrap();
+    assert!(out.iter().any(|e| matches!(e, EngineEvent::Position(p) if p.quantity == 0)));
+    assert!(!out.iter().any(|e| matches!(e, EngineEvent::PositionMark { .. })));
+}

@@ -108,10 +108,13 @@ impl Engine {
             Change::OperationLifecycle { book, action, .. } => {
                 self.lifecycle(*book, *action, OrderPurpose::Close).map_err(engine_refusal)?;
             }
-            Change::RiskUpdated { limits } => match self.risk_mut() {
-                Some(r) => r.limits = *limits,
-                None => return Err(ChangeError::Conflict("this engine has no risk engine".into())),
-            },
+            Change::RiskUpdated { limits } => {
+                let equity = self.broker().account_state(self.now_ns()).nav();
+                match self.risk_mut() {
+                    Some(r) => r.set_limits(*limits, equity),
+                    None => return Err(ChangeError::Conflict("this engine has no risk engine".into())),
+                }
+            }
             Change::SessionConfigured { .. } => {}
             Change::SessionStarted { config, limits, .. } => {
                 let policy = res.policy.ok_or_else(|| ChangeError::invalid("model_path", "no model loaded for the session"))?;

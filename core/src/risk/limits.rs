@@ -27,9 +27,12 @@ pub struct RiskLimits {
     /// Take-profit distance in pips when not `use_atr_sizing`. In (0, 10000].
     pub take_profit_pips: f64,
     /// Realized + unrealized loss since 00:00 UTC, as a percentage of that day's starting equity, beyond
-    /// which new entries halt until the next UTC day: `5.0` means 5%. In (0, 100].
+    /// which new entries halt until the next UTC day: `5.0` means 5%. In (0, 100]. Changing it during a
+    /// halted day: raising it past today's loss lifts the halt (at once on `POST /risk/update`, else at
+    /// the next check); lowering it below today's loss halts at the next check.
     pub daily_loss_limit_pct: f64,
-    /// Maximum number of open net positions (all books, all instruments). 1..=10000.
+    /// Maximum number of open net positions (all books, all instruments). 0..=10000; `0` freezes new
+    /// entries: every entry (opening or adding to a position) is refused, exits still run.
     pub max_concurrent_positions: usize,
     /// Maximum absolute net position per instrument, in whole units (FX: units), summed over all books.
     /// >= 1.
@@ -149,7 +152,7 @@ impl RiskLimits {
         check_range_f("stop_loss_pips", self.stop_loss_pips, PIPS_MAX)?;
         check_range_f("take_profit_pips", self.take_profit_pips, PIPS_MAX)?;
         check_range_f("daily_loss_limit_pct", self.daily_loss_limit_pct, PERCENT_MAX)?;
-        check_range_i("max_concurrent_positions", self.max_concurrent_positions as i128, 1, POSITIONS_MAX)?;
+        check_range_i("max_concurrent_positions", self.max_concurrent_positions as i128, 0, POSITIONS_MAX)?;
         check_range_i("per_symbol_limit", self.per_symbol_limit as i128, 1, i64::MAX as i128)?;
         Ok(())
     }
@@ -171,7 +174,7 @@ impl RiskLimits {
                 "stop_loss_pips" => next.stop_loss_pips = check_range_f(f, number(f, v)?, PIPS_MAX)?,
                 "take_profit_pips" => next.take_profit_pips = check_range_f(f, number(f, v)?, PIPS_MAX)?,
                 "daily_loss_limit_pct" => next.daily_loss_limit_pct = check_range_f(f, number(f, v)?, PERCENT_MAX)?,
-                "max_concurrent_positions" => next.max_concurrent_positions = check_range_i(f, integer(f, v)?, 1, POSITIONS_MAX)? as usize,
+                "max_concurrent_positions" => next.max_concurrent_positions = check_range_i(f, integer(f, v)?, 0, POSITIONS_MAX)? as usize,
                 "per_symbol_limit" => next.per_symbol_limit = check_range_i(f, integer(f, v)?, 1, i64::MAX as i128)? as i64,
                 _ => return Err(RiskUpdateError::new(f, format!("unknown field; known fields: {}", RISK_FIELDS.join(", ")))),
             }

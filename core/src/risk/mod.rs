@@ -50,7 +50,7 @@ const NO_DAY: i64 = i64::MIN;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RiskEngine {
     /// Live limits; replace or `apply_update` them at any time (a halt already in force stays until
-    /// the next UTC day).
+    /// the next UTC day unless `daily_loss_limit_pct` is raised past today's loss).
     pub limits: RiskLimits,
     /// Start (ns) of the current UTC day, `i64::MIN` before the first [`RiskEngine::on_time`].
     day_start_ns: i64,
@@ -58,6 +58,9 @@ pub struct RiskEngine {
     day_start_equity: Money,
     /// The UTC day (its start, ns) on which new entries are halted by the daily loss limit.
     halted_day: Option<i64>,
+    /// The `daily_loss_limit_pct` in force when the halt began: a higher limit re-checks the halt.
+    #[serde(default)]
+    halted_limit_pct: f64,
 }
 
 impl Default for RiskEngine {
@@ -68,7 +71,7 @@ impl Default for RiskEngine {
 
 impl RiskEngine {
     pub fn new(limits: RiskLimits) -> Self {
-        RiskEngine { limits, day_start_ns: NO_DAY, day_start_equity: Money::ZERO, halted_day: None }
+        RiskEngine { limits, day_start_ns: NO_DAY, day_start_equity: Money::ZERO, halted_day: None, halted_limit_pct: 0.0 }
     }
 
     /// Called on every tick. One compare unless the UTC day of `ts_ns` differs from the current one;
@@ -106,33 +109,66 @@ impl RiskEngine {
         Money((self.day_start_equity.cents() as f64 * self.limits.daily_loss_limit_pct / 100.0).round() as i64)
     }
 
+    /// Loss since 00:00 UTC (positive when down), in cents.
+    fn day_loss(&self, equity: Money) -> i128 {
+        self.day_start_equity.cents() as i128 - equity.cents() as i128
+    }
+
     /// Checks the daily loss: when `day_start_equity - equity` (realized + unrealized since 00:00 UTC)
-    /// exceeds the limit, halts new entries for the rest of the UTC day (sticky until the next day roll).
-    /// Returns whether entries are halted. Before the first `on_time` there is no baseline: false.
+    /// exceeds the limit, halts new entries for the rest of the UTC day (sticky until the next day roll,
+    /// even if equity recovers). A halt is re-checked against today's loss only when
+    /// `daily_loss_limit_pct` was raised since it began; lowering the limit below today's loss halts
+    /// here. Returns whether entries are halted. Before the first `on_time` there is no baseline: false.
     pub fn check_daily_loss(&mut self, equity: Money) -> bool {
         if self.day_start_ns == NO_DAY {
             return false;
         }
         if self.is_halted() {
-            return true;
+            if self.limits.daily_loss_limit_pct <= self.halted_limit_pct {
+                return true;
+            }
+            self.halted_day = None;
         }
-        let loss = self.day_start_equity.cents() as i128 - equity.cents() as i128;
-        if loss > self.daily_loss_limit().cents() as i128 {
+        if self.day_loss(equity) > self.daily_loss_limit().cents() as i128 {
             self.halted_day = Some(self.day_start_ns);
+            self.halted_limit_pct = self.limits.daily_loss_limit_pct;
             return true;
         }
         false
     }
 
+    /// Installs new limits (a journaled `/risk/update` or a session start's) with the account's equity
+    /// now. A raised `daily_loss_limit_pct` that today's loss no longer exceeds lifts a halt at once;
+    /// nothing else changes before the next check (which halts when a lowered limit is exceeded).
+    pub fn set_limits(&mut self, limits: RiskLimits, equity: Money) {
+        self.limits = limits;
+        if self.is_halted()
+            && self.limits.daily_loss_limit_pct > self.halted_limit_pct
+            && self.day_loss(equity) <= self.daily_loss_limit().cents() as i128
+        {
+            self.halted_day = None;
+        }
+    }
+
+    /// Applies a `POST /risk/update` body (see [`RiskLimits::apply_update`]) through
+    /// [`set_limits`](Self::set_limits). All or nothing.
+    pub fn apply_update(&mut self, update: &serde_json::Value, equity: Money) -> Result<RiskLimits, RiskUpdateError> {
+        let mut next = self.limits;
+        next.apply_update(update)?;
+        self.set_limits(next, equity);
+        Ok(self.limits)
+    }
+
     /// Checks an entry against every limit, in this order, and returns the first failure:
-    /// DailyLossLimit, MaxConcurrentPositions, PerSymbolLimit (only when the order increases the
+    /// DailyLossLimit, MaxConcurrentPositions (every entry when the limit is 0), PerSymbolLimit (only when the order increases the
     /// instrument's absolute net), MaxTotalExposure, MaxRiskPerTrade.
     pub fn check_entry(&mut self, req: &EntryCheck) -> Result<(), RejectReason> {
         if self.check_daily_loss(req.equity) {
             return Err(RejectReason::DailyLossLimit);
         }
         let l = &self.limits;
-        if req.opens_new_position && req.open_positions as usize >= l.max_concurrent_positions {
+        // 0 freezes every entry; otherwise only an entry that opens a position counts against the cap.
+        if l.max_concurrent_positions == 0 || req.opens_new_position && req.open_positions as usize >= l.max_concurrent_positions {
             return Err(RejectReason::MaxConcurrentPositions);
         }
         let net = req.instrument_symbol_net_units as i128;

@@ -349,7 +349,6 @@ fn update_names_out_of_range() {
         json!({"take_profit_pips": 10000.01}),
         json!({"daily_loss_limit_pct": 0}),
         json!({"daily_loss_limit_pct": 101}),
-        json!({"max_concurrent_positions": 0}),
         json!({"max_concurrent_positions": 10001}),
         json!({"per_symbol_limit": 0}),
         json!({"per_symbol_limit": u64::MAX}),
@@ -381,4 +380,81 @@ fn validate_names_the_field() {
     assert_eq!(l.validate().unwrap_err().field, "max_total_exposure_usd");
     let l = RiskLimits { per_symbol_limit: -5, ..RiskLimits::default() };
     assert_eq!(l.validate().unwrap_err().field, "per_symbol_limit");
+}
+
+#[test]
+fn max_concurrent_positions_zero_freezes_every_entry() {
+    let mut r = engine();
+    assert_eq!(r.apply_update(&json!({"max_concurrent_positions": 0}), usd(10_000)).map(|l| l.max_concurrent_positions), Ok(0));
+    assert_eq!(r.limits.validate(), Ok(()));
+    let at = |open, opens| EntryCheck { open_positions: open, opens_new_position: opens, ..ok_entry() };
+    // Nothing open yet, opening, or adding to a position: all refused.
+    assert_eq!(r.check_entry(&at(0, true)), Err(RejectReason::MaxConcurrentPositions));
+    assert_eq!(r.check_entry(&at(1, false)), Err(RejectReason::MaxConcurrentPositions));
+    // Raising it again lets entries through.
+    r.limits.apply_update(&json!({"max_concurrent_positions": 1})).unwrap();
+    assert_eq!(r.check_entry(&at(0, true)), Ok(()));
+    // Negative or beyond the maximum is still refused.
+    assert_eq!(update_err(json!({"max_concurrent_positions": -1})).field, "max_concurrent_positions");
+    assert_eq!(update_err(json!({"max_concurrent_positions": 10_001})).field, "max_concurrent_positions");
+}
+
+/// An engine halted by a 6% loss (limit 5%) on 2020-01-30.
+fn halted() -> RiskEngine {
+    let mut r = engine();
+    assert!(r.check_daily_loss(usd(9_400)));
+    assert!(r.is_halted());
+    r
+}
+
+#[test]
+fn raising_the_daily_loss_limit_past_todays_loss_lifts_the_halt() {
+    // Raised past the loss: lifted at once, entries pass.
+    let mut r = halted();
+    r.apply_update(&json!({"daily_loss_limit_pct": 10}), usd(9_400)).unwrap();
+    assert!(!r.is_halted());
+    assert_eq!(r.check_entry(&EntryCheck { equity: usd(9_400), ..ok_entry() }), Ok(()));
+    // A loss beyond the new limit halts again, sticky as before.
+    assert!(r.check_daily_loss(Money(899_999)));
+    assert!(r.check_daily_loss(usd(10_000)));
+
+    // Raised, but not past today's loss: still halted, and the next check keeps it.
+    let mut r = halted();
+    r.apply_update(&json!({"daily_loss_limit_pct": 5.5}), usd(9_400)).unwrap();
+    assert!(r.is_halted());
+    assert_eq!(r.check_entry(&EntryCheck { equity: usd(9_400), ..ok_entry() }), Err(RejectReason::DailyLossLimit));
+
+    // Other fields, or a lower limit, leave the halt in force even when equity recovered.
+    let mut r = halted();
+    r.apply_update(&json!({"max_concurrent_positions": 3, "daily_loss_limit_pct": 4}), usd(10_000)).unwrap();
+    assert!(r.is_halted());
+    assert!(r.check_daily_loss(usd(10_000)));
+}
+
+#[test]
+fn a_limit_changed_without_equity_is_rechecked_at_the_next_check() {
+    // Limits replaced directly (journal replay, session start): the next check re-checks a raised
+    // limit against the loss then, exactly as after `apply_update`.
+    let mut r = halted();
+    r.limits.daily_loss_limit_pct = 10.0;
+    assert!(r.is_halted(), "nothing changes before the next check");
+    assert!(!r.check_daily_loss(usd(9_400)));
+    assert!(!r.is_halted());
+    let mut r = halted();
+    r.limits.daily_loss_limit_pct = 5.5;
+    assert!(r.check_daily_loss(usd(9_400)));
+}
+
+#[test]
+fn lowering_the_daily_loss_limit_below_todays_loss_halts_at_the_next_check() {
+    let mut r = engine();
+    assert!(!r.check_daily_loss(usd(9_700)), "3% down, limit 5%");
+    r.apply_update(&json!({"daily_loss_limit_pct": 2}), usd(9_700)).unwrap();
+    assert!(!r.is_halted(), "the update itself halts nothing");
+    assert_eq!(r.check_entry(&EntryCheck { equity: usd(9_700), ..ok_entry() }), Err(RejectReason::DailyLossLimit));
+    assert!(r.is_halted());
+    // Sticky for the day from then on.
+    assert!(r.check_daily_loss(usd(10_000)));
+    r.on_time(ts("2020-01-31T00:00:00Z"), usd(9_700));
+    assert!(!r.is_halted());
 }

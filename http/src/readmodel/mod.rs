@@ -3,6 +3,8 @@
 //! Its state can be exported and imported as JSON (`snapshot`), captured at `Checkpoint` events.
 
 pub mod book;
+#[cfg(test)]
+mod pricing_tests;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -15,6 +17,7 @@ use pinion_core::order::{BookId, OrderId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -163,6 +166,8 @@ pub struct ReadModel {
     /// The export at the latest `Checkpoint` event, until `wait_checkpoint` takes it.
     checkpoint: Mutex<Option<Captured>>,
     checkpointed: Condvar,
+    /// `ReadState::now_ns` after the latest applied batch, readable without the lock (log records).
+    feed_now: AtomicI64,
 }
 
 impl ReadModel {
@@ -188,7 +193,14 @@ impl ReadModel {
             changed: Condvar::new(),
             checkpoint: Mutex::new(None),
             checkpointed: Condvar::new(),
+            feed_now: AtomicI64::new(0),
         }
+    }
+
+    /// The feed's clock (ns) as of the latest applied batch, 0 before any: the time every frame carries,
+    /// readable from anywhere (a logger included) without taking the state's lock.
+    pub fn feed_now_ns(&self) -> i64 {
+        self.feed_now.load(Ordering::Acquire)
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, ReadState> {
@@ -214,7 +226,10 @@ impl ReadModel {
             for e in before {
                 s.apply(e);
             }
-            let Some((checkpoint, after)) = from_checkpoint.split_first() else { break s.applied_seq };
+            let Some((checkpoint, after)) = from_checkpoint.split_first() else {
+                self.feed_now.store(s.now_ns, Ordering::Release);
+                break s.applied_seq;
+            };
             drop(s);
             if let EngineEvent::Checkpoint { id, ticks } = *checkpoint {
                 // Under the read lock: REST reads go on meanwhile, and only this thread applies events.
@@ -261,6 +276,7 @@ impl ReadModel {
         let seq = {
             let mut s = self.write();
             s.import_state(v)?;
+            self.feed_now.store(s.now_ns, Ordering::Release);
             s.applied_seq
         };
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = seq;

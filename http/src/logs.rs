@@ -1,0 +1,95 @@
+//! Log records the I/O side writes about trading, and the WebSocket `log` frame they become: a refused
+//! order (WARN, target `pinion::orders`, written by the publisher as it folds the REJECTED order event,
+//! never on the core's tick path) and a control action (INFO, target `pinion::control`, for whoever
+//! applies a pause, resume, stop or risk change). A `log` frame carries `{level, message, timestamp}`:
+//! the record's bare message and the feed's clock, the time every other frame carries.
+
+use crate::readmodel::ReadState;
+use crate::ws::{Frame, Topic};
+use pinion_core::events::EngineEvent;
+use pinion_core::order::{Order, OrderPurpose, OrderStatus, RejectReason};
+use pinion_core::time::format_iso;
+
+/// Target of the refused-order records.
+pub const ORDERS_TARGET: &str = "pinion::orders";
+/// Target of the control-action records.
+pub const CONTROL_TARGET: &str = "pinion::control";
+
+/// `operation 3 paused` (or `what` alone without an operation, e.g. `session started`).
+pub fn control_message(op_id: Option<u64>, what: &str) -> String {
+    match op_id {
+        Some(id) => format!("operation {id} {what}"),
+        None => what.to_string(),
+    }
+}
+
+/// Logs a control action at INFO with target `pinion::control`: `control_action(Some(3), "paused")`
+/// writes `operation 3 paused`; without an operation id the message is `what` as given (say
+/// `control_action(None, "session stopped")`). Like every INFO-and-above record it also goes out as a
+/// WebSocket `log` frame.
+pub fn control_action(op_id: Option<u64>, what: &str) {
+    log::info!(target: CONTROL_TARGET, "{}", control_message(op_id, what));
+}
+
+fn purpose(p: OrderPurpose) -> &'static str {
+    match p {
+        OrderPurpose::Entry => "entry",
+        OrderPurpose::Exit => "exit",
+        OrderPurpose::StopLoss => "stop-loss",
+        OrderPurpose::TakeProfit => "take-profit",
+        OrderPurpose::Close => "close",
+        OrderPurpose::Recovery => "recovery close",
+        OrderPurpose::Rebalance => "rebalance",
+    }
+}
+
+/// `operation 3: entry BUY 1000 EUR_USD refused: max_concurrent_positions reached (order 17)`; the
+/// holder is `session` for the model session's book and `book N` for a book nobody registered.
+pub fn refusal_message(s: &ReadState, order: &Order, reason: Option<RejectReason>) -> String {
+    let holder = match s.operation_of_book(order.book) {
+        Some(op) => format!("operation {}", op.id),
+        None if s.session_book == Some(order.book) => "session".to_string(),
+        None => format!("book {}", order.book.0),
+    };
+    let what = match s.instruments.try_get(order.instrument) {
+        Some(inst) => {
+            let units = order.quantity.0 as f64 / 10f64.powi(inst.size_precision as i32);
+            format!("{} {} {units} {}", purpose(order.purpose), order.side.as_str(), inst.symbol)
+        }
+        None => format!("{} {}", purpose(order.purpose), order.side.as_str()),
+    };
+    let why = reason.map_or("no reason given", RejectReason::describe);
+    format!("{holder}: {what} refused: {why} (order {})", order.id)
+}
+
+/// The messages of the refused orders in `batch` (REJECTED order events), in order.
+pub fn refusals(s: &ReadState, batch: &[EngineEvent]) -> Vec<String> {
+    batch
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Order { order, status: OrderStatus::Rejected, reason, .. } => Some(refusal_message(s, order, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Writes one WARN record per refused order (the caller has released the read model's lock).
+pub fn log_refusals(messages: &[String]) {
+    for m in messages {
+        log::warn!(target: ORDERS_TARGET, "{m}");
+    }
+}
+
+/// The `log` frame of one record: `{level, message, timestamp}` with the bare message and `feed_ns`
+/// (the feed's clock) as the time; before the feed's first tick (`feed_ns` 0) the wall clock.
+pub fn log_frame(level: log::Level, message: &str, feed_ns: i64) -> serde_json::Result<Frame> {
+    let ts = if feed_ns > 0 {
+        feed_ns
+    } else {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+    };
+    Frame::json(Topic::Log, &serde_json::json!({ "level": level.as_str(), "message": message, "timestamp": format_iso(ts) }))
+}
+
+#[cfg(test)]
+mod tests;
