@@ -11,6 +11,9 @@ pub trait RouteProvider: Send + Sync {
     fn route(&self, app: &App, req: &Request) -> Option<ApiResult>;
     /// OpenAPI path items for its routes: (path, method, summary).
     fn describe(&self) -> Vec<(&'static str, &'static str, &'static str)>;
+    /// Declares its routes' request and response schemas and query parameters for the OpenAPI
+    /// document (routes it leaves out are documented by summary only).
+    fn schemas(&self, _schemas: &mut crate::openapi::Schemas) {}
 }
 
 #[derive(Default, Clone)]
