@@ -1,6 +1,7 @@
 //! The model and session routes (`/models`, `/session/status|config|start|stop`), served by the HTTP
 //! layer through its route-provider hook because they need libtorch (the `models` crate).
 
+use crate::session_views::{ActionView, SessionConfigView, SessionStatusView, StartedView, StoppedView, UnitsView, WarmupBars, WarmupView};
 use pinion_core::engine::HISTORY_CAPACITY;
 use pinion_core::fixed::Money;
 use pinion_core::instrument::InstrumentId;
@@ -10,6 +11,7 @@ use pinion_core::time::format_iso;
 use pinion_http::api::{ApiError, ApiResult, Reply, Request};
 use pinion_http::app::App;
 use pinion_http::extensions::RouteProvider;
+use pinion_http::openapi::{OkView, Schemas};
 use pinion_http::ws::{Broadcaster, Frame, Topic};
 use pinion_models::{ModelInfo, ModelRegistry, TorchPolicy, FEATURE_SET_V1};
 use serde_json::{json, Map, Value};
@@ -31,13 +33,13 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// The config as `/session/status` shows it.
-    fn to_json(&self) -> Value {
-        json!({
-            "selected_symbols": self.symbols.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
-            "model": serde_json::to_value(&self.model).unwrap_or(Value::Null),
-            "target_capital_usd": self.target_capital.as_f64(),
-            "risk": self.risk,
-        })
+    fn to_view(&self) -> SessionConfigView {
+        SessionConfigView {
+            selected_symbols: self.symbols.iter().map(|s| s.1.clone()).collect(),
+            model: Some(self.model.clone()),
+            target_capital_usd: self.target_capital.as_f64(),
+            risk: self.risk.as_ref().and_then(Value::as_object).cloned(),
+        }
     }
 
     /// The config as a `/session/config` body (what `restore_config` reads back).
@@ -224,27 +226,28 @@ impl SessionApi {
         };
         let capital = shown.map(|c| c.target_capital.as_f64()).or_else(|| st.running.then_some(st.target_capital_usd));
         let risk = app.call(|e| e.risk().map(|r| r.limits)).ok().flatten();
-        json!({
-            "running": st.running,
-            "state": st.state,
-            "reason": st.reason,
-            "selected_symbols": selected,
-            "model": shown.map(|c| serde_json::to_value(&c.model).unwrap_or(Value::Null)),
-            "risk": risk,
-            "target_capital_usd": capital,
-            "config_source": source,
-            "pending_config": pending.as_ref().map(SessionConfig::to_json),
-            "warmup": {
-                "ready": st.warmup_ready,
-                "missing": st.warmup_missing.iter().map(|m| m.0.clone()).collect::<Vec<_>>(),
-                "bars": st.warmup_missing.iter().map(|m| json!({ "symbol": m.0, "have": m.1, "need": m.2 })).collect::<Vec<_>>(),
+        let view = SessionStatusView {
+            running: st.running,
+            state: serde_json::to_value(st.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            reason: st.reason.clone(),
+            selected_symbols: selected,
+            model: shown.map(|c| c.model.clone()),
+            risk,
+            target_capital_usd: capital,
+            config_source: source.map(str::to_string),
+            pending_config: pending.as_ref().map(SessionConfig::to_view),
+            warmup: WarmupView {
+                ready: st.warmup_ready,
+                missing: st.warmup_missing.iter().map(|m| m.0.clone()).collect(),
+                bars: st.warmup_missing.iter().map(|m| WarmupBars { symbol: m.0.clone(), have: m.1 as u64, need: m.2 as u64 }).collect(),
             },
-            "decisions": st.decisions,
-            "last_decision_at": (st.last_decision_ns > 0).then(|| format_iso(st.last_decision_ns)),
-            "last_decision_cost_us": st.last_decision_cost_ns as f64 / 1e3,
-            "last_actions": st.last_actions.iter().map(|(s, a)| json!({ "symbol": s, "action": a })).collect::<Vec<_>>(),
-            "open_positions": st.open_positions.iter().map(|(s, u)| json!({ "instrument": s, "units": u })).collect::<Vec<_>>(),
-        })
+            decisions: st.decisions,
+            last_decision_at: (st.last_decision_ns > 0).then(|| format_iso(st.last_decision_ns)),
+            last_decision_cost_us: st.last_decision_cost_ns as f64 / 1e3,
+            last_actions: st.last_actions.iter().map(|(s, a)| ActionView { symbol: s.clone(), action: *a }).collect(),
+            open_positions: st.open_positions.iter().map(|(s, u)| UnitsView { instrument: s.clone(), units: *u }).collect(),
+        };
+        serde_json::to_value(view).unwrap_or(Value::Null)
     }
 
     fn publish_status(&self, v: &Value) {
@@ -305,7 +308,7 @@ impl SessionApi {
         if let Err(e) = watcher {
             log::error!("could not start the warm-up watcher: {e}");
         }
-        Ok(Reply::accepted(json!({ "started": true })))
+        Ok(Reply::accepted(serde_json::to_value(StartedView { started: true }).unwrap_or(Value::Null)))
     }
 
     /// Reports warm-up progress and fails the session if it is not ready in time.
@@ -441,7 +444,7 @@ impl RouteProvider for SessionRoutes {
                 let cfg = api.validate_config(app, &body)?;
                 app.persist("session_config", &Value::Object(body))?;
                 *api.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
-                Ok(Reply::ok(json!({ "ok": true })))
+                Ok(Reply::ok(serde_json::to_value(OkView { ok: true }).unwrap_or(Value::Null)))
             })(),
             ("POST", "/session/start") => match self.app.get().and_then(|w| w.upgrade()) {
                 Some(arc) => api.start(&arc, req),
@@ -454,7 +457,8 @@ impl RouteProvider for SessionRoutes {
                 log::info!("session stopped; still open: {:?}", st.open_positions);
                 let v = api.status_json(&st, app);
                 api.publish_status(&v);
-                Ok(Reply::ok(json!({ "stopped": true, "open_positions": v["open_positions"] })))
+                let open_positions = st.open_positions.iter().map(|(s, u)| UnitsView { instrument: s.clone(), units: *u }).collect();
+                Ok(Reply::ok(serde_json::to_value(StoppedView { stopped: true, open_positions }).unwrap_or(Value::Null)))
             })(),
             _ => return None,
         })
@@ -468,6 +472,10 @@ impl RouteProvider for SessionRoutes {
             ("/session/start", "post", "Start the session: 202, warm-up runs in the background (cold_start_timeout_sec)"),
             ("/session/stop", "post", "Stop new decisions; reports what is still open"),
         ]
+    }
+
+    fn schemas(&self, schemas: &mut Schemas) {
+        crate::session_views::declare(schemas)
     }
 }
 

@@ -38,9 +38,11 @@ fn risk_update(app: &App, req: &Request) -> ApiResult {
 fn risk_get(app: &App) -> ApiResult {
     let limits = app.call(|e| e.risk().map(|r| (r.limits, r.is_halted(), r.day_start_equity())))?;
     match limits {
-        Some((l, halted, start)) => {
-            Ok(Reply::ok(views::to_json(&RiskView { risk: Some(l), daily_loss_halted: Some(halted), day_start_equity: Some(start.as_f64()) })))
-        }
+        Some((l, halted, start)) => Ok(Reply::ok(views::to_json(&RiskView {
+            risk: Some(l),
+            daily_loss_halted: Some(halted),
+            day_start_equity: Some(start.as_f64()),
+        }))),
         None => Ok(Reply::ok(views::to_json(&RiskView { risk: None, daily_loss_halted: None, day_start_equity: None }))),
     }
 }

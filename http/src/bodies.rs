@@ -150,8 +150,10 @@ mod tests {
         let minimal: CreateOperationBody =
             serde_json::from_value(json!({ "asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross" })).expect("minimal");
         assert!(minimal.strategy_config.is_empty() && minimal.initial_capital.is_none());
-        assert!(serde_json::from_value::<CreateOperationBody>(json!({ "asset": "EUR_USD", "bar_sizes": [], "strategy_name": "x", "nope": 1 }))
-            .is_err());
+        assert!(serde_json::from_value::<CreateOperationBody>(
+            json!({ "asset": "EUR_USD", "bar_sizes": [], "strategy_name": "x", "nope": 1 })
+        )
+        .is_err());
         assert!(serde_json::from_value::<SessionStartBody>(json!({})).is_ok());
         let r: RiskUpdateBody = serde_json::from_value(json!({ "daily_loss_limit_pct": 3 })).expect("a partial risk body");
         assert_eq!(r.daily_loss_limit_pct, 3.0);

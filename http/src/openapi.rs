@@ -4,9 +4,9 @@
 
 use crate::app::App;
 use crate::bodies::{CreateOperationBody, RiskUpdateBody};
+use crate::extensions::RouteProvider;
 use crate::views::account::{
-    AccountPositionView, AccountSummaryView, AccountTradeView, HealthView, InstrumentsView, RiskUpdatedView, RiskView,
-    TrainingSymbolsView,
+    AccountPositionView, AccountSummaryView, AccountTradeView, HealthView, InstrumentsView, RiskUpdatedView, RiskView, TrainingSymbolsView,
 };
 use crate::views::stats::OverallStatsView;
 use crate::views::{OperationView, OrderView, PositionView, StatsView, TradeView, TransactionView};
@@ -14,7 +14,6 @@ use schemars::generate::{Contract, SchemaSettings};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use crate::extensions::RouteProvider;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
