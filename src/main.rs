@@ -6,6 +6,7 @@ mod config;
 mod durable;
 mod logging;
 mod session_api;
+mod session_views;
 mod snapshots;
 
 use clap::{Parser, Subcommand};

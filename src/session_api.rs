@@ -1,6 +1,7 @@
 //! The model and session routes (`/models`, `/session/status|config|start|stop`), served by the HTTP
 //! layer through its route-provider hook because they need libtorch (the `models` crate).
 
+use crate::session_views::{ActionView, SessionConfigView, SessionStatusView, StartedView, StoppedView, UnitsView, WarmupBars, WarmupView};
 use pinion_core::change::{Change, SessionConfigSpec};
 use pinion_core::engine::ChangeResources;
 use pinion_core::engine::HISTORY_CAPACITY;
@@ -11,6 +12,7 @@ use pinion_core::time::format_iso;
 use pinion_http::api::{ApiError, ApiResult, Reply, Request};
 use pinion_http::app::{App, Committed};
 use pinion_http::extensions::RouteProvider;
+use pinion_http::openapi::{OkView, Schemas};
 use pinion_http::ws::{Broadcaster, Frame, Topic};
 use pinion_models::{ModelInfo, ModelRegistry, TorchPolicy, FEATURE_SET_V1};
 use serde_json::{json, Map, Value};
@@ -29,13 +31,13 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// The config as `/session/status` shows it.
-    fn to_json(&self) -> Value {
-        json!({
-            "selected_symbols": self.spec.symbols,
-            "model": serde_json::to_value(&self.model).unwrap_or(Value::Null),
-            "target_capital_usd": self.spec.target_capital.as_f64(),
-            "risk": self.spec.risk,
-        })
+    fn to_view(&self) -> SessionConfigView {
+        SessionConfigView {
+            selected_symbols: self.spec.symbols.clone(),
+            model: Some(self.model.clone()),
+            target_capital_usd: self.spec.target_capital.as_f64(),
+            risk: self.spec.risk.clone(),
+        }
     }
 }
 
@@ -210,27 +212,28 @@ impl SessionApi {
         };
         let capital = shown.map(|c| c.spec.target_capital.as_f64()).or_else(|| st.running.then_some(st.target_capital_usd));
         let risk = app.call(|e| e.risk().map(|r| r.limits)).ok().flatten();
-        json!({
-            "running": st.running,
-            "state": st.state,
-            "reason": st.reason,
-            "selected_symbols": selected,
-            "model": shown.map(|c| serde_json::to_value(&c.model).unwrap_or(Value::Null)),
-            "risk": risk,
-            "target_capital_usd": capital,
-            "config_source": source,
-            "pending_config": pending.as_ref().map(SessionConfig::to_json),
-            "warmup": {
-                "ready": st.warmup_ready,
-                "missing": st.warmup_missing.iter().map(|m| m.0.clone()).collect::<Vec<_>>(),
-                "bars": st.warmup_missing.iter().map(|m| json!({ "symbol": m.0, "have": m.1, "need": m.2 })).collect::<Vec<_>>(),
+        let view = SessionStatusView {
+            running: st.running,
+            state: serde_json::to_value(st.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            reason: st.reason.clone(),
+            selected_symbols: selected,
+            model: shown.map(|c| c.model.clone()),
+            risk,
+            target_capital_usd: capital,
+            config_source: source.map(str::to_string),
+            pending_config: pending.as_ref().map(SessionConfig::to_view),
+            warmup: WarmupView {
+                ready: st.warmup_ready,
+                missing: st.warmup_missing.iter().map(|m| m.0.clone()).collect(),
+                bars: st.warmup_missing.iter().map(|m| WarmupBars { symbol: m.0.clone(), have: m.1 as u64, need: m.2 as u64 }).collect(),
             },
-            "decisions": st.decisions,
-            "last_decision_at": (st.last_decision_ns > 0).then(|| format_iso(st.last_decision_ns)),
-            "last_decision_cost_us": st.last_decision_cost_ns as f64 / 1e3,
-            "last_actions": st.last_actions.iter().map(|(s, a)| json!({ "symbol": s, "action": a })).collect::<Vec<_>>(),
-            "open_positions": st.open_positions.iter().map(|(s, u)| json!({ "instrument": s, "units": u })).collect::<Vec<_>>(),
-        })
+            decisions: st.decisions,
+            last_decision_at: (st.last_decision_ns > 0).then(|| format_iso(st.last_decision_ns)),
+            last_decision_cost_us: st.last_decision_cost_ns as f64 / 1e3,
+            last_actions: st.last_actions.iter().map(|(s, a)| ActionView { symbol: s.clone(), action: *a }).collect(),
+            open_positions: st.open_positions.iter().map(|(s, u)| UnitsView { instrument: s.clone(), units: *u }).collect(),
+        };
+        serde_json::to_value(view).unwrap_or(Value::Null)
     }
 
     fn publish_status(&self, v: &Value) {
@@ -286,7 +289,7 @@ impl SessionApi {
         if let Err(e) = watcher {
             log::error!("could not start the warm-up watcher: {e}");
         }
-        Ok(Reply::accepted(json!({ "started": true })))
+        Ok(Reply::accepted(serde_json::to_value(StartedView { started: true }).unwrap_or(Value::Null)))
     }
 
     /// Reports warm-up progress and fails the session if it is not ready in time.
@@ -342,7 +345,7 @@ impl RouteProvider for SessionRoutes {
                 let body = req.json_object()?;
                 let config = api.validate_config(app, &body)?;
                 app.propose(Change::SessionConfigured { config }, ChangeResources::default())?;
-                Ok(Reply::ok(json!({ "ok": true })))
+                Ok(Reply::ok(serde_json::to_value(OkView { ok: true }).unwrap_or(Value::Null)))
             })(),
             ("POST", "/session/start") => match self.app.get().and_then(|w| w.upgrade()) {
                 Some(arc) => api.start(&arc, req),
@@ -356,7 +359,8 @@ impl RouteProvider for SessionRoutes {
                 let st = app.call(|e| e.session_status())?;
                 let v = api.status_json(&st, app);
                 api.publish_status(&v);
-                Ok(Reply::ok(json!({ "stopped": true, "open_positions": v["open_positions"] })))
+                let open_positions = st.open_positions.iter().map(|(s, u)| UnitsView { instrument: s.clone(), units: *u }).collect();
+                Ok(Reply::ok(serde_json::to_value(StoppedView { stopped: true, open_positions }).unwrap_or(Value::Null)))
             })(),
             _ => return None,
         })
@@ -385,6 +389,10 @@ impl RouteProvider for SessionRoutes {
             }
             _ => {}
         }
+    }
+
+    fn schemas(&self, schemas: &mut Schemas) {
+        crate::session_views::declare(schemas)
     }
 }
 

@@ -11,7 +11,8 @@
 //! * no fill is duplicated: transaction ids are unique, no order fills twice with the same leg
 //!   (order_id, ENTRY/EXIT), and no order id shows twice in `/orders`;
 //! * money adds up to the cent: `/account/summary` balance = 100000 + sum of realized profit - sum of
-//!   commission over every transaction of every operation (and `pl`, `commission` likewise), read as a
+//!   commission over every transaction of every operation (`pl` = realized before commission, `commission`
+//!   their sums), read as a
 //!   quiescent snapshot (summary, all transactions, summary again, with no new transaction in between);
 //! * the crash recovery modes are applied, checked exactly against the journal (see [`JournalModel`]):
 //!   the journal's fill events, counted only up to the last durable progress marker of each run, give

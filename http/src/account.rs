@@ -5,143 +5,26 @@
 use crate::api::{page, take_page, ApiError, ApiResult, Reply, Request};
 use crate::app::App;
 use crate::readmodel::ReadState;
+use crate::views::{self, account, account::HealthView, account::RiskUpdatedView, account::RiskView, account::TrainingSymbolsView};
 use pinion_core::change::Change;
 use pinion_core::engine::ChangeResources;
-use pinion_core::instrument::InstrumentKind;
-use pinion_core::time::format_iso;
-use serde_json::{json, Value};
-
-fn holder(s: &ReadState, book: pinion_core::order::BookId) -> Value {
-    match s.operation_of_book(book) {
-        Some(op) => json!({ "operation_id": op.id }),
-        None if s.session_book == Some(book) => json!({ "session": true }),
-        None => Value::Null,
-    }
-}
-
-fn summary(app: &App) -> Value {
-    let s = app.read.read();
-    let a = s.account;
-    let open_trades: usize = s.books.iter().map(|b| b.lots.len()).sum();
-    let nav = a.nav();
-    json!({
-        "accountId": app.config.account_id,
-        "currency": "USD",
-        "environment": app.config.environment,
-        "balance": a.balance.as_f64(),
-        "NAV": nav.as_f64(),
-        "equity": nav.as_f64(),
-        "unrealizedPL": a.unrealized.as_f64(),
-        "pl": (a.realized - a.commission).as_f64(),
-        "commission": a.commission.as_f64(),
-        "marginUsed": a.margin_used.as_f64(),
-        "marginAvailable": (nav - a.margin_used).as_f64().max(0.0),
-        "openPositionCount": a.open_positions,
-        "openTradeCount": open_trades,
-        "lastTransactionID": s.last_transaction_id.to_string(),
-        "asOf": format_iso(a.ts_ns.max(s.now_ns)),
-    })
-}
+use serde_json::Value;
 
 /// One row per open net position of every book.
 pub fn positions_json(s: &ReadState) -> Value {
-    Value::Array(position_rows(s))
-}
-
-fn position_rows(s: &ReadState) -> Vec<Value> {
-    let mut rows = Vec::new();
-    for (bi, b) in s.books.iter().enumerate() {
-        for p in b.positions.values() {
-            let Some(inst) = s.instruments.try_get(p.state.instrument) else { continue };
-            let scale = 10f64.powi(inst.price_precision as i32);
-            let units = p.state.quantity as f64 / 10f64.powi(inst.size_precision as i32);
-            rows.push(json!({
-                "instrument": inst.symbol,
-                "units": units,
-                "side": if p.state.quantity > 0 { "BUY" } else { "SELL" },
-                "avgPrice": p.state.avg_price / scale,
-                "currentPrice": if p.mark.0 == 0 { Value::Null } else { json!(p.mark.as_f64(inst.price_precision)) },
-                "unrealizedPL": p.unrealized.as_f64(),
-                "marginUsed": p.margin.as_f64(),
-                "stopLoss": p.state.stop_loss.map(|x| x.as_f64(inst.price_precision)),
-                "takeProfit": p.state.take_profit.map(|x| x.as_f64(inst.price_precision)),
-                "holder": holder(s, pinion_core::order::BookId(bi as u32)),
-            }));
-        }
-    }
-    rows
+    views::to_json(&views::account::positions(s))
 }
 
 fn positions(app: &App, req: &Request) -> ApiResult {
     let p = page(req)?;
-    let rows = position_rows(&app.read.read());
-    Ok(take_page(rows, p, |v| v).reply(req))
+    let rows = views::account::positions(&app.read.read());
+    Ok(take_page(rows, p, |v| views::to_json(&v)).reply(req))
 }
 
 fn trades(app: &App, req: &Request) -> ApiResult {
     let p = page(req)?;
-    let s = app.read.read();
-    let mut rows: Vec<(u64, Value)> = Vec::new();
-    for (bi, b) in s.books.iter().enumerate() {
-        let who = holder(&s, pinion_core::order::BookId(bi as u32));
-        for t in &b.trades {
-            let tr = &t.trade;
-            let Some(inst) = s.instruments.try_get(tr.instrument) else { continue };
-            let units = tr.direction as f64 * tr.quantity.0 as f64 / 10f64.powi(inst.size_precision as i32);
-            rows.push((
-                t.id,
-                json!({
-                    "id": t.id.to_string(), "instrument": inst.symbol, "units": units,
-                    "entry_price": tr.entry_price.as_f64(inst.price_precision), "status": "CLOSED",
-                    "pnl": tr.pnl.as_f64(), "commission": tr.commission.as_f64(),
-                    "open_timestamp": format_iso(tr.entry_ns), "close_timestamp": format_iso(tr.exit_ns),
-                    "close_price": tr.exit_price.as_f64(inst.price_precision), "holder": who.clone(),
-                }),
-            ));
-        }
-        for lot in &b.lots {
-            let Some(inst) = s.instruments.try_get(lot.instrument) else { continue };
-            // An open lot's share of its position's unrealized P&L, in proportion to its size.
-            let unrealized = b
-                .positions
-                .get(&lot.instrument)
-                .filter(|p| p.state.quantity != 0)
-                .map(|p| p.unrealized.as_f64() * (lot.quantity as f64 / p.state.quantity as f64).abs().min(1.0));
-            rows.push((
-                lot.id,
-                json!({
-                    "id": lot.id.to_string(), "instrument": inst.symbol,
-                    "units": lot.quantity as f64 / 10f64.powi(inst.size_precision as i32),
-                    "entry_price": lot.price.as_f64(inst.price_precision), "status": "OPEN",
-                    "pnl": unrealized.unwrap_or(0.0), "open_timestamp": format_iso(lot.ts_ns),
-                    "close_timestamp": Value::Null, "close_price": Value::Null, "holder": who.clone(),
-                }),
-            ));
-        }
-    }
-    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    Ok(take_page(rows, p, |(_, v)| v).reply(req))
-}
-
-fn oanda_instruments(app: &App) -> Value {
-    let rows: Vec<Value> = app
-        .instruments
-        .iter()
-        .map(|(_, i)| {
-            json!({
-                "name": i.symbol,
-                "displayName": i.display_name(),
-                "type": match i.kind { InstrumentKind::Currency => "CURRENCY", InstrumentKind::Crypto => "CRYPTO" },
-                "pipLocation": i.pip_location,
-                "displayPrecision": i.price_precision,
-                "tradeUnitsPrecision": i.size_precision,
-                "minimumTradeSize": (i.min_trade_size as f64 / 10f64.powi(i.size_precision as i32)).to_string(),
-                "marginRate": format!("{}", i.margin_rate.as_f64()),
-                "fed": app.fed_instruments.contains(&i.symbol),
-            })
-        })
-        .collect();
-    json!({ "instruments": rows, "source": "builtin" })
+    let rows = views::account::trades(&app.read.read());
+    Ok(take_page(rows, p, |v| views::to_json(&v)).reply(req))
 }
 
 fn risk_update(app: &App, req: &Request) -> ApiResult {
@@ -154,7 +37,7 @@ fn risk_update(app: &App, req: &Request) -> ApiResult {
         Ok((Change::RiskUpdated { limits }, ChangeResources::default()))
     })?;
     match committed.change {
-        Change::RiskUpdated { limits } => Ok(Reply::ok(json!({ "ok": true, "risk": limits }))),
+        Change::RiskUpdated { limits } => Ok(Reply::ok(views::to_json(&RiskUpdatedView { ok: true, risk: limits }))),
         _ => Err(ApiError::new(500, "the engine answered a risk update with another change")),
     }
 }
@@ -162,8 +45,12 @@ fn risk_update(app: &App, req: &Request) -> ApiResult {
 fn risk_get(app: &App) -> ApiResult {
     let limits = app.call(|e| e.risk().map(|r| (r.limits, r.is_halted(), r.day_start_equity())))?;
     match limits {
-        Some((l, halted, start)) => Ok(Reply::ok(json!({ "risk": l, "daily_loss_halted": halted, "day_start_equity": start.as_f64() }))),
-        None => Ok(Reply::ok(json!({ "risk": Value::Null }))),
+        Some((l, halted, start)) => Ok(Reply::ok(views::to_json(&RiskView {
+            risk: Some(l),
+            daily_loss_halted: Some(halted),
+            day_start_equity: Some(start.as_f64()),
+        }))),
+        None => Ok(Reply::ok(views::to_json(&RiskView { risk: None, daily_loss_halted: None, day_start_equity: None }))),
     }
 }
 
@@ -173,13 +60,16 @@ pub fn route(app: &App, req: &Request) -> Option<ApiResult> {
     Some(match (m, req.path.trim_end_matches('/')) {
         ("GET", "/health") => {
             let engine = if app.commands.is_empty() || app.read.read().applied_seq > 0 { "running" } else { "stopped" };
-            Ok(Reply::ok(json!({ "status": "ok", "engine": engine, "uptime_seconds": app.started.elapsed().as_secs() })))
+            let h = HealthView { status: "ok".into(), engine: engine.into(), uptime_seconds: app.started.elapsed().as_secs() };
+            Ok(Reply::ok(views::to_json(&h)))
         }
-        ("GET", "/account/summary") => Ok(Reply::ok(summary(app))),
+        ("GET", "/account/summary") => Ok(Reply::ok(views::to_json(&account::summary(app, &app.read.read())))),
         ("GET", "/account/positions") => positions(app, req),
         ("GET", "/account/trades") => trades(app, req),
-        ("GET", "/symbols/training") => Ok(Reply::ok(json!({ "symbols": app.config.training_symbols }))),
-        ("GET", "/symbols/oanda") => Ok(Reply::ok(oanda_instruments(app))),
+        ("GET", "/symbols/training") => {
+            Ok(Reply::ok(views::to_json(&TrainingSymbolsView { symbols: app.config.training_symbols.clone() })))
+        }
+        ("GET", "/symbols/oanda") => Ok(Reply::ok(views::to_json(&account::instruments(app)))),
         ("GET", "/risk") => risk_get(app),
         ("POST", "/risk/update") => risk_update(app, req),
         _ => return None,

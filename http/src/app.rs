@@ -124,7 +124,7 @@ impl App {
         let (applied_tx, applied_rx) = bounded(1);
         let proposal = Proposal { change, resources, prepared: prepared_tx, decision: decision_rx, applied: applied_tx };
         self.commands
-            .try_send(Command::Change(proposal))
+            .try_send(Command::Change(Box::new(proposal)))
             .map_err(|_| ApiError::unavailable("engine command queue is full or the engine has stopped; retry"))?;
         let wait = self.config.command_timeout;
         let prepared = prepared_rx

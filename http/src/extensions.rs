@@ -13,6 +13,9 @@ pub trait RouteProvider: Send + Sync {
     fn describe(&self) -> Vec<(&'static str, &'static str, &'static str)>;
     /// Follows a committed state change (live or replayed), for state it keeps outside the engine.
     fn on_change(&self, _app: &App, _change: &crate::app::Committed) {}
+    /// Declares its routes' request and response schemas and query parameters for the OpenAPI
+    /// document (routes it leaves out are documented by summary only).
+    fn schemas(&self, _schemas: &mut crate::openapi::Schemas) {}
 }
 
 #[derive(Default, Clone)]

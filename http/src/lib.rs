@@ -5,6 +5,7 @@
 pub mod account;
 pub mod api;
 pub mod app;
+pub mod bodies;
 pub mod browser;
 pub mod changes;
 pub mod extensions;

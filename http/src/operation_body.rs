@@ -1,62 +1,18 @@
-//! The `POST /api/operations` body: its wire shape (`deny_unknown_fields`, defaults as documented in
-//! operations-api.md) and `validate`, which turns it into the [`OperationSpec`] that is journaled and
-//! applied, naming the first bad field.
+//! Validation of the `POST /api/operations` body ([`CreateOperationBody`], its wire shape): `validate`
+//! turns it into the [`OperationSpec`] that is journaled and applied, naming the first bad field.
 
 use crate::api::ApiError;
 use crate::app::App;
+pub use crate::bodies::CreateOperationBody;
 use pinion_core::bars::BarSize;
 use pinion_core::change::OperationSpec;
+use pinion_core::engine::{CrashRecoveryMode, StopLossType, TakeProfitType};
 use pinion_core::fixed::Money;
 use pinion_core::strategy::{build_strategy, StrategyError};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Largest `initial_capital` accepted (USD).
 pub const MAX_CAPITAL: f64 = 1e12;
-
-/// The create body as sent. Enum-valued fields are strings matched case-insensitively.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOperationBody {
-    /// Instrument to trade (`EUR-USD`, `EUR_USD`, `EURUSD`); the feed must carry it.
-    pub asset: String,
-    /// Bar sizes the strategy receives (`"1 min"`, `"15 mins"`, `"1 hour"`), no duplicates.
-    pub bar_sizes: Vec<String>,
-    /// The bar size that drives entries, stops and sizing (default: the first of `bar_sizes`).
-    #[serde(default)]
-    pub primary_bar_size: Option<String>,
-    /// The strategy (`ema_cross`, `MomentumStrategy`, `RSIStrategy`, `BollingerBandsMeanReversion`, ...).
-    pub strategy_name: String,
-    /// The strategy's parameters (default `{}`).
-    #[serde(default)]
-    pub strategy_config: Option<Value>,
-    /// Capital of the operation in USD, rounded to cents (default 10000).
-    #[serde(default)]
-    pub initial_capital: Option<f64>,
-    /// `ATR`, `PERCENTAGE`, `FIXED` or `PIPS` (default `ATR`).
-    #[serde(default)]
-    pub stop_loss_type: Option<String>,
-    /// Stop distance in that measure (default 1.5).
-    #[serde(default)]
-    pub stop_loss_value: Option<f64>,
-    /// `RISK_REWARD`, `ATR`, `PERCENTAGE`, `FIXED` or `PIPS` (default `RISK_REWARD`).
-    #[serde(default)]
-    pub take_profit_type: Option<String>,
-    /// Take-profit distance in that measure (default 2.0).
-    #[serde(default)]
-    pub take_profit_value: Option<f64>,
-    /// `CLOSE_ALL`, `RESUME` or `EMERGENCY_EXIT` (default `CLOSE_ALL`).
-    #[serde(default)]
-    pub crash_recovery_mode: Option<String>,
-    /// Loss fraction of entry notional beyond which `EMERGENCY_EXIT` closes, in (0, 1] (default 0.05).
-    #[serde(default)]
-    pub emergency_stop_loss_pct: Option<f64>,
-}
-
-fn parse_enum<T: serde::de::DeserializeOwned>(field: &str, s: &str, allowed: &str) -> Result<T, ApiError> {
-    serde_json::from_value(Value::String(s.to_ascii_uppercase()))
-        .map_err(|_| ApiError::field(field, format!("unknown value {s:?}; expected one of {allowed}")))
-}
 
 fn positive(field: &str, v: f64) -> Result<f64, ApiError> {
     if v.is_finite() && v > 0.0 {
@@ -73,7 +29,7 @@ impl CreateOperationBody {
         let asset = self.asset;
         let instrument = app.instruments.find(&asset).ok_or_else(|| ApiError::field("asset", format!("unknown instrument {asset:?}")))?;
         let inst = app.instruments.get(instrument);
-        if !app.fed_instruments.iter().any(|s| *s == inst.symbol) {
+        if !app.fed_instruments.contains(&inst.symbol) {
             return Err(ApiError::field(
                 "asset",
                 format!("no price feed for {asset:?}; the feed carries {}", app.fed_instruments.join(", ")),
@@ -100,7 +56,7 @@ impl CreateOperationBody {
                 b
             }
         };
-        let strategy_config = self.strategy_config.unwrap_or_else(|| Value::Object(Default::default()));
+        let strategy_config = Value::Object(self.strategy_config);
         // Built once to validate; the core builds its own instance when the change applies.
         build_strategy(&self.strategy_name, &strategy_config, inst).map_err(|e| match e {
             StrategyError::Unknown(_) => ApiError::field("strategy_name", e),
@@ -117,19 +73,11 @@ impl CreateOperationBody {
         if initial_capital <= Money::ZERO {
             return Err(ApiError::field("initial_capital", format!("must be at least 0.01 after rounding to cents, got {capital_in}")));
         }
-        let stop_loss_type = parse_enum("stop_loss_type", self.stop_loss_type.as_deref().unwrap_or("ATR"), "ATR, PERCENTAGE, FIXED, PIPS")?;
+        let stop_loss_type = self.stop_loss_type.unwrap_or(StopLossType::Atr);
         let stop_loss_value = positive("stop_loss_value", self.stop_loss_value.unwrap_or(1.5))?;
-        let take_profit_type = parse_enum(
-            "take_profit_type",
-            self.take_profit_type.as_deref().unwrap_or("RISK_REWARD"),
-            "RISK_REWARD, ATR, PERCENTAGE, FIXED, PIPS",
-        )?;
+        let take_profit_type = self.take_profit_type.unwrap_or(TakeProfitType::RiskReward);
         let take_profit_value = positive("take_profit_value", self.take_profit_value.unwrap_or(2.0))?;
-        let crash_recovery_mode = parse_enum(
-            "crash_recovery_mode",
-            self.crash_recovery_mode.as_deref().unwrap_or("CLOSE_ALL"),
-            "CLOSE_ALL, RESUME, EMERGENCY_EXIT",
-        )?;
+        let crash_recovery_mode = self.crash_recovery_mode.unwrap_or(CrashRecoveryMode::CloseAll);
         let emergency_stop_loss_pct = self.emergency_stop_loss_pct.unwrap_or(0.05);
         if !(emergency_stop_loss_pct > 0.0 && emergency_stop_loss_pct <= 1.0) {
             return Err(ApiError::field(

@@ -9,9 +9,8 @@ use crate::readmodel::{OperationMeta, ReadState};
 use crate::views;
 use pinion_core::change::Change;
 use pinion_core::engine::ChangeResources;
-use pinion_core::events::{BookStatus, OperationAction};
+use pinion_core::events::OperationAction;
 use pinion_core::order::BookId;
-use serde_json::json;
 
 fn create(app: &App, req: &Request) -> ApiResult {
     let body: CreateOperationBody = parse_body(req)?;
@@ -90,34 +89,7 @@ fn sub_resource(app: &App, req: &Request, id: u64, what: &str) -> ApiResult {
 }
 
 fn overall(app: &App) -> ApiResult {
-    let s = app.read.read();
-    let mut t = views::StatsTotals::default();
-    let mut active = 0;
-    let mut dd_pct: f64 = 0.0;
-    for op in &s.operations {
-        if s.book_status(op.book) == BookStatus::Active {
-            active += 1;
-        }
-        if let Some(b) = s.book(op.book) {
-            let x = views::book_totals(b);
-            t.total_trades += x.total_trades;
-            t.winning += x.winning;
-            t.losing += x.losing;
-            t.total_pnl += x.total_pnl;
-            t.gross_profit += x.gross_profit;
-            t.gross_loss += x.gross_loss;
-            t.commission += x.commission;
-            t.open_positions += x.open_positions;
-            t.capital += x.capital;
-            t.initial += x.initial;
-            t.max_drawdown += x.max_drawdown;
-            dd_pct = dd_pct.max(b.equity.max_drawdown_pct);
-        }
-    }
-    let mut v = views::stats_json(&t, dd_pct, None);
-    v["total_operations"] = json!(s.operations.len());
-    v["active_operations"] = json!(active);
-    Ok(Reply::ok(v))
+    Ok(Reply::ok(views::overall_stats(&app.read.read())))
 }
 
 /// Routes `/api/...`; None when no route matches the path.

@@ -33,13 +33,7 @@ impl Default for PublisherConfig {
 
 /// The `account` frame's data.
 pub fn account_data(s: &ReadState) -> Value {
-    let a = s.account;
-    json!({
-        "balance": a.balance.as_f64(), "NAV": a.nav().as_f64(), "equity": a.nav().as_f64(),
-        "unrealizedPL": a.unrealized.as_f64(), "pl": (a.realized - a.commission).as_f64(),
-        "marginUsed": a.margin_used.as_f64(), "openPositionCount": a.open_positions,
-        "timestamp": format_iso(a.ts_ns.max(s.now_ns)),
-    })
+    views::account::account_frame(s)
 }
 
 /// The `metric` frame's data: equity, pnl, drawdown (1 - equity / peak), timestamp.

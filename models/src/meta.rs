@@ -25,7 +25,7 @@ pub const MAX_OBSERVATION_LEN: usize = 1 << 26;
 /// Largest `meta.json` read from an archive or a sidecar.
 const MAX_META_BYTES: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ModelKind {
     /// A Stable-Baselines3 SAC actor exported to the contract.
     #[serde(rename = "SAC")]

@@ -15,7 +15,7 @@ pub const MODEL_EXTENSIONS: [&str; 3] = ["pt", "pth", "ts"];
 
 /// One row of `GET /models`. Metadata fields are `null` when the model could not be introspected,
 /// in which case `error` says why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ModelInfo {
     /// File stem (`sac` for `sac.pt`).
     pub name: String,

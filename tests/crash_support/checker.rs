@@ -137,7 +137,8 @@ pub fn check_acknowledged(srv: &Server, ops: &[Op], when: &str) {
     assert_eq!(risk["risk"]["max_concurrent_positions"], json!(50), "{when}: the acknowledged risk update is lost: {risk}");
 }
 
-/// Balance = start + realized - commission over every transaction, on a quiescent snapshot.
+/// Balance = start + realized - commission over every transaction, `pl` the realized P/L before commission
+/// (as OANDA reports it), on a quiescent snapshot.
 pub fn check_money(c: &Checker, srv: &Server, ops: &[Op], when: &str) {
     let deadline = Instant::now() + MONEY_TIMEOUT;
     let mut last = String::new();
@@ -151,7 +152,7 @@ pub fn check_money(c: &Checker, srv: &Server, ops: &[Op], when: &str) {
             let pnl: i64 = txs.values().map(|t| cents(&t["profit"])).sum();
             let commission: i64 = txs.values().map(|t| cents(&t["commission"])).sum();
             let want = STARTING_BALANCE_CENTS + pnl - commission;
-            if cents(&s1["balance"]) == want && cents(&s1["pl"]) == pnl - commission && cents(&s1["commission"]) == commission {
+            if cents(&s1["balance"]) == want && cents(&s1["pl"]) == pnl && cents(&s1["commission"]) == commission {
                 return;
             }
             last = format!(

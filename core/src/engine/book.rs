@@ -11,32 +11,44 @@ use crate::strategy::{Intents, Strategy};
 use serde::{Deserialize, Serialize};
 
 /// How a stop-loss distance is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StopLossType {
+    /// value x ATR(14, Wilder) of the primary bar size.
     Atr,
+    /// value x entry price (0.01 = 1%).
     Percentage,
+    /// value as a price distance.
     Fixed,
+    /// value pips.
     Pips,
 }
 
 /// How a take-profit distance is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TakeProfitType {
+    /// value x |entry - stop| beyond the entry.
     RiskReward,
+    /// value x ATR(14, Wilder) of the primary bar size.
     Atr,
+    /// value x entry price (0.01 = 1%).
     Percentage,
+    /// value as a price distance (not an absolute price).
     Fixed,
+    /// value pips.
     Pips,
 }
 
 /// What to do with an active book's open positions after a restart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CrashRecoveryMode {
+    /// Close them at the first price; the operation stays active.
     CloseAll,
+    /// Keep them with their stop-loss and take-profit and go on trading.
     Resume,
+    /// Close only those whose unrealized loss exceeds emergency_stop_loss_pct of entry notional.
     EmergencyExit,
 }
 

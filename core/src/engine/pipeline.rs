@@ -22,7 +22,7 @@ pub enum Command {
     /// are [`Command::Change`], so that each is journaled before it applies.
     Call(Box<dyn FnOnce(&mut Engine) + Send>),
     /// A state change, written ahead (see [`Proposal`]).
-    Change(Proposal),
+    Change(Box<Proposal>),
 }
 
 impl Command {
@@ -168,7 +168,7 @@ pub fn run_core<S: EventSink>(
         while let Ok(cmd) = commands.try_recv() {
             match cmd {
                 Command::Call(f) => f(engine),
-                Command::Change(p) => run_proposal(engine, p, stop),
+                Command::Change(p) => run_proposal(engine, *p, stop),
             }
             stats.commands += 1;
             worked = true;

@@ -7,7 +7,7 @@ use thiserror::Error;
 /// The risk limits that apply to everything that trades (sessions and operations alike).
 ///
 /// Field names and meanings are exactly those of `POST /risk/update` (session-api.md).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskLimits {
     /// Cap on the sum of open notional over all books and instruments, in USD. Finite, > 0.
@@ -17,6 +17,7 @@ pub struct RiskLimits {
     /// Stop and take-profit distances from the ATR (multipliers below) instead of fixed pips.
     pub use_atr_sizing: bool,
     /// ATR lookback in closed bars when `use_atr_sizing`. 1..=1000.
+    #[schemars(range(min = 1, max = 1000))]
     pub atr_period: usize,
     /// Stop distance as a multiple of the ATR (price units). In (0, 100].
     pub stop_loss_atr_multiplier: f64,
@@ -33,9 +34,11 @@ pub struct RiskLimits {
     pub daily_loss_limit_pct: f64,
     /// Maximum number of open net positions (all books, all instruments). 0..=10000; `0` freezes new
     /// entries: every entry (opening or adding to a position) is refused, exits still run.
+    #[schemars(range(min = 0, max = 10000))]
     pub max_concurrent_positions: usize,
     /// Maximum absolute net position per instrument, in whole units (FX: units), summed over all books.
     /// >= 1.
+    #[schemars(range(min = 1))]
     pub per_symbol_limit: i64,
 }
 
