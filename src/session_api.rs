@@ -258,11 +258,10 @@ impl SessionApi {
                 .ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds in (0, 86400]"))?,
         };
         let committed = app.propose_with(|app| {
-            let cfg = self
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+            // The pending configuration, or (once a start consumed it) the last session's again.
+            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let cfg = pending
+                .or_else(|| self.active.lock().unwrap_or_else(|p| p.into_inner()).clone())
                 .ok_or_else(|| ApiError::conflict("no session configuration: POST /session/config first"))?;
             let policy = TorchPolicy::load(&cfg.spec.model_path).map_err(|e| ApiError::field("model_path", e))?;
             // The config's risk override over the limits in force now (so `/risk/update`s made since

@@ -68,6 +68,7 @@ fn call(s: &Server, doc: &Value, method: &str, template: &str, url: &str, body: 
     }
     let r = match body {
         Some(b) => s.post_json(url, b),
+        None if method == "POST" => s.request(method, url, Some("application/json"), b""),
         None => s.request(method, url, None, b""),
     };
     let schema = response_schema(doc, template, &m, r.status);
@@ -193,7 +194,7 @@ fn money_adds_up_per_operation_overall_and_on_the_account() {
     // Pause to freeze the books (positions stay open: their entry commission is in
     // total_commission but not in total_pnl until they close).
     for id in &ids {
-        assert_eq!(s.request("POST", &format!("/api/operations/{id}/pause"), None, b"").status, 200);
+        assert_eq!(s.request("POST", &format!("/api/operations/{id}/pause"), Some("application/json"), b"").status, 200);
     }
     let mut sum_total = 0;
     for id in &ids {

@@ -244,7 +244,11 @@ fn check_config_rejections(s: &Server, dir: &Path) {
         "out-of-range risk value",
         &["risk", "max_risk_per_trade_percent"],
     );
-    expect_400(&post(&with("risk", json!({ "max_concurrent_positions": 0 }))), "risk value below its range", &["max_concurrent_positions"]);
+    expect_400(
+        &post(&with("risk", json!({ "max_concurrent_positions": -1 }))),
+        "risk value below its range",
+        &["max_concurrent_positions"],
+    );
     expect_400(&post(&with("risk", json!(5))), "risk not an object", &["risk"]);
 
     let not_json = s.request("POST", "/session/config", Some("application/json"), b"{\"symbols\": [");
@@ -456,6 +460,8 @@ fn status_reports_the_running_sessions_model_and_capital() {
     let s = Server::start_with_models(SPEED, models_dir.path());
     build_model(&models_dir.path().join("single.pt"), 1, 32);
     start_example_session(&s, None);
+    let st = status(&s);
+    assert!(st["pending_config"].is_null(), "the start consumed the pending config: {st}");
     let r = s.post_json("/session/config", &config(&["EUR_USD"], "single", 1_000.0));
     if r.status == 200 {
         let st = status(&s);

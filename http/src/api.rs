@@ -133,9 +133,9 @@ impl Request {
         if self.body.iter().all(|c| c.is_ascii_whitespace()) {
             return Err(ApiError::bad_request("request body is empty: expected a JSON object"));
         }
-        crate::json_body::reject_duplicate_keys(&self.body)?;
         let v: Value =
             serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+        crate::json_body::reject_duplicate_keys(&self.body)?;
         match v {
             Value::Object(m) => Ok(m),
             _ => Err(ApiError::bad_request("request body must be a JSON object")),

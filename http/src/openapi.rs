@@ -193,13 +193,10 @@ impl Schemas {
     }
 }
 
-fn limit_param(s: &mut Schemas, path: &str, min: u64) {
-    let schema = json!({ "type": "integer", "default": 100, "minimum": min, "maximum": 1000 });
-    s.query(path, "get", "limit", "Most items to return", schema);
-}
-
+/// Declares `limit` and `offset` on a list route (the ranges `api::page` enforces).
 fn paged(s: &mut Schemas, path: &str) {
-    limit_param(s, path, 1);
+    let limit = json!({ "type": "integer", "default": crate::api::DEFAULT_LIMIT, "minimum": 1, "maximum": crate::api::MAX_LIMIT });
+    s.query(path, "get", "limit", "Most items to return", limit);
     s.query(path, "get", "offset", "Items to skip from the newest", json!({ "type": "integer", "default": 0, "minimum": 0 }));
 }
 
@@ -227,10 +224,18 @@ fn builtin_schemas(s: &mut Schemas) {
         .response::<Vec<OrderView>>("/api/operations/{id}/orders", "get")
         .response::<StatsView>("/api/operations/{id}/stats", "get")
         .response::<OverallStatsView>("/api/stats/overall", "get");
-    limit_param(s, "/account/trades", 1);
     let status = json!({ "type": "string", "enum": ["active", "paused", "closed", "error"] });
     s.query("/api/operations", "get", "status", "Only operations with this status", status);
-    for p in ["/api/operations", "/api/operations/{id}/transactions", "/api/operations/{id}/trades", "/api/operations/{id}/orders"] {
+    for p in [
+        "/api/operations",
+        "/api/operations/{id}/positions",
+        "/api/operations/{id}/transactions",
+        "/api/operations/{id}/trades",
+        "/api/operations/{id}/orders",
+        "/account/positions",
+        "/account/trades",
+    ] {
+        debug_assert!(is_list(p, "get"));
         paged(s, p);
     }
 }

@@ -79,7 +79,9 @@ fn respond(rq: tiny_http::Request, reply: Reply) {
         204 => Vec::new(),
         _ => serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec()),
     };
-    let mut resp = tiny_http::Response::from_data(body).with_status_code(reply.status);
+    // Always a Content-Length (tiny_http would chunk bodies from 32 KiB on; HEAD answers then carry no
+    // length at all): every body is complete in memory anyway.
+    let mut resp = tiny_http::Response::from_data(body).with_status_code(reply.status).with_chunked_threshold(usize::MAX);
     let mut add = |name: &str, value: &str| match tiny_http::Header::from_bytes(name, value) {
         Ok(h) => resp.add_header(h),
         Err(()) => log::warn!("header {name} not sent: its value is not valid"),

@@ -22,7 +22,7 @@ pub fn tail(p: &Path, n: usize) -> String {
 
 pub struct Server {
     child: Child,
-    addr: String,
+    pub addr: String,
     log: PathBuf,
 }
 
