@@ -199,17 +199,26 @@ pub fn take_running(
     write(dir, journal, &doc).map(|(path, len)| Some((path, len, core_time)))
 }
 
-/// Starts the thread that snapshots the running server every `every`.
+/// Starts the thread that snapshots the running server every `every`, until `stop` is set (it checks
+/// every 50 ms, so a stop never waits for a whole period).
 pub fn start_periodic(
     dir: PathBuf,
     journal: JournalHandle,
     app: Arc<App>,
     session: Arc<SessionApi>,
     every: Duration,
-) -> std::io::Result<()> {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use std::sync::atomic::Ordering;
     std::thread::Builder::new().name("pinion-snapshot".into()).spawn(move || {
         for id in 1u64.. {
-            std::thread::sleep(every);
+            let due = Instant::now() + every;
+            while Instant::now() < due {
+                if stop.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep((due - Instant::now()).min(Duration::from_millis(50)));
+            }
             let t0 = Instant::now();
             match take_running(&dir, &journal, &app, &session, id) {
                 Ok(Some((path, len, core))) => log::info!(
@@ -222,6 +231,5 @@ pub fn start_periodic(
                 Err(e) => log::error!("snapshot failed (the journal still holds everything): {e:#}"),
             }
         }
-    })?;
-    Ok(())
+    })
 }

@@ -1,9 +1,9 @@
 //! `pinion journal bench`: what durability costs. Restart time of a server whose journal holds N events
 //! (default 1,000,000), and the core's tick -> order-intent latency with the journal on versus off.
 
-use crate::commands::serve::Server;
 use crate::config::ServeConfig;
 use crate::durable::{CHANGE, EVENT, PROGRESS};
+use crate::server::Server;
 use pinion_io::journal::{Journal, JournalOptions};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -58,6 +58,8 @@ fn core_latency(journal: bool, secs: u64) -> anyhow::Result<serde_json::Value> {
     app.call(|e| e.enable_latency(1 << 20)).map_err(|e| anyhow::anyhow!(e.detail))?;
     std::thread::sleep(Duration::from_secs(secs));
     let p = app.call(|e| e.latency().map(|l| l.percentiles())).map_err(|e| anyhow::anyhow!(e.detail))?.unwrap_or_default();
+    drop(app);
+    server.shutdown();
     Ok(json!({ "journal": journal, "intents": p.count, "p50_ns": p.p50, "p99_ns": p.p99, "p999_ns": p.p999, "max_ns": p.max }))
 }
 

@@ -22,8 +22,8 @@ mod http;
 mod latency;
 mod ws;
 
-use crate::commands::serve::Server;
 use crate::config::ServeConfig;
+use crate::server::Server;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use http::HttpConn;

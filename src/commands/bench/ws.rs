@@ -4,7 +4,7 @@
 //! with the clients.
 
 use super::{change_pct, data_path, find, note, start_server, Pct, WsArgs};
-use anyhow::bail;
+use anyhow::{bail, Context};
 use pinion_http::ws::{Frame, Topic};
 use serde_json::json;
 use std::io::{self, Read, Write};
@@ -189,7 +189,7 @@ pub(super) fn run(a: WsArgs) -> anyhow::Result<()> {
     // Let the connection snapshots drain before the window opens.
     std::thread::sleep(Duration::from_millis(1500));
 
-    let front = h.server.front();
+    let front = h.server.front().context("the server has no front")?;
     let before = front.stats();
     h.take_samples()?;
     shared.counting.store(true, Ordering::SeqCst);
