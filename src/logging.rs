@@ -62,6 +62,7 @@ pub type RecordHook = Box<dyn Fn(&log::Record) + Send + Sync>;
 /// record at INFO or above unformatted.
 pub fn init(level: log::LevelFilter, log_dir: Option<&Path>, extra: Option<RecordHook>) -> anyhow::Result<()> {
     let mut text = fern::Dispatch::new()
+        .level(level)
         .format(|out, message, record| {
             let ts = pinion_core::time::format_iso(
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64),
@@ -75,8 +76,10 @@ pub fn init(level: log::LevelFilter, log_dir: Option<&Path>, extra: Option<Recor
             .with_context(|| format!("opening {}", dir.join("pinion.log").display()))?;
         text = text.chain(Box::new(file) as Box<dyn Write + Send>);
     }
-    // The format applies to the text outputs only: the hook sits beside them, not behind the format.
-    let mut dispatch = fern::Dispatch::new().level(level).level_for("tiny_http", log::LevelFilter::Warn).chain(text);
+    // The format and `level` apply to the text outputs only: the hook sits beside them and gets INFO and
+    // above whatever the text level (control actions are `log` frames even under `--log-level warn`).
+    let outer = level.max(if extra.is_some() { log::LevelFilter::Info } else { level });
+    let mut dispatch = fern::Dispatch::new().level(outer).level_for("tiny_http", log::LevelFilter::Warn).chain(text);
     if let Some(f) = extra {
         dispatch = dispatch.chain(fern::Output::call(move |r| {
             if r.level() <= log::Level::Info {

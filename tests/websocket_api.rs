@@ -378,6 +378,11 @@ fn a_refused_entry_is_a_warn_log_frame_with_the_bare_message_in_feed_time() {
     assert!(wall - at > 86_400.0, "feed time (the recorded sample), not the wall clock: {log}");
     // The operation never traded.
     assert_eq!(s.get_ok(&format!("/api/operations/{id}/positions")), json!([]));
+    // Control actions are log records (INFO) and frames too, naming the operation.
+    assert_eq!(s.request("POST", &format!("/api/operations/{id}/pause"), Some("application/json"), b"").status, 200);
+    let paused = format!("operation {id} paused");
+    let frames = c.until("the pause's log frame", WAIT, |g| g.kind == "log" && g.data["message"] == json!(paused));
+    assert_eq!(text(&frames.last().expect("the log frame").data, "level"), "INFO");
 }
 
 #[test]

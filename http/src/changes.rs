@@ -5,14 +5,12 @@
 
 use crate::api::ApiError;
 use crate::app::{change_error, App, Committed};
+use crate::logs::CONTROL_TARGET;
 use crate::readmodel::OperationMeta;
 use pinion_core::change::{Change, JournaledChange, OperationSpec};
 use pinion_core::engine::pipeline::AppliedChange;
 use pinion_core::engine::{ChangeResources, Engine};
 use pinion_core::order::BookId;
-
-/// Log target of control actions.
-pub const CONTROL_TARGET: &str = "pinion::control";
 
 /// The read-model metadata of a new operation.
 pub fn operation_meta(op_id: u64, book: BookId, spec: &OperationSpec, now_ns: i64) -> OperationMeta {
@@ -133,4 +131,34 @@ pub fn replay_on(engine: &mut Engine, record: &JournaledChange, res: ChangeResou
     engine.apply_change(&record.change, res).map_err(change_error)?;
     engine.set_commands_applied(engine.commands_applied().max(record.cmd));
     Ok(Committed { change: record.change.clone(), applied: applied_now(engine) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinion_core::change::SessionConfigSpec;
+    use pinion_core::engine::CrashRecoveryMode;
+    use pinion_core::events::OperationAction;
+    use pinion_core::fixed::Money;
+
+    #[test]
+    fn control_messages_name_the_operation_and_what_changed() {
+        let life = |action| describe(&Change::OperationLifecycle { op_id: 7, book: BookId(3), action });
+        assert_eq!(life(OperationAction::Pause), "operation 7 paused");
+        assert_eq!(life(OperationAction::Resume), "operation 7 resumed");
+        assert_eq!(life(OperationAction::Stop), "operation 7 stopped (positions closed)");
+        let rec = Change::CrashRecoveryApplied {
+            op_id: 4,
+            book: BookId(1),
+            mode: CrashRecoveryMode::CloseAll,
+            emergency_stop_loss_pct: 0.05,
+            closes: vec!["EUR_USD".into()],
+        };
+        assert_eq!(describe(&rec), "crash recovery applied to operation 4: CLOSE_ALL closed EUR_USD");
+        let config =
+            SessionConfigSpec { symbols: vec!["EUR_USD".into()], model_path: "m.pt".into(), target_capital: Money(100), risk: None };
+        assert!(describe(&Change::SessionConfigured { config }).starts_with("session configured: EUR_USD with model m.pt"));
+        assert_eq!(describe(&Change::SessionStopped), "session stopped");
+        assert!(describe(&Change::RiskUpdated { limits: Default::default() }).starts_with("risk limits changed: {"));
+    }
 }

@@ -1,7 +1,7 @@
 //! Log records the I/O side writes about trading, and the WebSocket `log` frame they become: a refused
 //! order (WARN, target `pinion::orders`, written by the publisher as it folds the REJECTED order event,
-//! never on the core's tick path) and a control action (INFO, target `pinion::control`, for whoever
-//! applies a pause, resume, stop or risk change). A `log` frame carries `{level, message, timestamp}`:
+//! never on the core's tick path) and a control action (INFO, target `pinion::control`, written by
+//! `changes::apply_outside_engine` for every committed change). A `log` frame carries `{level, message, timestamp}`:
 //! the record's bare message and the feed's clock, the time every other frame carries.
 
 use crate::readmodel::ReadState;
@@ -14,22 +14,6 @@ use pinion_core::time::format_iso;
 pub const ORDERS_TARGET: &str = "pinion::orders";
 /// Target of the control-action records.
 pub const CONTROL_TARGET: &str = "pinion::control";
-
-/// `operation 3 paused` (or `what` alone without an operation, e.g. `session started`).
-pub fn control_message(op_id: Option<u64>, what: &str) -> String {
-    match op_id {
-        Some(id) => format!("operation {id} {what}"),
-        None => what.to_string(),
-    }
-}
-
-/// Logs a control action at INFO with target `pinion::control`: `control_action(Some(3), "paused")`
-/// writes `operation 3 paused`; without an operation id the message is `what` as given (say
-/// `control_action(None, "session stopped")`). Like every INFO-and-above record it also goes out as a
-/// WebSocket `log` frame.
-pub fn control_action(op_id: Option<u64>, what: &str) {
-    log::info!(target: CONTROL_TARGET, "{}", control_message(op_id, what));
-}
 
 fn purpose(p: OrderPurpose) -> &'static str {
     match p {

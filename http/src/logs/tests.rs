@@ -37,17 +37,6 @@ fn records_with(needle: &str) -> Vec<(log::Level, String, String)> {
     captured().0.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|r| r.2.contains(needle)).cloned().collect()
 }
 
-#[test]
-fn control_action_logs_at_info_with_the_operation() {
-    captured();
-    assert_eq!(control_message(Some(3), "paused"), "operation 3 paused");
-    assert_eq!(control_message(None, "session stopped"), "session stopped");
-    control_action(Some(913), "paused");
-    control_action(None, "risk limits updated (test 913)");
-    assert_eq!(records_with("operation 913"), vec![(log::Level::Info, "pinion::control".to_string(), "operation 913 paused".to_string())]);
-    assert_eq!(records_with("(test 913)").len(), 1);
-}
-
 fn order(id: u64, book: BookId, side: Side, qty: i64) -> Order {
     let eur = InstrumentTable::builtin().find("EUR_USD").expect("EUR_USD");
     Order {
