@@ -425,14 +425,7 @@ mod tests {
     }
 
     fn post(app: &App, path: &str, body: &str) -> u16 {
-        let req = Request {
-            method: "POST".into(),
-            path: path.into(),
-            content_type: Some("application/json".into()),
-            body: body.as_bytes().to_vec(),
-            ..Default::default()
-        };
-        pinion_http::server::dispatch(app, &req).status
+        pinion_http::server::dispatch(app, &Request::post_json(path, body)).status
     }
 
     /// The three steps, then a shutdown that joins every thread and closes the journal cleanly: the

@@ -123,6 +123,17 @@ pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
 }
 
 impl Request {
+    /// A `POST` of a JSON body (`Content-Type: application/json`), as in-process callers send one.
+    pub fn post_json(path: &str, body: &str) -> Request {
+        Request {
+            method: "POST".into(),
+            path: path.into(),
+            content_type: Some("application/json".into()),
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }

@@ -73,14 +73,7 @@ fn rig() -> Rig {
 }
 
 fn post(app: &App, path: &str, body: &str) -> pinion_http::api::Reply {
-    let req = Request {
-        method: "POST".into(),
-        path: path.into(),
-        content_type: Some("application/json".into()),
-        body: body.as_bytes().to_vec(),
-        ..Default::default()
-    };
-    pinion_http::server::dispatch(app, &req)
+    pinion_http::server::dispatch(app, &Request::post_json(path, body))
 }
 
 const CREATE: &str = r#"{"asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",

@@ -44,13 +44,7 @@ fn core_latency(journal: bool, secs: u64) -> anyhow::Result<serde_json::Value> {
     let app = server.app.clone();
     let body = json!({ "asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
         "strategy_config": {"fast": 5, "slow": 20, "trade_size": 10000}, "stop_loss_type": "PIPS", "stop_loss_value": 10 });
-    let req = pinion_http::api::Request {
-        method: "POST".into(),
-        path: "/api/operations".into(),
-        content_type: Some("application/json".into()),
-        body: body.to_string().into_bytes(),
-        ..Default::default()
-    };
+    let req = pinion_http::api::Request::post_json("/api/operations", &body.to_string());
     let reply = pinion_http::server::dispatch(&app, &req);
     if reply.status != 201 {
         anyhow::bail!("creating the operation: {} {}", reply.status, reply.body);
