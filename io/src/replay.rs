@@ -270,7 +270,16 @@ mod tests {
             while got.len() < want {
                 match c.pop() {
                     Ok(t) => got.push(t),
-                    Err(_) if c.is_abandoned() => break,
+                    // The producer may push its last ticks between a failed pop and this check.
+                    Err(_) if c.is_abandoned() => {
+                        while got.len() < want {
+                            match c.pop() {
+                                Ok(t) => got.push(t),
+                                Err(_) => break,
+                            }
+                        }
+                        break;
+                    }
                     Err(_) => thread::yield_now(),
                 }
             }
