@@ -22,6 +22,7 @@ pub const ACCEPTED_BAR_SIZES: &str = "5, 10, 15 or 30 secs; 1, 2, 3, 5, 10, 15, 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("unsupported bar size {input:?}: accepted are {ACCEPTED_BAR_SIZES}")]
 pub struct BarSizeError {
+    /// The text that was given.
     pub input: String,
 }
 
@@ -92,10 +93,12 @@ impl BarSize {
         TABLE.iter().map(|&(count, u, text)| BarSize { secs: count as i64 * u, text })
     }
 
+    /// Length of the bar in seconds.
     pub fn secs(self) -> i64 {
         self.secs
     }
 
+    /// Length of the bar in nanoseconds.
     pub fn duration_ns(self) -> i64 {
         self.secs * NS_PER_SEC
     }
@@ -155,11 +158,17 @@ pub fn x2_to_f64(x2: i64, price_precision: u8) -> f64 {
 /// One OHLC bar of mid prices in half price steps over `[start_ns, end_ns)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Bar {
+    /// Start of the interval (inclusive), UTC epoch ns.
     pub start_ns: i64,
+    /// End of the interval (exclusive), UTC epoch ns.
     pub end_ns: i64,
+    /// First mid, half price steps.
     pub open: i64,
+    /// Highest mid, half price steps.
     pub high: i64,
+    /// Lowest mid, half price steps.
     pub low: i64,
+    /// Last mid, half price steps.
     pub close: i64,
     /// Ticks folded into the bar (at least 1; saturates).
     pub ticks: u32,
@@ -179,15 +188,19 @@ impl Bar {
         self.ticks = self.ticks.saturating_add(1);
     }
 
+    /// Open as a price (f64) for the instrument's price precision.
     pub fn open_f64(&self, price_precision: u8) -> f64 {
         x2_to_f64(self.open, price_precision)
     }
+    /// High as a price (f64) for the instrument's price precision.
     pub fn high_f64(&self, price_precision: u8) -> f64 {
         x2_to_f64(self.high, price_precision)
     }
+    /// Low as a price (f64) for the instrument's price precision.
     pub fn low_f64(&self, price_precision: u8) -> f64 {
         x2_to_f64(self.low, price_precision)
     }
+    /// Close as a price (f64) for the instrument's price precision.
     pub fn close_f64(&self, price_precision: u8) -> f64 {
         x2_to_f64(self.close, price_precision)
     }
@@ -214,6 +227,7 @@ pub struct BarAggregator {
 }
 
 impl BarAggregator {
+    /// An aggregator for `sizes` (size index = position in the slice), with no bar open yet.
     pub fn new(sizes: &[BarSize]) -> BarAggregator {
         BarAggregator { slots: sizes.iter().map(|&size| Slot { size, current: None, last_closed: None }).collect(), now_ns: i64::MIN }
     }
@@ -223,10 +237,12 @@ impl BarAggregator {
         self.slots.len()
     }
 
+    /// Whether it aggregates no size.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
+    /// The size at `index`, if any.
     pub fn size(&self, index: usize) -> Option<BarSize> {
         self.slots.get(index).map(|s| s.size)
     }

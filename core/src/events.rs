@@ -8,16 +8,24 @@ use serde::{Deserialize, Serialize};
 /// Account-wide money state at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AccountState {
+    /// Cash balance, USD cents (starting balance + realized P&L - commission).
     pub balance: Money,
+    /// Unrealized P&L of open positions at the current mids, USD cents.
     pub unrealized: Money,
+    /// Realized P&L so far, USD cents, before commission.
     pub realized: Money,
+    /// Commission paid so far, USD cents.
     pub commission: Money,
+    /// Margin held by open positions, USD cents.
     pub margin_used: Money,
+    /// Number of open (book, instrument) positions.
     pub open_positions: u32,
+    /// Time of the snapshot, UTC epoch ns (tick time).
     pub ts_ns: i64,
 }
 
 impl AccountState {
+    /// Net asset value: balance + unrealized P&L, USD cents.
     pub fn nav(&self) -> Money {
         self.balance + self.unrealized
     }
@@ -26,9 +34,13 @@ impl AccountState {
 /// Lifecycle state of a book (operation or session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BookStatus {
+    /// Trading: the strategy runs and may open positions.
     Active,
+    /// Paused by the operator: no new entries; open positions and their protection stay.
     Paused,
+    /// Stopped: positions closed, the book trades no more (final).
     Closed,
+    /// Faulted: the book does not trade; the only action left is stop.
     Error,
 }
 
@@ -105,7 +117,18 @@ impl std::fmt::Display for OperationAction {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EngineEvent {
     /// An order changed state (created pending, filled, cancelled or rejected).
-    Order { order: Order, status: OrderStatus, fill_price: Price, reason: Option<RejectReason>, ts_ns: i64 },
+    Order {
+        /// The order as sent (or as attached, for protective orders).
+        order: Order,
+        /// Its new state.
+        status: OrderStatus,
+        /// Execution price in price steps when FILLED, else 0.
+        fill_price: Price,
+        /// Why it was refused, when REJECTED.
+        reason: Option<RejectReason>,
+        /// When, UTC epoch ns (tick time).
+        ts_ns: i64,
+    },
     /// One fill leg.
     Fill(Fill),
     /// A FIFO-matched round trip closed.
@@ -115,15 +138,52 @@ pub enum EngineEvent {
     /// Periodic and post-fill account state.
     Account(AccountState),
     /// Periodic mark of an open position: current exit price and unrealized P&L in USD.
-    PositionMark { book: BookId, instrument: crate::instrument::InstrumentId, mark: Price, unrealized: Money, margin: Money, ts_ns: i64 },
+    PositionMark {
+        /// The book holding the position.
+        book: BookId,
+        /// The instrument held.
+        instrument: crate::instrument::InstrumentId,
+        /// Current exit price in price steps (bid for a long, ask for a short).
+        mark: Price,
+        /// Unrealized P&L at the mark, USD cents.
+        unrealized: Money,
+        /// Margin the position holds, USD cents.
+        margin: Money,
+        /// Time of the mark, UTC epoch ns.
+        ts_ns: i64,
+    },
     /// A book's equity (its capital plus unrealized), for its equity curve.
-    BookEquity { book: BookId, equity: Money, ts_ns: i64 },
+    BookEquity {
+        /// The book whose equity this is.
+        book: BookId,
+        /// Capital plus unrealized P&L, USD cents.
+        equity: Money,
+        /// Time of the mark, UTC epoch ns.
+        ts_ns: i64,
+    },
     /// The engine had processed `ticks` ticks (last at `ts_ns`) when the events before it were emitted:
     /// journaled so a restart re-executes at least this far.
-    Progress { ticks: u64, ts_ns: i64 },
+    Progress {
+        /// Ticks processed so far.
+        ticks: u64,
+        /// Time of the last of them, UTC epoch ns.
+        ts_ns: i64,
+    },
     /// A book changed status.
-    BookStatus { book: BookId, status: BookStatus, ts_ns: i64 },
+    BookStatus {
+        /// The book whose status changed.
+        book: BookId,
+        /// Its new status.
+        status: BookStatus,
+        /// When, UTC epoch ns (tick time).
+        ts_ns: i64,
+    },
     /// The engine's state was exported for snapshot `id` after `ticks` ticks: the read side exports its own
     /// state right after the events before this one, so both halves of the snapshot describe one moment.
-    Checkpoint { id: u64, ticks: u64 },
+    Checkpoint {
+        /// The snapshot's id.
+        id: u64,
+        /// Ticks processed when it was taken.
+        ticks: u64,
+    },
 }

@@ -34,12 +34,21 @@ pub const POW10: [i64; 19] = [
 /// Why a decimal string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecimalError {
+    /// The input was empty.
     #[error("empty number")]
     Empty,
+    /// Not a plain decimal (bad character, no digits, a second point); carries the input text.
     #[error("not a decimal number: {0:?}")]
     Invalid(String),
+    /// More decimal places than the precision allows (nonzero digits beyond it).
     #[error("{value:?} has more than {precision} decimal places")]
-    TooPrecise { value: String, precision: u8 },
+    TooPrecise {
+        /// The input text.
+        value: String,
+        /// The allowed number of decimal places.
+        precision: u8,
+    },
+    /// The value does not fit in an `i64` of steps at the requested precision; carries the input text.
     #[error("number out of range: {0:?}")]
     Overflow(String),
 }
@@ -129,6 +138,7 @@ pub fn div_round_half_away(num: i128, den: i128) -> i128 {
 pub struct Price(pub i64);
 
 impl Price {
+    /// The price in currency units as f64, given the instrument's price precision (decimal places).
     pub fn as_f64(self, precision: u8) -> f64 {
         self.0 as f64 / POW10[precision as usize] as f64
     }
@@ -136,6 +146,7 @@ impl Price {
     pub fn from_f64(value: f64, precision: u8) -> Price {
         Price((value * POW10[precision as usize] as f64).round() as i64)
     }
+    /// The price as a decimal string with exactly `precision` places.
     pub fn format(self, precision: u8) -> String {
         format_decimal(self.0, precision)
     }
@@ -147,9 +158,11 @@ impl Price {
 pub struct Quantity(pub i64);
 
 impl Quantity {
+    /// The quantity in whole units as f64, given the instrument's size precision (decimal places).
     pub fn as_f64(self, precision: u8) -> f64 {
         self.0 as f64 / POW10[precision as usize] as f64
     }
+    /// The quantity as a decimal string with exactly `precision` places.
     pub fn format(self, precision: u8) -> String {
         format_decimal(self.0, precision)
     }
@@ -161,7 +174,9 @@ impl Quantity {
 pub struct Money(pub i64);
 
 impl Money {
+    /// Zero cents.
     pub const ZERO: Money = Money(0);
+    /// `units` whole currency units (`units * 100` cents).
     pub fn from_units(units: i64) -> Money {
         Money(units * 100)
     }
@@ -174,9 +189,11 @@ impl Money {
     pub fn from_f64(v: f64) -> Money {
         Money((v * 100.0).round() as i64)
     }
+    /// The amount in currency units (cents / 100) as f64, for display and ratios only.
     pub fn as_f64(self) -> f64 {
         self.0 as f64 / 100.0
     }
+    /// The raw amount in cents.
     pub fn cents(self) -> i64 {
         self.0
     }
@@ -244,8 +261,11 @@ fn parse_decimal_lossy(s: &[u8], precision: u8) -> Result<i64, DecimalError> {
 pub struct Rate(pub i64);
 
 impl Rate {
+    /// Steps per 1.0: a `Rate` of `SCALE` is 100%.
     pub const SCALE: i64 = 1_000_000_000_000;
+    /// A zero rate.
     pub const ZERO: Rate = Rate(0);
+    /// Parses a decimal rate (`0.00002`) exactly, with up to 12 decimal places.
     pub fn parse(s: &str) -> Result<Rate, DecimalError> {
         parse_decimal(s.trim().as_bytes(), 12).map(Rate)
     }
@@ -256,6 +276,7 @@ impl Rate {
         }
         Rate::parse(&format!("{v}")).or_else(|_| Ok(Rate((v * Self::SCALE as f64).round() as i64)))
     }
+    /// The rate as f64 (`raw / SCALE`).
     pub fn as_f64(self) -> f64 {
         self.0 as f64 / Self::SCALE as f64
     }

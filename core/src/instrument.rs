@@ -13,7 +13,9 @@ pub struct InstrumentId(pub u16);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InstrumentKind {
+    /// Foreign exchange pair.
     Currency,
+    /// Cryptocurrency pair.
     Crypto,
 }
 
@@ -22,8 +24,11 @@ pub enum InstrumentKind {
 pub struct Instrument {
     /// Canonical OANDA-style name, e.g. `EUR_USD`, `BTC_USDT`.
     pub symbol: String,
+    /// Base currency (the one bought or sold), e.g. `EUR`.
     pub base: String,
+    /// Quote currency (prices and P&L are in it before conversion to USD), e.g. `USD`.
     pub quote: String,
+    /// Asset class.
     pub kind: InstrumentKind,
     /// Decimal places of a price (EUR_USD 5, USD_JPY 3).
     pub price_precision: u8,
@@ -37,10 +42,13 @@ pub struct Instrument {
     pub min_trade_size: i64,
 }
 
+/// Why an instrument could not be found or added.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InstrumentError {
+    /// No instrument has this symbol in any accepted spelling.
     #[error("unknown instrument {0:?}")]
     Unknown(String),
+    /// The table already holds 65535 instruments (ids are u16).
     #[error("instrument table is full")]
     Full,
 }
@@ -159,9 +167,11 @@ pub struct InstrumentTable {
 }
 
 impl InstrumentTable {
+    /// An empty table.
     pub fn new() -> Self {
         Self::default()
     }
+    /// The built-in table of FX and crypto instruments.
     pub fn builtin() -> Self {
         InstrumentTable { items: builtin_instruments() }
     }
@@ -181,21 +191,27 @@ impl InstrumentTable {
         let canon = canonical_symbol(name)?;
         self.items.iter().position(|i| i.symbol == canon).map(|p| InstrumentId(p as u16))
     }
+    /// Like [`find`](Self::find), but an unknown symbol is an error.
     pub fn resolve(&self, name: &str) -> Result<InstrumentId, InstrumentError> {
         self.find(name).ok_or_else(|| InstrumentError::Unknown(name.to_string()))
     }
+    /// The instrument with id `id`; panics if the id is not in the table.
     pub fn get(&self, id: InstrumentId) -> &Instrument {
         &self.items[id.0 as usize]
     }
+    /// The instrument with id `id`, if any.
     pub fn try_get(&self, id: InstrumentId) -> Option<&Instrument> {
         self.items.get(id.0 as usize)
     }
+    /// Number of instruments (ids are `0..len()`).
     pub fn len(&self) -> usize {
         self.items.len()
     }
+    /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Every instrument with its id, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (InstrumentId, &Instrument)> {
         self.items.iter().enumerate().map(|(i, x)| (InstrumentId(i as u16), x))
     }

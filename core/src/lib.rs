@@ -1,6 +1,8 @@
 //! pinion-core: the trading engine's domain and its single-threaded heart. It knows nothing of files,
 //! sockets or libtorch: ticks arrive through rings, commands through queues, state leaves as snapshots.
 
+#![warn(missing_docs)]
+
 pub mod bars;
 pub mod broker;
 pub mod change;

@@ -6,8 +6,11 @@ use thiserror::Error;
 /// The fixed tensor shape a policy was trained for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyShape {
+    /// Most symbols (slots) one observation holds.
     pub max_symbols: usize,
+    /// Bars per symbol in one observation, oldest first.
     pub lookback_window: usize,
+    /// Features per bar.
     pub n_features: usize,
 }
 
@@ -18,10 +21,18 @@ impl PolicyShape {
     }
 }
 
+/// Why a policy decision failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PolicyError {
+    /// A buffer of the wrong length was passed.
     #[error("observation has {got} values, the policy expects {expected}")]
-    ShapeMismatch { expected: usize, got: usize },
+    ShapeMismatch {
+        /// The length the shape requires.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// The inference runtime failed, or the model returned unusable output; the text says why.
     #[error("inference failed: {0}")]
     Inference(String),
 }
@@ -30,6 +41,7 @@ pub enum PolicyError {
 /// float32) plus a `[1, max_symbols]` mask of active slots (1.0 active, 0.0 empty) in, actions
 /// `[1, max_symbols]` in [-1, 1] (target exposure fraction per symbol) out.
 pub trait Policy: Send {
+    /// The tensor shape the policy was trained for.
     fn shape(&self) -> PolicyShape;
     /// Runs one decision. `observation.len() == shape().observation_len()`,
     /// `mask.len() == actions.len() == shape().max_symbols`. Must not allocate per call beyond what the

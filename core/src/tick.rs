@@ -5,11 +5,14 @@ use crate::instrument::InstrumentId;
 
 /// Tick kinds (stored as a byte so every bit pattern of a record is valid).
 pub const KIND_QUOTE: u8 = 0;
+/// `kind` of a trade tick (price in `bid`/`ask`, size in `bid_size`).
 pub const KIND_TRADE: u8 = 1;
 
 /// Aggressor side of a trade tick, in `flags`.
 pub const AGGRESSOR_NONE: u8 = 0;
+/// The buyer was the aggressor (lifted the offer).
 pub const AGGRESSOR_BUY: u8 = 1;
+/// The seller was the aggressor (hit the bid).
 pub const AGGRESSOR_SELL: u8 = 2;
 
 /// A market data event. Quote ticks use bid/ask and their sizes; trade ticks store the trade price in
@@ -20,20 +23,30 @@ pub const AGGRESSOR_SELL: u8 = 2;
 pub struct Tick {
     /// UTC epoch nanoseconds.
     pub ts_ns: i64,
+    /// Index into the session's `InstrumentTable` (an `InstrumentId`).
     pub instrument: u16,
+    /// `KIND_QUOTE` or `KIND_TRADE`.
     pub kind: u8,
+    /// Trade ticks: the aggressor (`AGGRESSOR_*`); 0 for quotes.
     pub flags: u8,
+    /// Padding kept explicit so the layout has no implicit bytes; always 0.
     pub reserved: u32,
+    /// Best bid in price steps (a trade tick's price).
     pub bid: i64,
+    /// Best ask in price steps (a trade tick's price).
     pub ask: i64,
+    /// Size at the bid in size steps (a trade tick's traded size).
     pub bid_size: i64,
+    /// Size at the ask in size steps (0 for trade ticks).
     pub ask_size: i64,
 }
 
+/// Size of one `Tick` record in bytes (48), in rings and on disk.
 pub const TICK_SIZE: usize = std::mem::size_of::<Tick>();
 const _: () = assert!(TICK_SIZE == 48);
 
 impl Tick {
+    /// A quote tick at `ts_ns` (UTC epoch ns) with best bid/ask and their sizes.
     pub fn quote(ts_ns: i64, instrument: InstrumentId, bid: Price, ask: Price, bid_size: Quantity, ask_size: Quantity) -> Tick {
         Tick {
             ts_ns,
@@ -47,6 +60,7 @@ impl Tick {
             ask_size: ask_size.0,
         }
     }
+    /// A trade tick at `ts_ns` (UTC epoch ns): `price` goes in both `bid` and `ask`, `size` in `bid_size`, `aggressor` (`AGGRESSOR_*`) in `flags`.
     pub fn trade(ts_ns: i64, instrument: InstrumentId, price: Price, size: Quantity, aggressor: u8) -> Tick {
         Tick {
             ts_ns,
@@ -60,15 +74,19 @@ impl Tick {
             ask_size: 0,
         }
     }
+    /// The instrument as a typed id.
     pub fn instrument_id(&self) -> InstrumentId {
         InstrumentId(self.instrument)
     }
+    /// Whether this is a quote tick (`kind == KIND_QUOTE`).
     pub fn is_quote(&self) -> bool {
         self.kind == KIND_QUOTE
     }
+    /// Best bid (a trade tick's price) in price steps.
     pub fn bid(&self) -> Price {
         Price(self.bid)
     }
+    /// Best ask (a trade tick's price) in price steps.
     pub fn ask(&self) -> Price {
         Price(self.ask)
     }

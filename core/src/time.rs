@@ -1,6 +1,8 @@
 //! UTC time helpers on epoch nanoseconds: day boundaries and ISO-8601 formatting, without a clock.
 
+/// Nanoseconds per second.
 pub const NS_PER_SEC: i64 = 1_000_000_000;
+/// Nanoseconds per (UTC, leap-second-free) day.
 pub const NS_PER_DAY: i64 = 86_400 * NS_PER_SEC;
 
 /// Start (ns) of the UTC day containing `ts_ns`.

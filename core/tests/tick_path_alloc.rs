@@ -18,16 +18,21 @@ struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the counter is a
+// side effect that allocates nothing, so `System`'s guarantees carry over as they are.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwards the caller's `GlobalAlloc::alloc` contract (non-zero-size `l`) unchanged.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: `p` was allocated by this allocator, i.e. by `System`, with layout `l` (caller's contract).
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `p`/`l` came from this allocator, i.e. from `System`, and `n` is valid (caller's contract).
         unsafe { System.realloc(p, l, n) }
     }
 }

@@ -69,6 +69,17 @@ pub struct Committed {
 
 /// The HTTP side's shared state: the command queue into the core, the read model, the settings and
 /// the journal. Every handler reads through it and changes state only through [`App::propose`].
+///
+/// Built once at server start and shared as an `Arc<App>` by every REST worker thread (and the
+/// WebSocket side); it never runs on the pinned core thread and never touches the [`Engine`] directly:
+/// queries go through [`App::call`] / [`App::run_on_core`] as a [`Command`] run between tick batches,
+/// and reads of published state go to the [`ReadModel`], which is fed by the core's events.
+///
+/// Invariants: state changes are serialized by the `changes` lock, held from preparation through
+/// journaling to application, so the journal order is the apply order and a snapshot never falls
+/// between a journaled change and its application; a change is applied only after
+/// [`Durability::record`] returned Ok; a handler that answers success has waited until the read model
+/// reflects the change (or answers 503 if it did not catch up within `config.command_timeout`).
 pub struct App {
     pub commands: Sender<Command>,
     pub read: Arc<ReadModel>,

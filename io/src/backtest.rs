@@ -18,8 +18,11 @@ pub const DEFAULT_RING_CAPACITY: usize = 1 << 16;
 /// What one pipeline run did.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineRun {
+    /// Counters of the core thread.
     pub core: CoreStats,
+    /// Counters of the feed thread.
     pub replay: ReplayStats,
+    /// Wall time from start until both threads finished.
     pub wall: Duration,
 }
 
@@ -54,17 +57,24 @@ pub fn run_recorded<S: EventSink>(
 /// Totals of a backtest, optionally keeping every fill.
 #[derive(Debug, Clone, Default)]
 pub struct SummarySink {
+    /// Orders counted: every PENDING or REJECTED order and every FILLED market order (a triggered stop-loss or take-profit is counted once, when attached).
     pub orders: u64,
+    /// Orders rejected.
     pub rejected: u64,
+    /// Fill legs.
     pub fills: u64,
+    /// Round trips closed.
     pub closed_trades: u64,
+    /// Commission of every fill, USD cents.
     pub commission: Money,
+    /// Realized P&L of every fill, USD cents, before commission.
     pub realized_pnl: Money,
     /// Every fill, when `keep_fills` was asked for.
     pub fill_log: Option<Vec<Fill>>,
 }
 
 impl SummarySink {
+    /// An empty summary; with `keep_fills` it also logs every fill (room for 65536 reserved).
     pub fn new(keep_fills: bool) -> SummarySink {
         SummarySink { fill_log: keep_fills.then(|| Vec::with_capacity(1 << 16)), ..Default::default() }
     }

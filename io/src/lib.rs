@@ -1,5 +1,7 @@
 //! pinion-io: tick files, importers, replay feeds and the journal.
 
+#![warn(missing_docs)]
+
 pub mod backtest;
 pub mod import;
 pub mod journal;

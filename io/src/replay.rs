@@ -34,6 +34,7 @@ pub enum Pacing {
 /// Replay settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReplayOptions {
+    /// How fast ticks are pushed into the ring.
     pub pacing: Pacing,
     /// Restart from the beginning when done, shifting timestamps forward by the span plus one mean
     /// inter-tick gap (at least 1 ms) each time, so time stays monotonic. Ends only on stop.

@@ -24,7 +24,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+/// The 8 bytes every tick file starts with.
 pub const MAGIC: [u8; 8] = *b"PINTICK\0";
+/// Format version written by this build; newer versions are refused on open.
 pub const FORMAT_VERSION: u32 = 1;
 /// Bytes before the instrument table.
 pub const FIXED_HEADER_LEN: usize = 48;
@@ -40,32 +42,118 @@ pub use writer::{write_tick_file, TickFileWriter};
 /// Why a tick file could not be written, opened or verified. Every variant names the file.
 #[derive(Debug, Error)]
 pub enum TickFileError {
+    /// A file operation failed.
     #[error("{path}: {op}: {source}")]
-    Io { path: PathBuf, op: &'static str, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operation (`open`, `mmap`, `write`...).
+        op: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file does not start with [`MAGIC`].
     #[error("{path}: not a pinion tick file (bad magic at byte offset 0)")]
-    BadMagic { path: PathBuf },
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by a newer format version than this build reads.
     #[error(
         "{path}: tick file format version {version} is newer than this build supports \
          (version {FORMAT_VERSION}); upgrade pinion or re-import the data"
     )]
-    NewerVersion { path: PathBuf, version: u32 },
+    NewerVersion {
+        /// The file.
+        path: PathBuf,
+        /// The file's format version.
+        version: u32,
+    },
+    /// The file is shorter or longer than its header says.
     #[error(
         "{path}: file is {actual} bytes but the header promises {expected} \
          ({records} records of {TICK_SIZE} bytes after {header_len} header bytes): truncated or corrupt"
     )]
-    Truncated { path: PathBuf, actual: u64, expected: u64, records: u64, header_len: u64 },
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// The file's size in bytes.
+        actual: u64,
+        /// The size the header implies, in bytes.
+        expected: u64,
+        /// Records the header promises.
+        records: u64,
+        /// Header length in bytes.
+        header_len: u64,
+    },
+    /// The file is inconsistent (header fields, instrument table, first/last timestamps).
     #[error("{path}: byte offset {offset}: {msg}")]
-    Corrupt { path: PathBuf, offset: u64, msg: String },
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the bad field.
+        offset: u64,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A record is earlier than the one before it.
     #[error("{path}: record {index} (byte offset {offset}): timestamp {ts_ns} is before the previous {prev_ns}")]
-    Unsorted { path: PathBuf, index: u64, offset: u64, ts_ns: i64, prev_ns: i64 },
+    Unsorted {
+        /// The file.
+        path: PathBuf,
+        /// 0-based record index.
+        index: u64,
+        /// Byte offset of the record.
+        offset: u64,
+        /// Its timestamp, UTC epoch ns.
+        ts_ns: i64,
+        /// The previous record's timestamp, UTC epoch ns.
+        prev_ns: i64,
+    },
+    /// A quote record's bid is above its ask.
     #[error("{path}: record {index} (byte offset {offset}): crossed quote, bid {bid} > ask {ask}")]
-    Crossed { path: PathBuf, index: u64, offset: u64, bid: i64, ask: i64 },
+    Crossed {
+        /// The file.
+        path: PathBuf,
+        /// 0-based record index.
+        index: u64,
+        /// Byte offset of the record.
+        offset: u64,
+        /// The bid, price steps.
+        bid: i64,
+        /// The ask, price steps.
+        ask: i64,
+    },
+    /// A record names an instrument the table does not have.
     #[error("{path}: record {index} (byte offset {offset}): instrument index {instrument} out of range (table has {count})")]
-    BadInstrument { path: PathBuf, index: u64, offset: u64, instrument: u16, count: usize },
+    BadInstrument {
+        /// The file.
+        path: PathBuf,
+        /// 0-based record index.
+        index: u64,
+        /// Byte offset of the record.
+        offset: u64,
+        /// The instrument index in the record.
+        instrument: u16,
+        /// Instruments in the table.
+        count: usize,
+    },
+    /// An instrument cannot be stored in the file's instrument table (when writing).
     #[error("{path}: cannot store instrument {symbol:?}: {msg}")]
-    BadTable { path: PathBuf, symbol: String, msg: String },
+    BadTable {
+        /// The file.
+        path: PathBuf,
+        /// The instrument's symbol.
+        symbol: String,
+        /// Why not.
+        msg: String,
+    },
+    /// This machine is big-endian; tick files are little-endian and mapped as they are.
     #[error("{path}: tick files are little-endian and this machine is big-endian")]
-    BigEndian { path: PathBuf },
+    BigEndian {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 pub(crate) fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> TickFileError + 'a {
@@ -230,18 +318,23 @@ impl TickFile {
         &self.instruments
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// Timestamp of the first record, UTC epoch ns (0 when empty).
     pub fn first_ts(&self) -> i64 {
         self.first_ts
     }
+    /// Timestamp of the last record, UTC epoch ns (0 when empty).
     pub fn last_ts(&self) -> i64 {
         self.last_ts
     }
+    /// Number of records.
     pub fn len(&self) -> usize {
         self.count
     }
+    /// Whether the file holds no records.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

@@ -3,29 +3,54 @@
 use std::path::PathBuf;
 use thiserror::Error;
 
+/// Why a model could not be loaded, introspected or built.
 #[derive(Debug, Error)]
 pub enum ModelError {
+    /// Reading the model file (or its sidecar) failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file concerned.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// The file is not a loadable TorchScript archive (corrupt, a plain `torch.save` pickle, ...).
     #[error("{}: not a TorchScript module: {reason}", path.display())]
-    NotTorchScript { path: PathBuf, reason: String },
+    NotTorchScript {
+        /// The model file.
+        path: PathBuf,
+        /// libtorch's (shortened) error.
+        reason: String,
+    },
     /// Metadata missing from every source, or present but invalid.
     #[error("{}: metadata: {reason}", path.display())]
-    Metadata { path: PathBuf, reason: String },
+    Metadata {
+        /// The model file.
+        path: PathBuf,
+        /// Which source was read and what is missing or invalid.
+        reason: String,
+    },
     /// The module loads but does not follow the contract (forward signature, output shape).
     #[error("{}: model contract: {reason}", path.display())]
-    Contract { path: PathBuf, reason: String },
+    Contract {
+        /// The model file.
+        path: PathBuf,
+        /// Which part of the contract is broken.
+        reason: String,
+    },
     /// libtorch failed on something else (tracing, saving).
     #[error("{}: libtorch: {reason}", path.display())]
-    Torch { path: PathBuf, reason: String },
+    Torch {
+        /// The model file.
+        path: PathBuf,
+        /// libtorch's (shortened) error.
+        reason: String,
+    },
 }
 
 impl ModelError {
+    /// The model file the error is about.
     pub fn path(&self) -> &std::path::Path {
         match self {
             ModelError::Io { path, .. }

@@ -11,8 +11,11 @@ use std::path::Path;
 use tch::nn::{self, Module};
 use tch::{CModule, Device, Kind, Tensor};
 
+/// Slots of the example policy.
 pub const EXAMPLE_MAX_SYMBOLS: usize = 20;
+/// Bars per slot of the example policy's observation.
 pub const EXAMPLE_LOOKBACK_WINDOW: usize = 32;
+/// Features per bar of the example policy (the `pinion_v1` count).
 pub const EXAMPLE_N_FEATURES: usize = 6;
 /// The engine's first feature set (the features `pinion` computes per bar).
 pub const FEATURE_SET_V1: &str = "pinion_v1";

@@ -8,6 +8,8 @@
 //!
 //! The model contract is described in `models/README.md`.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod example;
 pub mod meta;

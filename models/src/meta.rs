@@ -25,6 +25,7 @@ pub const MAX_OBSERVATION_LEN: usize = 1 << 26;
 /// Largest `meta.json` read from an archive or a sidecar.
 const MAX_META_BYTES: u64 = 1 << 20;
 
+/// Family of a model, reported by `GET /models` as `type` (`"SAC"` or `"Torch"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ModelKind {
     /// A Stable-Baselines3 SAC actor exported to the contract.
@@ -35,6 +36,7 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// `"SAC"` or `"Torch"`, as serialized.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Sac => "SAC",
@@ -61,18 +63,28 @@ impl std::fmt::Display for ModelKind {
 /// Where a model's metadata was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetaSource {
+    /// The archive's `extra/meta.json`.
     ExtraFile,
+    /// `@torch.jit.export` methods on the module.
     Methods,
+    /// A sidecar `NAME.json` next to the model file.
     Sidecar,
 }
 
+/// What a policy was trained for: its tensor shape, feature set and family, and where this was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelMeta {
+    /// Slots (symbols) per observation.
     pub max_symbols: usize,
+    /// Bars per symbol in an observation.
     pub lookback_window: usize,
+    /// Features per bar.
     pub n_features: usize,
+    /// Name of the feature set the model expects (e.g. `pinion_v1`).
     pub feature_set: String,
+    /// Model family.
     pub kind: ModelKind,
+    /// Where the metadata was found.
     pub source: MetaSource,
 }
 
@@ -88,6 +100,7 @@ struct MetaJson {
 }
 
 impl ModelMeta {
+    /// The shape the core's session sizes its buffers from.
     pub fn shape(&self) -> PolicyShape {
         PolicyShape { max_symbols: self.max_symbols, lookback_window: self.lookback_window, n_features: self.n_features }
     }

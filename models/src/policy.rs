@@ -25,6 +25,18 @@ use tch::{CModule, Device, Kind, Tensor};
 /// Forward passes run at load, after the signature probe, so first real decisions are not cold.
 pub const WARMUP_PASSES: usize = 3;
 
+/// A loaded TorchScript policy: the module, its metadata and preallocated CPU input tensors.
+///
+/// Built by [`TorchPolicy::load`] on an I/O thread (session start, or snapshot restore), then moved as a
+/// `Box<dyn Policy>` into the model session, which the engine owns on the pinned core thread; from then
+/// on only that thread calls [`Policy::decide`], through `&mut self`. It is `Send` but deliberately
+/// offers no shared access: the input tensors are written in place through their data pointers.
+///
+/// Invariants: the observation tensor is `[1, max_symbols, lookback_window, n_features]` and the mask
+/// `[1, max_symbols]`, both contiguous CPU float32 of exactly the shape in [`meta`](Self::meta),
+/// allocated once at load and never resized; `forward` was probed at load (with or without the mask)
+/// and returns `max_symbols` values; actions come back clamped to [-1, 1], 0 for masked-out slots.
+/// Inference runs on one libtorch intra-op thread.
 pub struct TorchPolicy {
     module: CModule,
     meta: ModelMeta,
@@ -127,10 +139,12 @@ impl TorchPolicy {
         Ok(policy)
     }
 
+    /// The model's metadata.
     pub fn meta(&self) -> &ModelMeta {
         &self.meta
     }
 
+    /// The file the model was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -148,7 +162,9 @@ impl TorchPolicy {
 /// only touches it inside `forward`).
 unsafe fn write_f32(dst: &Tensor, src: &[f32]) {
     let ptr = dst.data_ptr() as *mut f32;
-    std::ptr::copy_nonoverlapping(src.as_ptr(), ptr, src.len());
+    // SAFETY: per this function's contract `ptr` points at `src.len()` contiguous, writable f32s that
+    // nobody else accesses during the call; `src` is a distinct Rust slice, so the ranges do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), ptr, src.len()) };
 }
 
 impl Policy for TorchPolicy {

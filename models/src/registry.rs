@@ -19,15 +19,22 @@ pub const MODEL_EXTENSIONS: [&str; 3] = ["pt", "pth", "ts"];
 pub struct ModelInfo {
     /// File stem (`sac` for `sac.pt`).
     pub name: String,
+    /// The model file's path.
     pub path: String,
+    /// Slots per observation, when introspected.
     pub max_symbols: Option<usize>,
+    /// Bars per symbol, when introspected.
     pub lookback_window: Option<usize>,
+    /// Features per bar, when introspected.
     pub n_features: Option<usize>,
+    /// The feature set the model expects, when introspected.
     pub feature_set: Option<String>,
+    /// Model family, when introspected.
     #[serde(rename = "type")]
     pub kind: Option<ModelKind>,
     /// `"cuda"` when libtorch sees a CUDA device, else `"cpu"`.
     pub device: &'static str,
+    /// Why the model could not be introspected (absent when it could).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -45,16 +52,22 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some(Stamp { model: (m.modified().ok(), m.len()), sidecar })
 }
 
+/// The model directory and a cache of what each model file declares.
+///
+/// Shared by the HTTP I/O threads (the cache sits behind a `Mutex`); it loads modules to introspect
+/// them, so it is never used on the tick path.
 pub struct ModelRegistry {
     dir: PathBuf,
     cache: Mutex<HashMap<PathBuf, (Stamp, ModelInfo)>>,
 }
 
 impl ModelRegistry {
+    /// A registry over `dir`; nothing is scanned until the first request.
     pub fn new(dir: impl Into<PathBuf>) -> ModelRegistry {
         ModelRegistry { dir: dir.into(), cache: Mutex::new(HashMap::new()) }
     }
 
+    /// The model directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -33,6 +33,7 @@ pub struct Rates {
 }
 
 impl Rates {
+    /// Conversion routes for every instrument of `table`, with no mids known yet.
     pub fn new(table: &InstrumentTable) -> Rates {
         let mut routes = Vec::with_capacity(table.len());
         for (_, inst) in table.iter() {
@@ -55,6 +56,7 @@ impl Rates {
         }
     }
 
+    /// Records the latest quote of `instrument` (bid and ask in price steps).
     #[inline]
     pub fn update(&mut self, instrument: InstrumentId, bid: i64, ask: i64) {
         self.mid_x2[instrument.0 as usize] = bid + ask;
@@ -74,6 +76,7 @@ impl Rates {
         true
     }
 
+    /// Last `bid + ask` of `instrument` in price steps (twice the mid; 0 before its first quote).
     pub fn mid_x2(&self, instrument: InstrumentId) -> i64 {
         self.mid_x2[instrument.0 as usize]
     }

@@ -14,18 +14,35 @@ use std::collections::BTreeMap;
 /// Settings of the paper venue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaperConfig {
+    /// Cash the account starts with, USD cents.
     pub starting_balance: Money,
+    /// Commission charged on each fill as a fraction of its USD notional.
     pub commission_rate: Rate,
 }
 
 /// Last top of book per instrument.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quote {
+    /// Best bid in price steps.
     pub bid: i64,
+    /// Best ask in price steps.
     pub ask: i64,
+    /// Time of the quote, UTC epoch ns (0 before the first one).
     pub ts_ns: i64,
 }
 
+/// The simulated venue and account: quotes, positions, resting protective orders and the cash ledger.
+///
+/// Owned by the [`Engine`](crate::engine::Engine) (one per engine) and driven only from the engine's
+/// thread — the pinned core thread in the server, the caller's thread in backtests — so it needs no
+/// locks. Each tick updates the touch and conversion rates and then checks the resting stop-loss and
+/// take-profit orders of the books protected on that instrument. Market orders fill in full at the
+/// touch (BUY at the ask, SELL at the bid) or are rejected; nothing is ever partly filled.
+///
+/// Invariants: positions are netted per (book, instrument) with FIFO lots all of one direction; a
+/// flat position holds no protective orders; balance, realized P&L and commission are USD cents
+/// (converted at the current mid of the quote currency); order ids increase by one per order,
+/// rejected ones included, so a replay assigns the same ids.
 pub struct PaperBroker {
     instruments: InstrumentTable,
     rates: Rates,
@@ -43,13 +60,21 @@ pub struct PaperBroker {
 /// The paper venue's state as saved in a snapshot (the instruments and settings come from configuration).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerState {
+    /// Last `bid + ask` per instrument id (see [`Rates::mid_x2`]).
     pub mids_x2: Vec<i64>,
+    /// Last top of book per instrument id.
     pub quotes: Vec<Quote>,
+    /// Open positions (flat ones may be included), in (book, instrument) order.
     pub positions: Vec<Position>,
+    /// Protected books per instrument id.
     pub protected: Vec<Vec<BookId>>,
+    /// Cash balance, USD cents.
     pub balance: Money,
+    /// Realized P&L so far, USD cents, before commission.
     pub realized: Money,
+    /// Commission paid so far, USD cents.
     pub commission: Money,
+    /// The id the next order will get.
     pub next_order_id: OrderId,
 }
 
@@ -90,6 +115,7 @@ impl PaperBroker {
         Ok(())
     }
 
+    /// A fresh venue: no quotes or positions, balance at `config.starting_balance`, first order id 1.
     pub fn new(instruments: InstrumentTable, config: PaperConfig) -> PaperBroker {
         let n = instruments.len();
         PaperBroker {
@@ -106,27 +132,35 @@ impl PaperBroker {
         }
     }
 
+    /// The instruments it trades (ids index this table).
     pub fn instruments(&self) -> &InstrumentTable {
         &self.instruments
     }
+    /// Last top of book of `id` (all zero before its first quote).
     pub fn quote(&self, id: InstrumentId) -> Quote {
         self.quotes[id.0 as usize]
     }
+    /// Last mids and USD conversion routes.
     pub fn rates(&self) -> &Rates {
         &self.rates
     }
+    /// The venue's settings.
     pub fn config(&self) -> PaperConfig {
         self.config
     }
+    /// Cash balance in USD cents: starting balance plus realized P&L minus commission.
     pub fn balance(&self) -> Money {
         self.balance
     }
+    /// The id the next order will get.
     pub fn next_order_id(&self) -> OrderId {
         self.next_order_id
     }
+    /// The open position of `book` in `instrument`, or None when flat.
     pub fn position(&self, book: BookId, instrument: InstrumentId) -> Option<&Position> {
         self.positions.get(&(book, instrument)).filter(|p| !p.is_flat())
     }
+    /// Signed net quantity of `book` in `instrument`, in size steps (0 when flat).
     pub fn net_quantity(&self, book: BookId, instrument: InstrumentId) -> i64 {
         self.position(book, instrument).map_or(0, |p| p.quantity)
     }
@@ -519,6 +553,7 @@ impl PaperBroker {
         self.rates.to_usd(p.instrument, div_round_half_away(p.quantity.abs() as i128 * mid_x2, 2)).unwrap_or(Money::ZERO)
     }
 
+    /// The account at this moment, stamped `ts` (UTC epoch ns): balance, realized P&L, commission, unrealized P&L at the current mids and margin used (USD cents), and the number of open positions.
     pub fn account_state(&self, ts: i64) -> AccountState {
         let mut s =
             AccountState { balance: self.balance, realized: self.realized, commission: self.commission, ts_ns: ts, ..Default::default() };

@@ -10,7 +10,9 @@ use std::collections::VecDeque;
 pub struct Lot {
     /// Remaining open size (positive).
     pub quantity: i64,
+    /// Entry price in price steps.
     pub price: Price,
+    /// Entry time, UTC epoch ns (tick time).
     pub ts_ns: i64,
     /// Entry commission not yet attributed to a closed trade.
     pub commission: Money,
@@ -19,41 +21,56 @@ pub struct Lot {
 /// A protective order attached to a position at the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Protective {
+    /// Engine-wide id of the resting order (published PENDING when attached).
     pub order_id: OrderId,
+    /// Trigger price in price steps.
     pub price: Price,
 }
 
 /// Net position: all lots share one direction.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
+    /// The book that holds it.
     pub book: BookId,
+    /// The instrument held.
     pub instrument: InstrumentId,
     /// Signed net size: sum of lots times direction.
     pub quantity: i64,
+    /// Open entry lots, oldest first; exits consume them from the front.
     pub lots: VecDeque<Lot>,
+    /// Resting stop-loss (a STOP order), if attached.
     pub stop_loss: Option<Protective>,
+    /// Resting take-profit (a LIMIT order), if attached.
     pub take_profit: Option<Protective>,
+    /// When the position opened from flat, UTC epoch ns.
     pub opened_ns: i64,
 }
 
 /// One FIFO match of an exit against a lot, before currency conversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LotMatch {
+    /// Size taken from the lot, in size steps (positive).
     pub quantity: i64,
+    /// The lot's entry price, in price steps.
     pub entry_price: Price,
+    /// The lot's entry time, UTC epoch ns.
     pub entry_ns: i64,
+    /// The share of the lot's entry commission attributed to this match, in USD cents.
     pub entry_commission: Money,
 }
 
 impl Position {
+    /// An empty (flat) position of `book` in `instrument`.
     pub fn new(book: BookId, instrument: InstrumentId) -> Position {
         Position { book, instrument, ..Default::default() }
     }
 
+    /// Whether the net quantity is zero.
     pub fn is_flat(&self) -> bool {
         self.quantity == 0
     }
 
+    /// +1 long, -1 short, 0 flat.
     pub fn direction(&self) -> i64 {
         self.quantity.signum()
     }

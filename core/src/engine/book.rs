@@ -57,31 +57,60 @@ pub const PROTECTION_ATR_PERIOD: usize = 14;
 
 /// Everything needed to create a book, already validated.
 pub struct BookSpec {
+    /// The instrument the book trades.
     pub instrument: InstrumentId,
+    /// Bar sizes the strategy consumes (at least one).
     pub bar_sizes: Vec<BarSize>,
     /// Index of the primary size in `bar_sizes`.
     pub primary: usize,
+    /// The strategy instance the book owns.
     pub strategy: Box<dyn Strategy>,
+    /// Capital allotted to the book, USD cents.
     pub capital: Money,
+    /// Stop-loss rule: how it is measured and the value in that unit (None: no stop-loss).
     pub stop_loss: Option<(StopLossType, f64)>,
+    /// Take-profit rule: how it is measured and the value in that unit (None: no take-profit).
     pub take_profit: Option<(TakeProfitType, f64)>,
     /// Fraction of current capital risked per entry under default sizing (0.01 = 1%).
     pub risk_fraction: f64,
 }
 
+/// One strategy instance trading one instrument: an operation, or the model session's book.
+///
+/// Owned by the [`Engine`](super::Engine), which keeps every book in a `Vec` indexed by its [`BookId`]
+/// (books are never removed, a closed book stays at its index) and drives it on the engine's thread only.
+/// On each tick of its instrument the book aggregates bars, updates the ATR used for protective
+/// distances, and asks its strategy for intents; the engine turns those into orders at the paper
+/// broker, where the book's positions live (keyed by book and instrument). The book itself keeps
+/// only its own ledger: `capital()` = initial capital + realized P&L - commission, all USD cents,
+/// updated from its fills. `status` follows the [`BookStatus`] lifecycle; only an ACTIVE book opens
+/// positions.
 pub struct Book {
+    /// Index of the book in the engine (stable for its life).
     pub id: BookId,
+    /// The instrument it trades.
     pub instrument: InstrumentId,
+    /// Lifecycle state (active, paused, closed...).
     pub status: BookStatus,
+    /// The strategy instance.
     pub strategy: Box<dyn Strategy>,
+    /// Bar aggregation for the strategy's bar sizes.
     pub bars: BarAggregator,
+    /// Index of the primary bar size in `bars`.
     pub primary: usize,
+    /// ATR(14, Wilder) of the primary bar size, for ATR stop-loss and take-profit distances.
     pub atr: Atr,
+    /// Stop-loss rule (kind and value), None for no stop-loss.
     pub stop_loss: Option<(StopLossType, f64)>,
+    /// Take-profit rule (kind and value), None for no take-profit.
     pub take_profit: Option<(TakeProfitType, f64)>,
+    /// Fraction of current capital risked per entry under default sizing (0.01 = 1%).
     pub risk_fraction: f64,
+    /// Capital allotted at creation, USD cents.
     pub initial_capital: Money,
+    /// Realized P&L of the book's closed trades, USD cents, before commission.
     pub realized: Money,
+    /// Commission paid by the book's fills, USD cents.
     pub commission: Money,
     /// Set when an entry was refused; cleared at the next primary bar close, so a strategy that asks on
     /// every tick produces at most one refusal per bar instead of one per tick.
@@ -92,6 +121,7 @@ pub struct Book {
 }
 
 impl Book {
+    /// A new ACTIVE book `id` from a validated spec, with empty bars, a cold ATR and no P&L.
     pub fn new(id: BookId, spec: BookSpec) -> Book {
         let n = spec.bar_sizes.len();
         Book {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+/// Tick -> order-intent latencies in a buffer preallocated at creation; recording never allocates. Samples beyond the capacity are counted as dropped, not stored.
 #[derive(Debug, Clone)]
 pub struct LatencyRecorder {
     samples_ns: Vec<u64>,
@@ -11,15 +12,22 @@ pub struct LatencyRecorder {
 /// Percentiles of a set of samples, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Percentiles {
+    /// Number of samples.
     pub count: usize,
+    /// Median, ns.
     pub p50: u64,
+    /// 90th percentile, ns.
     pub p90: u64,
+    /// 99th percentile, ns.
     pub p99: u64,
+    /// 99.9th percentile, ns.
     pub p999: u64,
+    /// Largest sample, ns.
     pub max: u64,
 }
 
 impl LatencyRecorder {
+    /// A recorder with room for `capacity` samples.
     pub fn with_capacity(capacity: usize) -> LatencyRecorder {
         LatencyRecorder { samples_ns: Vec::with_capacity(capacity), dropped: 0 }
     }
@@ -34,23 +42,28 @@ impl LatencyRecorder {
         }
     }
 
+    /// Forgets every sample and the dropped count (keeps the buffer).
     pub fn clear(&mut self) {
         self.samples_ns.clear();
         self.dropped = 0;
     }
 
+    /// Number of samples stored.
     pub fn len(&self) -> usize {
         self.samples_ns.len()
     }
 
+    /// Whether no sample is stored.
     pub fn is_empty(&self) -> bool {
         self.samples_ns.is_empty()
     }
 
+    /// The stored samples in nanoseconds, in recording order.
     pub fn samples(&self) -> &[u64] {
         &self.samples_ns
     }
 
+    /// Nearest-rank percentiles of the stored samples (ns).
     pub fn percentiles(&self) -> Percentiles {
         percentiles(&self.samples_ns)
     }

@@ -26,18 +26,31 @@ use crate::strategy::{Intent, StrategyContext};
 use crate::tick::Tick;
 use thiserror::Error;
 
+/// Why the engine refused an operator action on a book or a book's creation.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EngineError {
+    /// No book has this id.
     #[error("unknown book {0}")]
     UnknownBook(u32),
     /// The book's status does not allow the action (see [`BookStatus::transition`]).
     #[error("book {book} is {status}: {action} needs it {needs}")]
-    WrongState { book: u32, status: BookStatus, action: OperationAction, needs: &'static str },
+    WrongState {
+        /// The book's id.
+        book: u32,
+        /// Its current status.
+        status: BookStatus,
+        /// The action refused.
+        action: OperationAction,
+        /// The status (or statuses) the action needs, in words.
+        needs: &'static str,
+    },
     /// The engine refused a change for another reason.
     #[error("{0}")]
     Refused(String),
+    /// No instrument has this id in the engine's table.
     #[error("unknown instrument id {0}")]
     UnknownInstrument(u16),
+    /// The primary bar size index is not an index of the book's bar sizes.
     #[error("bar size index {0} out of range")]
     BadPrimary(usize),
 }
@@ -45,6 +58,20 @@ pub enum EngineError {
 /// Initial capacity of the event buffer; it only grows if a single step emits more.
 const EVENT_CAPACITY: usize = 4096;
 
+/// The trading engine: a single-threaded, deterministic state machine over ticks.
+///
+/// It owns the [`PaperBroker`] (quotes, positions, account), the [`Book`]s (one strategy instance each,
+/// indexed by [`BookId`]), the optional [`RiskEngine`], the model session and its bar history, and a
+/// preallocated buffer of [`EngineEvent`]s. [`Engine::on_tick`] routes a tick to the broker (touch,
+/// resting stops) and to the books on its instrument, turns their intents into sized, risk-checked
+/// orders, and appends every resulting event to the buffer, which the caller drains.
+///
+/// Exactly one thread drives it: in the server the pinned core thread owns it (see
+/// [`pipeline`]) and every other thread reaches it only through `Command`s run between tick batches;
+/// a backtest drives it directly. It takes no locks, and the tick path allocates nothing unless orders
+/// are created. Given the same ticks and commands it produces the same events and order ids, which is
+/// what journal replay and snapshots rely on. All timestamps are UTC epoch ns of tick time, money is
+/// USD cents.
 pub struct Engine {
     broker: PaperBroker,
     books: Vec<Book>,
@@ -72,6 +99,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine with no books, no risk limits and no session over `instruments`, with a fresh paper venue configured by `config`.
     pub fn new(instruments: InstrumentTable, config: PaperConfig) -> Engine {
         let n = instruments.len();
         Engine {
@@ -99,19 +127,24 @@ impl Engine {
         self.risk = risk;
         self.next_day_ns = i64::MIN;
     }
+    /// The pre-trade risk engine, if installed.
     pub fn risk(&self) -> Option<&RiskEngine> {
         self.risk.as_ref()
     }
+    /// The pre-trade risk engine, mutably (limits, daily state), if installed.
     pub fn risk_mut(&mut self) -> Option<&mut RiskEngine> {
         self.risk.as_mut()
     }
 
+    /// The instrument table (instrument ids index it).
     pub fn instruments(&self) -> &InstrumentTable {
         self.broker.instruments()
     }
+    /// The paper venue: quotes, positions and account.
     pub fn broker(&self) -> &PaperBroker {
         &self.broker
     }
+    /// Every book ever added, indexed by `BookId` (closed books stay).
     pub fn books(&self) -> &[Book] {
         &self.books
     }
@@ -119,12 +152,15 @@ impl Engine {
     pub fn session_book(&self) -> Option<BookId> {
         self.session_book
     }
+    /// The book with this id.
     pub fn book(&self, id: BookId) -> Option<&Book> {
         self.books.get(id.0 as usize)
     }
+    /// Time of the last tick (or of [`set_now`](Self::set_now)), UTC epoch ns.
     pub fn now_ns(&self) -> i64 {
         self.now_ns
     }
+    /// Ticks seen since the engine was created (or restored).
     pub fn ticks_processed(&self) -> u64 {
         self.ticks
     }
@@ -133,9 +169,11 @@ impl Engine {
     pub fn enable_latency(&mut self, capacity: usize) {
         self.latency = Some(LatencyRecorder::with_capacity(capacity));
     }
+    /// The tick -> order-intent latency recorder, when enabled.
     pub fn latency(&self) -> Option<&LatencyRecorder> {
         self.latency.as_ref()
     }
+    /// The latency recorder, mutably (to clear it), when enabled.
     pub fn latency_mut(&mut self) -> Option<&mut LatencyRecorder> {
         self.latency.as_mut()
     }
@@ -153,8 +191,6 @@ impl Engine {
         self.events.clear();
     }
 
-    /// Sequence number of the latest event emitted (1-based count of all events ever emitted). A caller
-    /// that applied a command can wait until its read model has seen this many events.
     /// Marks the point of snapshot `id` in the event stream (right after a [`save_state`](Self::save_state)),
     /// so the read side exports its state at the same moment.
     pub fn push_checkpoint(&mut self, id: u64) {
@@ -177,6 +213,8 @@ impl Engine {
         self.commands = n;
     }
 
+    /// Sequence number of the latest event emitted (1-based count of all events ever emitted). A caller
+    /// that applied a command can wait until its read model has seen this many events.
     pub fn event_seq(&self) -> u64 {
         self.events_flushed + self.events.len() as u64
     }

@@ -108,9 +108,11 @@ fn run_proposal(engine: &mut Engine, p: Proposal, stop: &AtomicBool) {
 
 /// Receives the events of each batch, on the core thread. Implementations must not block.
 pub trait EventSink: Send {
+    /// Publishes one batch's events, in order; the slice is only valid during the call.
     fn publish(&mut self, events: &[EngineEvent]);
 }
 
+/// Settings of the core thread's loop.
 #[derive(Debug, Clone, Copy)]
 pub struct CoreConfig {
     /// CPU to pin the core thread to (None: leave unpinned).
@@ -140,9 +142,13 @@ impl Default for CoreConfig {
 /// Counters of one core run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CoreStats {
+    /// Ticks processed.
     pub ticks: u64,
+    /// Tick batches taken from the ring.
     pub batches: u64,
+    /// Commands run between batches.
     pub commands: u64,
+    /// Whether the thread was pinned to its CPU.
     pub pinned: bool,
 }
 
@@ -226,14 +232,17 @@ fn flush<S: EventSink>(engine: &mut Engine, sink: &mut S) {
 
 /// A running core thread; `join` returns the engine and sink for inspection.
 pub struct CoreHandle<S> {
+    /// Set to ask the core thread to finish (see [`request_stop`](Self::request_stop)).
     pub stop: Arc<AtomicBool>,
     handle: JoinHandle<(Engine, S, CoreStats)>,
 }
 
 impl<S> CoreHandle<S> {
+    /// Waits for the core thread to end; returns the engine, the sink and the run's counters.
     pub fn join(self) -> std::thread::Result<(Engine, S, CoreStats)> {
         self.handle.join()
     }
+    /// Asks the core thread to stop after its current batch (it does not wait).
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
     }

@@ -30,14 +30,19 @@ impl Strategy for PolicyDriven {
 /// Default bars of history kept per instrument.
 pub const HISTORY_CAPACITY: usize = 1024;
 
+/// Why a model session could not be started or stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
+    /// The engine keeps no bar history, which a session needs for warm-up.
     #[error("bar history is not enabled on this engine")]
     NoHistory,
+    /// A session is already warming up or running (the text says which).
     #[error("a session is already {0}")]
     AlreadyRunning(&'static str),
+    /// No session is warming up or running.
     #[error("no session is running")]
     NotRunning,
+    /// The session's specification was refused; the text says why.
     #[error("{0}")]
     Invalid(String),
 }
@@ -50,10 +55,12 @@ impl Engine {
         self.history_size = Some(size);
     }
 
+    /// The bar size of the kept history, when enabled.
     pub fn history_size(&self) -> Option<BarSize> {
         self.history_size
     }
 
+    /// Closed-bar history of instrument `id`, when history is enabled.
     pub fn history(&self, id: InstrumentId) -> Option<&BarHistory> {
         self.history.get(id.0 as usize)
     }
@@ -188,6 +195,7 @@ impl Engine {
         }
     }
 
+    /// The session's state, symbols, warm-up progress, last decision and open positions, as `/session/status` reports it.
     pub fn session_status(&self) -> SessionStatus {
         let name = |i: InstrumentId| self.instruments().try_get(i).map_or_else(|| "?".to_string(), |x| x.symbol.clone());
         let Some(s) = &self.session else {

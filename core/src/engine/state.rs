@@ -24,6 +24,7 @@ use serde_json::Value;
 /// Version of the saved engine state; a snapshot of another version is not used (the journal is).
 pub const ENGINE_STATE_VERSION: u32 = 1;
 
+/// Why the engine could not be saved to, or restored from, a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
     /// Something in the engine cannot be saved (a strategy or policy without a saved form).
@@ -37,56 +38,97 @@ pub enum SnapshotError {
 /// One book as saved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookState {
+    /// The book's id (its index in the engine).
     pub id: BookId,
+    /// The instrument it trades.
     pub instrument: InstrumentId,
+    /// Lifecycle state.
     pub status: BookStatus,
+    /// Name of the strategy, used to rebuild it.
     pub strategy: String,
+    /// The strategy's own saved state.
     pub strategy_state: Value,
+    /// Bar aggregation state (open bars included).
     pub bars: BarAggregator,
+    /// Index of the primary bar size.
     pub primary: usize,
+    /// ATR used for protective distances.
     pub atr: Atr,
+    /// Stop-loss rule (kind and value).
     pub stop_loss: Option<(StopLossType, f64)>,
+    /// Take-profit rule (kind and value).
     pub take_profit: Option<(TakeProfitType, f64)>,
+    /// Fraction of capital risked per entry.
     pub risk_fraction: f64,
+    /// Capital allotted at creation, USD cents.
     pub initial_capital: Money,
+    /// Realized P&L, USD cents, before commission.
     pub realized: Money,
+    /// Commission paid, USD cents.
     pub commission: Money,
+    /// Whether entries are blocked until the next primary bar close.
     pub entry_blocked: bool,
 }
 
 /// The model session as saved; its policy is loaded again from `policy_source`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionSave {
+    /// The session's book.
     pub book: BookId,
+    /// The session's instruments, in policy slot order.
     pub symbols: Vec<InstrumentId>,
+    /// Exposure cap (sum of target notionals), USD cents.
     pub target_capital: Money,
+    /// Where the policy was loaded from (a model path), to load it again.
     pub policy_source: String,
+    /// Lifecycle state.
     pub state: SessionState,
+    /// Why it failed, if it did.
     pub reason: Option<String>,
+    /// End of the newest bar interval decided on, UTC epoch ns.
     pub last_decision_end: i64,
+    /// Decisions made.
     pub decisions: u64,
+    /// Tick time of the last decision, UTC epoch ns.
     pub last_decision_ns: i64,
+    /// Wall time the last decision took, ns.
     pub last_decision_cost_ns: u64,
+    /// Actions (target exposures in [-1, 1]) of the last decision, per slot.
     pub last_actions: Vec<f32>,
 }
 
 /// The whole engine as saved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngineState {
+    /// Format version ([`ENGINE_STATE_VERSION`]).
     pub version: u32,
+    /// Ticks processed.
     pub ticks: u64,
+    /// Engine clock, UTC epoch ns.
     pub now_ns: i64,
+    /// Events emitted so far (the event sequence number).
     pub events_flushed: u64,
+    /// State changes applied so far (see `Engine::commands_applied`).
     pub commands: u64,
+    /// The paper venue.
     pub broker: BrokerState,
+    /// Every book, in id order.
     pub books: Vec<BookState>,
+    /// The risk engine with its limits and daily state, if installed.
     pub risk: Option<RiskEngine>,
+    /// Start of the next UTC day, when the risk engine's daily state rolls, UTC epoch ns.
     pub next_day_ns: i64,
+    /// Bar size of the kept history, if enabled.
     pub history_size: Option<BarSize>,
+    /// Bars kept per instrument.
     pub history_capacity: usize,
+    /// Per-instrument bar history.
     pub history: Vec<HistorySave>,
+    /// When the next history bar is due to close, UTC epoch ns.
     pub next_history_close: i64,
+    /// The model session, if one was started.
     pub session: Option<SessionSave>,
+    /// The book the session trades through, once a session was started.
     pub session_book: Option<BookId>,
 }
 

@@ -7,6 +7,7 @@
 
 use super::{check_period, IndicatorError};
 
+/// Average true range with Wilder smoothing over `period` bars (see the module conventions).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Atr {
     period: usize,
@@ -19,6 +20,7 @@ pub struct Atr {
 }
 
 impl Atr {
+    /// An ATR over `period` bars; a period of 0 is an error.
     pub fn new(period: usize) -> Result<Atr, IndicatorError> {
         let period = check_period("ATR", period)?;
         Ok(Atr { period, prev_close: None, count: 0, sum_tr: 0.0, atr: 0.0, last_tr: 0.0 })
@@ -54,14 +56,17 @@ impl Atr {
         self.last_tr
     }
 
+    /// Whether `period` bars have been seen.
     pub fn is_ready(&self) -> bool {
         self.count >= self.period
     }
 
+    /// The smoothing period N, in bars.
     pub fn period(&self) -> usize {
         self.period
     }
 
+    /// Forgets every bar seen (back to the state after `new`).
     pub fn reset(&mut self) {
         self.prev_close = None;
         self.count = 0;

@@ -11,11 +11,15 @@ use super::{check_period, IndicatorError};
 /// One Bollinger reading.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Bands {
+    /// SMA of the window.
     pub middle: f64,
+    /// `middle + k * std_dev`.
     pub upper: f64,
+    /// `middle - k * std_dev`.
     pub lower: f64,
 }
 
+/// Bollinger bands over the last `period` inputs with width multiplier `k` (see the module conventions).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Bollinger {
     window: RollingWindow,
@@ -45,14 +49,17 @@ impl Bollinger {
         Bands { middle, upper: middle + w, lower: middle - w }
     }
 
+    /// Latest middle band (the SMA).
     pub fn middle(&self) -> f64 {
         self.window.mean()
     }
 
+    /// Latest upper band.
     pub fn upper(&self) -> f64 {
         self.value().upper
     }
 
+    /// Latest lower band.
     pub fn lower(&self) -> f64 {
         self.value().lower
     }
@@ -62,18 +69,22 @@ impl Bollinger {
         self.window.variance().sqrt()
     }
 
+    /// Whether `period` inputs have been seen.
     pub fn is_ready(&self) -> bool {
         self.window.is_full()
     }
 
+    /// The window length N, in inputs.
     pub fn period(&self) -> usize {
         self.window.period()
     }
 
+    /// The band width multiplier, in standard deviations.
     pub fn k(&self) -> f64 {
         self.k
     }
 
+    /// Forgets every input seen (back to the state after `new`).
     pub fn reset(&mut self) {
         self.window.reset();
     }

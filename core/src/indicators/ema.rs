@@ -6,6 +6,7 @@
 
 use super::{check_period, IndicatorError};
 
+/// Exponential moving average with `alpha = 2 / (N + 1)`, seeded with the first input (see the module conventions).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ema {
     period: usize,
@@ -15,6 +16,7 @@ pub struct Ema {
 }
 
 impl Ema {
+    /// An EMA of span `period`; a period of 0 is an error.
     pub fn new(period: usize) -> Result<Ema, IndicatorError> {
         let period = check_period("EMA", period)?;
         Ok(Ema { period, alpha: 2.0 / (period as f64 + 1.0), value: 0.0, count: 0 })
@@ -38,10 +40,12 @@ impl Ema {
         self.value
     }
 
+    /// Whether `period` inputs have been seen.
     pub fn is_ready(&self) -> bool {
         self.count >= self.period
     }
 
+    /// The span N, in inputs.
     pub fn period(&self) -> usize {
         self.period
     }
@@ -51,6 +55,7 @@ impl Ema {
         self.alpha
     }
 
+    /// Forgets every input seen (back to the state after `new`).
     pub fn reset(&mut self) {
         self.value = 0.0;
         self.count = 0;

@@ -12,11 +12,15 @@ use super::{check_period, Ema, IndicatorError};
 /// One MACD reading.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct MacdValue {
+    /// EMA(fast) - EMA(slow).
     pub macd: f64,
+    /// EMA(signal) of the macd line.
     pub signal: f64,
+    /// `macd - signal`.
     pub histogram: f64,
 }
 
+/// MACD: fast and slow EMAs of the input and a signal EMA of their difference (see the module conventions).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Macd {
     fast: Ema,
@@ -26,6 +30,7 @@ pub struct Macd {
 }
 
 impl Macd {
+    /// A MACD with the given EMA spans; zero periods, or `fast >= slow`, are errors.
     pub fn new(fast: usize, slow: usize, signal: usize) -> Result<Macd, IndicatorError> {
         check_period("MACD fast", fast)?;
         check_period("MACD slow", slow)?;
@@ -52,18 +57,22 @@ impl Macd {
         self.value
     }
 
+    /// Latest macd line (EMA(fast) - EMA(slow)).
     pub fn macd(&self) -> f64 {
         self.value.macd
     }
 
+    /// Latest signal line.
     pub fn signal(&self) -> f64 {
         self.value.signal
     }
 
+    /// Latest histogram (macd - signal).
     pub fn histogram(&self) -> f64 {
         self.value.histogram
     }
 
+    /// Whether both the slow and the signal EMA are ready (after max(slow, signal) inputs).
     pub fn is_ready(&self) -> bool {
         self.slow.is_ready() && self.signal.is_ready()
     }
@@ -73,6 +82,7 @@ impl Macd {
         (self.fast.period(), self.slow.period(), self.signal.period())
     }
 
+    /// Forgets every input seen (back to the state after `new`).
     pub fn reset(&mut self) {
         self.fast.reset();
         self.slow.reset();

@@ -30,10 +30,18 @@ use thiserror::Error;
 pub enum IndicatorError {
     /// A period (number of inputs) of zero.
     #[error("{indicator} period must be at least 1, got 0")]
-    ZeroPeriod { indicator: &'static str },
+    ZeroPeriod {
+        /// Name of the indicator.
+        indicator: &'static str,
+    },
     /// MACD needs its fast EMA strictly shorter than its slow EMA.
     #[error("MACD fast period ({fast}) must be shorter than its slow period ({slow})")]
-    FastNotBelowSlow { fast: usize, slow: usize },
+    FastNotBelowSlow {
+        /// The fast period given.
+        fast: usize,
+        /// The slow period given.
+        slow: usize,
+    },
     /// A band width multiplier that is negative, zero, NaN or infinite.
     #[error("band multiplier k must be a finite number > 0, got {0}")]
     InvalidK(f64),

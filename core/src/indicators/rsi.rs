@@ -7,6 +7,7 @@
 
 use super::{check_period, IndicatorError};
 
+/// Relative strength index with Wilder smoothing over `period` changes, fed closes (see the module conventions).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Rsi {
     period: usize,
@@ -19,6 +20,7 @@ pub struct Rsi {
 }
 
 impl Rsi {
+    /// An RSI over `period` changes; a period of 0 is an error.
     pub fn new(period: usize) -> Result<Rsi, IndicatorError> {
         let period = check_period("RSI", period)?;
         Ok(Rsi { period, prev: None, changes: 0, gain: 0.0, loss: 0.0 })
@@ -78,14 +80,17 @@ impl Rsi {
         }
     }
 
+    /// Whether `period + 1` closes have been seen.
     pub fn is_ready(&self) -> bool {
         self.changes >= self.period
     }
 
+    /// The smoothing period N, in changes.
     pub fn period(&self) -> usize {
         self.period
     }
 
+    /// Forgets every close seen (back to the state after `new`).
     pub fn reset(&mut self) {
         self.prev = None;
         self.changes = 0;

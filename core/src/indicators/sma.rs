@@ -7,12 +7,14 @@
 use super::window::RollingWindow;
 use super::{check_period, IndicatorError};
 
+/// Simple moving average of the last `period` inputs (see the module conventions).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sma {
     window: RollingWindow,
 }
 
 impl Sma {
+    /// An SMA over `period` inputs (ring buffer allocated here); a period of 0 is an error.
     pub fn new(period: usize) -> Result<Sma, IndicatorError> {
         let period = check_period("SMA", period)?;
         Ok(Sma { window: RollingWindow::new(period) })
@@ -29,14 +31,17 @@ impl Sma {
         self.window.mean()
     }
 
+    /// Whether `period` inputs have been seen.
     pub fn is_ready(&self) -> bool {
         self.window.is_full()
     }
 
+    /// The window length N, in inputs.
     pub fn period(&self) -> usize {
         self.window.period()
     }
 
+    /// Forgets every input seen (back to the state after `new`).
     pub fn reset(&mut self) {
         self.window.reset();
     }

@@ -67,6 +67,7 @@ impl Default for RiskLimits {
 pub struct RiskUpdateError {
     /// The offending field (`body` when the body itself is not a JSON object).
     pub field: String,
+    /// Why the value was refused.
     pub message: String,
 }
 

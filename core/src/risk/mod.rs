@@ -70,6 +70,7 @@ impl Default for RiskEngine {
 }
 
 impl RiskEngine {
+    /// A risk engine enforcing `limits`, with no daily state yet (it starts at the first tick's day).
     pub fn new(limits: RiskLimits) -> Self {
         RiskEngine { limits, day_start_ns: NO_DAY, day_start_equity: Money::ZERO, halted_day: None, halted_limit_pct: 0.0 }
     }

@@ -13,8 +13,11 @@
 
 use super::history::BarHistory;
 
+/// Name of the feature set a model must declare to get this observation.
 pub const FEATURE_SET_V1: &str = "pinion_v1";
+/// Features per bar row in `pinion_v1`.
 pub const N_FEATURES_V1: usize = 6;
+/// ATR period of the `ATR` feature (Wilder).
 pub const ATR_PERIOD: usize = 14;
 
 /// ATR(`ATR_PERIOD`) with Wilder smoothing over the newest `window` bars (None when too few bars).

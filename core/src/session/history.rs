@@ -15,6 +15,7 @@ pub struct BarHistory {
 }
 
 impl BarHistory {
+    /// A history of `size` bars holding the newest `capacity` (at least 1).
     pub fn new(size: BarSize, capacity: usize) -> BarHistory {
         BarHistory { agg: BarAggregator::new(&[size]), ring: vec![Bar::default(); capacity.max(1)], next: 0, len: 0, last_end_ns: 0 }
     }
@@ -55,14 +56,17 @@ impl BarHistory {
         Some(b.end_ns)
     }
 
+    /// Closed bars held (at most the capacity).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no bar has closed yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// Most bars it holds.
     pub fn capacity(&self) -> usize {
         self.ring.len()
     }
@@ -96,9 +100,11 @@ impl BarHistory {
 /// A [`BarHistory`] as saved in a snapshot.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistorySave {
+    /// The aggregator's state (the open bar included).
     pub agg: BarAggregator,
     /// Held bars, oldest first.
     pub bars: Vec<Bar>,
+    /// End of the newest closed bar, UTC epoch ns (0 before any).
     pub last_end_ns: i64,
 }
 

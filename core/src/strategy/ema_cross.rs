@@ -9,10 +9,13 @@ use crate::order::Side;
 use crate::tick::Tick;
 use serde::Deserialize;
 
+/// Settings of `ema_cross` (the book's `strategy_config`); unknown keys are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmaCrossConfig {
+    /// Span of the fast EMA, in ticks (1..=100000, below `slow`).
     pub fast: usize,
+    /// Span of the slow EMA, in ticks (1..=100000).
     pub slow: usize,
     /// Order size in instrument units (FX: units of the base currency).
     pub trade_size: f64,
@@ -24,6 +27,7 @@ impl Default for EmaCrossConfig {
     }
 }
 
+/// The `ema_cross` strategy: EMAs of the tick mid, always long or short once both are ready.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct EmaCross {
     fast: Ema,
@@ -33,6 +37,7 @@ pub struct EmaCross {
 }
 
 impl EmaCross {
+    /// Validates `cfg` and builds the strategy for `instrument` (the trade size is converted to its size steps).
     pub fn new(cfg: EmaCrossConfig, instrument: &Instrument) -> Result<EmaCross, StrategyError> {
         check_range("fast", cfg.fast, 1, 100_000)?;
         check_range("slow", cfg.slow, 1, 100_000)?;

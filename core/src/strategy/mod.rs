@@ -22,7 +22,12 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Intent {
     /// Open (or add to) a position. `None` size means the book's default sizing (risk over stop).
-    Enter { side: Side, quantity: Option<Quantity> },
+    Enter {
+        /// BUY to go long, SELL to go short.
+        side: Side,
+        /// Unsigned size in size steps, or None for the book's default sizing.
+        quantity: Option<Quantity>,
+    },
     /// Close the whole open position.
     Close,
 }
@@ -42,15 +47,19 @@ impl Intents {
             self.len += 1;
         }
     }
+    /// Number of intents queued.
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Whether no intent is queued.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// Drops every queued intent.
     pub fn clear(&mut self) {
         self.len = 0;
     }
+    /// The `i`-th intent queued, in order.
     pub fn get(&self, i: usize) -> Option<Intent> {
         if i < self.len {
             self.items[i]
@@ -62,6 +71,7 @@ impl Intents {
 
 /// What a strategy sees when called.
 pub struct StrategyContext<'a> {
+    /// The instrument the book trades (precisions, pip size).
     pub instrument: &'a Instrument,
     /// Net position of this book in the instrument (signed, size steps).
     pub position: i64,
@@ -72,6 +82,7 @@ pub struct StrategyContext<'a> {
     /// False while the book is paused: strategies keep their indicators current but the engine drops
     /// entry intents.
     pub entries_allowed: bool,
+    /// Where intents go; read by the engine after the callback.
     pub intents: &'a mut Intents,
 }
 
@@ -80,9 +91,11 @@ impl StrategyContext<'_> {
     pub fn price(&self, x2: i64) -> f64 {
         x2 as f64 / (2 * POW10[self.instrument.price_precision as usize]) as f64
     }
+    /// Queues an entry on `side` (`quantity` in size steps, None for default sizing).
     pub fn enter(&mut self, side: Side, quantity: Option<Quantity>) {
         self.intents.push(Intent::Enter { side, quantity });
     }
+    /// Queues closing the whole position.
     pub fn close(&mut self) {
         self.intents.push(Intent::Close);
     }
@@ -100,6 +113,7 @@ impl StrategyContext<'_> {
 
 /// A trading strategy. Called on the core thread: must not block, lock, log or allocate per call.
 pub trait Strategy: Send {
+    /// The strategy's registered name (as in `build_strategy` and snapshots).
     fn name(&self) -> &'static str;
     /// Every tick of the book's instrument (after bars closed by this tick were delivered).
     fn on_tick(&mut self, _tick: &Tick, _ctx: &mut StrategyContext) {}
@@ -138,10 +152,13 @@ pub fn restore_strategy(name: &str, state: &serde_json::Value) -> Result<Box<dyn
     })
 }
 
+/// Why a strategy could not be built or restored.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StrategyError {
+    /// No strategy has this name.
     #[error("unknown strategy {0:?}; known strategies: {known}", known = STRATEGY_NAMES.join(", "))]
     Unknown(String),
+    /// The configuration (or saved state) was refused; the text says why.
     #[error("invalid strategy_config: {0}")]
     Config(String),
 }

@@ -12,8 +12,15 @@ use std::path::Path;
 /// Ticks and their instrument table, either mapped from a tick file or held in memory.
 #[derive(Debug)]
 pub enum TickData {
+    /// A `.pinticks` file mapped read-only (zero copy).
     Mapped(TickFile),
-    Owned { instruments: Vec<Instrument>, ticks: Vec<Tick> },
+    /// Ticks imported or merged in memory.
+    Owned {
+        /// The instrument table (ticks index it).
+        instruments: Vec<Instrument>,
+        /// The ticks, in time order.
+        ticks: Vec<Tick>,
+    },
 }
 
 impl TickData {
@@ -25,6 +32,7 @@ impl TickData {
         }
     }
 
+    /// The instrument table; `Tick::instrument` indexes it.
     pub fn instruments(&self) -> &[Instrument] {
         match self {
             TickData::Mapped(f) => f.instrument_table(),
@@ -32,10 +40,12 @@ impl TickData {
         }
     }
 
+    /// Number of ticks.
     pub fn len(&self) -> usize {
         self.ticks().len()
     }
 
+    /// Whether there are no ticks.
     pub fn is_empty(&self) -> bool {
         self.ticks().is_empty()
     }

@@ -28,22 +28,61 @@ use thiserror::Error;
 /// What went wrong on one line of an input file.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum LineError {
+    /// The first line is not the header this format needs.
     #[error("bad header {found:?}, expected {expected:?}")]
-    BadHeader { found: String, expected: &'static str },
+    BadHeader {
+        /// The header line read.
+        found: String,
+        /// The header expected.
+        expected: &'static str,
+    },
+    /// Fewer fields than the format has.
     #[error("short line: expected {expected} fields, found {found}")]
-    ShortLine { expected: usize, found: usize },
+    ShortLine {
+        /// Fields the format has.
+        expected: usize,
+        /// Fields on the line.
+        found: usize,
+    },
+    /// More fields than the format has.
     #[error("too many fields: expected {expected}, found {found}")]
-    LongLine { expected: usize, found: usize },
+    LongLine {
+        /// Fields the format has.
+        expected: usize,
+        /// Fields on the line.
+        found: usize,
+    },
+    /// A field could not be read.
     #[error("field {field}: {detail}")]
-    BadField { field: &'static str, detail: String },
+    BadField {
+        /// The field's name.
+        field: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A timestamp earlier than the previous line's.
     #[error("unsorted timestamps: {ts_ns} is before the previous {prev_ns}")]
-    Unsorted { ts_ns: i64, prev_ns: i64 },
+    Unsorted {
+        /// This line's time, UTC epoch ns.
+        ts_ns: i64,
+        /// The previous line's time, UTC epoch ns.
+        prev_ns: i64,
+    },
+    /// A quote whose bid is above its ask.
     #[error("crossed quote: bid {bid} > ask {ask}")]
-    Crossed { bid: String, ask: String },
+    Crossed {
+        /// The bid as written.
+        bid: String,
+        /// The ask as written.
+        ask: String,
+    },
+    /// The gzip stream is damaged; the text says how.
     #[error("corrupt gzip stream: {0}")]
     Gzip(String),
+    /// Reading the file failed at this line; the text says how.
     #[error("read error: {0}")]
     Read(String),
+    /// A JSON line could not be parsed; the text says why.
     #[error("bad JSON: {0}")]
     Json(String),
 }
@@ -51,25 +90,66 @@ pub enum LineError {
 /// Why an import failed. Errors inside a file name the file and the 1-based line (header = line 1).
 #[derive(Debug, Error)]
 pub enum ImportError {
+    /// The file could not be opened or read.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line of the file is bad.
     #[error("{path}, line {line}: {kind}")]
-    Line { path: PathBuf, line: u64, kind: LineError },
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (the header is line 1).
+        line: u64,
+        /// What is wrong with the line.
+        kind: LineError,
+    },
+    /// The file has no data rows.
     #[error("{path}: empty file (no data rows)")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The content matches none of the accepted formats.
     #[error(
         "{path}: unknown format: line 1 {first:?} is neither the quote CSV header {QUOTE_HEADER:?}, \
          the trade CSV header {TRADE_HEADER:?}, JSON lines, nor a .pinticks file"
     )]
-    UnknownFormat { path: PathBuf, first: String },
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its first line.
+        first: String,
+    },
+    /// The instrument could not be told from the file name.
     #[error("{path}: cannot tell the instrument from {name:?}; name it explicitly (e.g. EUR_USD)")]
-    Instrument { path: PathBuf, name: String },
+    Instrument {
+        /// The file.
+        path: PathBuf,
+        /// The name it was looked up by.
+        name: String,
+    },
+    /// The data does not fit the instrument's price or size precision.
     #[error("{path}: instrument {symbol}: {msg}")]
-    Precision { path: PathBuf, symbol: String, msg: String },
+    Precision {
+        /// The file.
+        path: PathBuf,
+        /// The instrument.
+        symbol: String,
+        /// What does not fit.
+        msg: String,
+    },
+    /// Merging the inputs into one time-ordered stream failed; the text says why.
     #[error("merging inputs: {0}")]
     Merge(String),
+    /// No input file was given.
     #[error("no input files")]
     NoInputs,
+    /// Writing the output tick file failed.
     #[error(transparent)]
     TickFile(#[from] TickFileError),
 }
@@ -79,14 +159,18 @@ pub enum ImportError {
 /// OANDA JSON carries its own instrument names and ignores this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportInput {
+    /// The file to read (CSV, JSON lines or `.pinticks`, optionally gzip-compressed).
     pub path: PathBuf,
+    /// The instrument's name, when the file name does not tell it.
     pub instrument: Option<String>,
 }
 
 impl ImportInput {
+    /// An input whose instrument comes from its file name (or, for OANDA JSON, its content).
     pub fn new(path: impl Into<PathBuf>) -> ImportInput {
         ImportInput { path: path.into(), instrument: None }
     }
+    /// Names the input's instrument explicitly (any accepted spelling).
     pub fn with_instrument(mut self, name: impl Into<String>) -> ImportInput {
         self.instrument = Some(name.into());
         self
@@ -116,26 +200,35 @@ impl ImportOptions {
 /// Ticks of one instrument in an import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstrumentCount {
+    /// Canonical symbol, e.g. `EUR_USD`.
     pub symbol: String,
+    /// Ticks of that instrument written.
     pub ticks: u64,
 }
 
 /// What [`import_files`] wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportSummary {
+    /// The tick file written.
     pub output: PathBuf,
+    /// Ticks per instrument, in instrument id order.
     pub per_instrument: Vec<InstrumentCount>,
+    /// Ticks written in all.
     pub total: u64,
     /// First and last tick timestamps (UTC ns; 0 when no ticks).
     pub first_ts: i64,
+    /// Last tick timestamp, UTC epoch ns (0 when no ticks).
     pub last_ts: i64,
+    /// Wall time the import took, in seconds.
     pub elapsed_s: f64,
 }
 
 /// The ticks of one input file; `Tick::instrument` indexes `instruments`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Imported {
+    /// The instruments of the file (ticks index this list).
     pub instruments: Vec<Instrument>,
+    /// The ticks, in time order.
     pub ticks: Vec<Tick>,
 }
 

@@ -24,29 +24,70 @@ pub use writer::{CompactReport, Journal, JournalOptions, Recovery};
 /// Errors of the journal and snapshots; each names the file concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
+    /// A file operation failed.
     #[error("journal I/O error on {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A record in the middle of the journal is damaged (a torn tail is recovered instead).
     #[error("journal segment {} is corrupt at byte offset {offset}: {reason}", segment.display())]
-    Corrupt { segment: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        /// The segment file.
+        segment: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A segment written by a newer format version.
     #[error(
         "journal segment {} has format version {found}, but this build reads versions up to \
          {supported}; open it with a newer pinion",
         segment.display()
     )]
-    UnsupportedVersion { segment: PathBuf, found: u32, supported: u32 },
+    UnsupportedVersion {
+        /// The segment file.
+        segment: PathBuf,
+        /// Its format version.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// Another writer holds the directory's lock.
     #[error("journal directory {} is already open by another writer", dir.display())]
-    Locked { dir: PathBuf },
+    Locked {
+        /// The journal directory.
+        dir: PathBuf,
+    },
+    /// A payload longer than the format allows.
     #[error("journal payload of {len} bytes exceeds the maximum of {max} bytes")]
-    PayloadTooLarge { len: usize, max: u32 },
+    PayloadTooLarge {
+        /// Its length in bytes.
+        len: usize,
+        /// The maximum ([`MAX_PAYLOAD_LEN`]).
+        max: u32,
+    },
+    /// A read asked for a seq that compaction already removed.
     #[error(
         "journal seq {requested} is no longer available: the journal now starts at seq \
          {first_available}"
     )]
-    SeqUnavailable { requested: u64, first_available: u64 },
+    SeqUnavailable {
+        /// The seq asked for.
+        requested: u64,
+        /// The oldest seq still held.
+        first_available: u64,
+    },
+    /// The journal was closed; nothing more can be appended.
     #[error("journal is closed")]
     Closed,
+    /// An earlier write failed and the writer stopped; the text is that error.
     #[error("journal writer stopped after an error: {0}; reopen the journal to recover")]
     Failed(String),
+    /// Writing a dump to its output failed.
     #[error("writing the journal dump failed: {0}")]
     Output(#[source] std::io::Error),
 }

@@ -13,8 +13,11 @@ use super::JournalError;
 /// An owned journal record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
+    /// Sequence number (from 1, +1 per record across segments).
     pub seq: u64,
+    /// Caller-defined record kind.
     pub kind: u16,
+    /// The record's bytes, as appended.
     pub payload: Vec<u8>,
 }
 
@@ -176,9 +179,13 @@ impl Iterator for JournalReader {
 /// Summary of a read-only validation of a journal directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Segment files found.
     pub segments: usize,
+    /// Valid records read.
     pub records: u64,
+    /// Seq of the first record, if any.
     pub first_seq: Option<u64>,
+    /// Seq of the last valid record, if any.
     pub last_seq: Option<u64>,
     /// Total size of the segment files.
     pub bytes: u64,

@@ -13,8 +13,11 @@ pub const MAX_PAYLOAD_LEN: u32 = 1 << 30;
 /// A record borrowed from a segment buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordRef<'a> {
+    /// Sequence number (from 1, +1 per record across segments).
     pub seq: u64,
+    /// Caller-defined record kind.
     pub kind: u16,
+    /// The record's bytes, borrowed from the segment buffer.
     pub payload: &'a [u8],
 }
 

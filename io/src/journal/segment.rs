@@ -138,11 +138,13 @@ pub(crate) fn check_header(seg: &SegmentFile, buf: &[u8]) -> Result<bool, Journa
 /// A bad record at the end of a segment with nothing valid after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
+    /// The segment file.
     pub segment: PathBuf,
     /// Byte offset of the first bad byte; the segment is valid up to here.
     pub offset: u64,
     /// Bytes from `offset` to the end of the segment.
     pub bytes: u64,
+    /// Why the bytes at `offset` are not a valid record.
     pub reason: String,
 }
 

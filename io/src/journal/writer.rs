@@ -47,7 +47,9 @@ pub struct Recovery {
 /// What [`Journal::compact`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactReport {
+    /// Whole segment files deleted.
     pub segments_removed: usize,
+    /// Bytes those files held.
     pub bytes_removed: u64,
     /// First seq the journal still holds (or will hold next).
     pub first_seq: u64,

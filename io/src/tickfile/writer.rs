@@ -144,6 +144,7 @@ impl TickFileWriter {
         self.count
     }
 
+    /// Whether no tick was pushed yet.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
