@@ -338,3 +338,36 @@ fn browsers_content_types_and_the_http_details() {
     // Requests without Origin (curl, scripts) are unaffected by the gate.
     assert_eq!(call(&s, "DELETE", &format!("/api/operations/{id}"), &[], b"").status, 200);
 }
+
+/// `before_id` pages newest first by id while the operation keeps trading: following the `next` links
+/// sees every row older than the first page's top exactly once, in order, even though rows arrive
+/// between requests (offset paging would shift and repeat them).
+#[test]
+fn a_before_id_cursor_pages_while_orders_arrive_with_no_duplicate_or_gap() {
+    let s = start();
+    let (op, _) = create(&s, "EUR-USD");
+    let orders = format!("/api/operations/{op}/orders");
+    poll("20 orders", Duration::from_secs(60), || (total(&get(&s, &orders)) >= 20).then_some(()));
+    let top = rows(&get(&s, &format!("{orders}?limit=1")))[0]["id"].as_u64().expect("id");
+    let mut url = Some(format!("{orders}?limit=3&before_id={}", top + 1));
+    let mut seen: Vec<u64> = Vec::new();
+    while let Some(u) = url {
+        let r = get(&s, &u);
+        assert_eq!(r.status, 200, "GET {u}: {}", r.text);
+        seen.extend(rows(&r).iter().map(|o| o["id"].as_u64().expect("id")));
+        url = next_link(&r);
+        if let Some(next) = &url {
+            assert!(next.contains("before_id=") && !next.contains("offset="), "a cursor link: {next}");
+        }
+        std::thread::sleep(Duration::from_millis(20)); // orders keep arriving meanwhile
+    }
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "strictly newest first, no duplicate: {seen:?}");
+    // No gap: the same rows as one page over the same range, taken at the end.
+    let all = rows(&get(&s, &format!("{orders}?limit=1000&before_id={}", top + 1)));
+    let expected: Vec<u64> = all.iter().map(|o| o["id"].as_u64().expect("id")).collect();
+    assert_eq!(seen, expected);
+    assert!(total(&get(&s, &orders)) >= seen.len());
+    let r = get(&s, &format!("/api/operations/{op}/positions?before_id=3"));
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("before_id"), "{}", r.text);
+}

@@ -2,7 +2,7 @@
 //! `/account/trades`, `/symbols/training`, `/symbols/oanda`, `/risk` and `/risk/update`. The two
 //! account lists are paginated like every list (`limit`, `offset`, `X-Total-Count`, `Link`).
 
-use crate::api::{page, take_page, ApiError, ApiResult, Reply, Request};
+use crate::api::{page, take_page, take_page_by_id, ApiError, ApiResult, Reply, Request};
 use crate::app::App;
 use crate::readmodel::ReadState;
 use crate::views::{self, account, account::HealthView, account::RiskUpdatedView, account::RiskView, account::TrainingSymbolsView};
@@ -17,6 +17,9 @@ pub fn positions_json(s: &ReadState) -> Value {
 
 fn positions(app: &App, req: &Request) -> ApiResult {
     let p = page(req)?;
+    if p.before_id.is_some() {
+        return Err(ApiError::field("before_id", "positions have no row ids; page them with offset"));
+    }
     let rows = views::account::positions(&app.read.read());
     Ok(take_page(rows, p, |v| views::to_json(&v)).reply(req))
 }
@@ -24,7 +27,8 @@ fn positions(app: &App, req: &Request) -> ApiResult {
 fn trades(app: &App, req: &Request) -> ApiResult {
     let p = page(req)?;
     let rows = views::account::trades(&app.read.read());
-    Ok(take_page(rows, p, |v| views::to_json(&v)).reply(req))
+    let total = rows.len();
+    Ok(take_page_by_id(rows.into_iter(), total, p, |(id, _)| *id, |(_, v)| views::to_json(&v)).reply(req))
 }
 
 fn risk_update(app: &App, req: &Request) -> ApiResult {

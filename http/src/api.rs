@@ -190,14 +190,20 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
 
-/// `limit`/`offset` of a list request.
+/// `limit`/`offset` of a list request, and its `before_id` cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
+    /// Most rows in the answer (1..=1000).
     pub limit: usize,
+    /// Rows skipped (after the cursor, if any).
     pub offset: usize,
+    /// Only rows whose id is below this (lists newest first: the next page of a client that saw id N
+    /// asks `before_id=N`; rows arriving meanwhile never shift it, unlike `offset`).
+    pub before_id: Option<u64>,
 }
 
-/// Reads `limit` (1..=1000, default 100) and `offset` (>= 0, default 0); a bad one is a 400 naming it.
+/// Reads `limit` (1..=1000, default 100), `offset` (>= 0, default 0) and `before_id` (>= 1, optional);
+/// a bad one is a 400 naming it.
 pub fn page(req: &Request) -> Result<Page, ApiError> {
     let parse = |name: &str, default: usize, min: usize, max: usize| -> Result<usize, ApiError> {
         let Some(v) = req.query_param(name) else { return Ok(default) };
@@ -207,40 +213,84 @@ pub fn page(req: &Request) -> Result<Page, ApiError> {
             _ => Err(ApiError::field(name, format!("must be an integer between {min} and {max}, got {v:?}"))),
         }
     };
-    Ok(Page { limit: parse("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?, offset: parse("offset", 0, 0, usize::MAX)? })
+    let before_id = match req.query_param("before_id") {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => return Err(ApiError::field("before_id", format!("must be a row id (an integer of at least 1), got {v:?}"))),
+        },
+    };
+    Ok(Page { limit: parse("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?, offset: parse("offset", 0, 0, usize::MAX)?, before_id })
 }
 
 /// One page of a list: the rendered rows and how many rows the whole (filtered) list holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listed {
+    /// The rendered rows (a JSON array).
     pub rows: Value,
+    /// Rows in the whole list after filtering (`X-Total-Count`).
     pub total: usize,
+    /// The page asked for.
     pub page: Page,
+    /// With a `before_id` cursor: the id of this page's last row when more rows follow it.
+    pub cursor_next: Option<u64>,
 }
 
-/// The page `p` of `items` (already in answer order) rendered with `f`, with the list's total.
+/// The page `p` of `items` (already in answer order) rendered with `f`, with the list's total. For lists
+/// without row ids (positions); `before_id` does not apply to them.
 pub fn take_page<I: IntoIterator>(items: I, p: Page, f: impl FnMut(I::Item) -> Value) -> Listed
 where
     I::IntoIter: ExactSizeIterator,
 {
     let it = items.into_iter();
     let total = it.len();
-    Listed { rows: Value::Array(it.skip(p.offset).take(p.limit).map(f).collect()), total, page: p }
+    Listed { rows: Value::Array(it.skip(p.offset).take(p.limit).map(f).collect()), total, page: p, cursor_next: None }
 }
 
-/// Newest-first page of `items` (stored oldest first) rendered with `f`.
-pub fn newest_first<T>(items: &[T], p: Page, f: impl Fn(&T) -> Value) -> Listed {
-    take_page(items.iter().rev(), p, f)
+/// The page `p` of `items_desc` (newest first, ids decreasing; `total` of them) rendered with `f`:
+/// rows at or above `before_id` are skipped first, then `offset` rows.
+pub fn take_page_by_id<T>(
+    items_desc: impl Iterator<Item = T>,
+    total: usize,
+    p: Page,
+    id_of: impl Fn(&T) -> u64,
+    mut f: impl FnMut(T) -> Value,
+) -> Listed {
+    let mut rest = items_desc.skip_while(|t| p.before_id.is_some_and(|b| id_of(t) >= b)).skip(p.offset);
+    let (mut rows, mut last) = (Vec::new(), None);
+    for t in rest.by_ref().take(p.limit) {
+        last = Some(id_of(&t));
+        rows.push(f(t));
+    }
+    let cursor_next = if rest.next().is_some() { last } else { None };
+    Listed { rows: Value::Array(rows), total, page: p, cursor_next }
+}
+
+/// Newest-first page of `items` (stored oldest first, ids increasing) rendered with `f`.
+pub fn newest_first<T>(items: &[T], p: Page, id_of: impl Fn(&T) -> u64, f: impl Fn(&T) -> Value) -> Listed {
+    take_page_by_id(items.iter().rev(), items.len(), p, |t| id_of(t), f)
 }
 
 impl Listed {
     /// The 200 answer: the rows, `X-Total-Count`, and `Link: <...>; rel="next"` when rows remain past
-    /// this page (the request's URL with `offset` advanced, every other parameter kept).
+    /// this page: with a `before_id` cursor, the same URL with `before_id` set to this page's last id
+    /// (and no `offset`); otherwise with `offset` advanced. Every other parameter is kept.
     pub fn reply(self, req: &Request) -> Reply {
-        let next = self.page.offset.saturating_add(self.page.limit);
         let mut r = Reply::ok(self.rows).with_header("X-Total-Count", self.total.to_string());
-        if next < self.total {
-            r = r.with_header("Link", format!("<{}>; rel=\"next\"", url_with(req, "offset", &next.to_string())));
+        let link = match (self.page.before_id, self.cursor_next) {
+            (Some(_), Some(last)) => {
+                let mut without_offset = req.clone();
+                without_offset.query.retain(|(k, _)| k != "offset");
+                Some(url_with(&without_offset, "before_id", &last.to_string()))
+            }
+            (Some(_), None) => None,
+            (None, _) => {
+                let next = self.page.offset.saturating_add(self.page.limit);
+                (next < self.total).then(|| url_with(req, "offset", &next.to_string()))
+            }
+        };
+        if let Some(url) = link {
+            r = r.with_header("Link", format!("<{url}>; rel=\"next\""));
         }
         r
     }
@@ -287,8 +337,8 @@ mod tests {
 
     #[test]
     fn page_ranges_name_the_field() {
-        assert_eq!(page(&req("/l")).unwrap(), Page { limit: 100, offset: 0 });
-        assert_eq!(page(&req("/l?limit=1000&offset=5")).unwrap(), Page { limit: 1000, offset: 5 });
+        assert_eq!(page(&req("/l")).unwrap(), Page { limit: 100, offset: 0, before_id: None });
+        assert_eq!(page(&req("/l?limit=1000&offset=5")).unwrap(), Page { limit: 1000, offset: 5, before_id: None });
         for (q, field) in [
             ("limit=0", "limit"),
             ("limit=1001", "limit"),
@@ -307,15 +357,15 @@ mod tests {
     fn pages_count_the_total_and_link_the_next_one() {
         let items = [1, 2, 3, 4, 5];
         let r = req("/l?status=a%20b&limit=2&offset=1");
-        let listed = newest_first(&items, page(&r).unwrap(), |x| json!(x));
+        let listed = newest_first(&items, page(&r).unwrap(), |x| *x as u64, |x| json!(x));
         assert_eq!((listed.rows.clone(), listed.total), (json!([4, 3]), 5));
         let reply = listed.reply(&r);
         assert_eq!(reply.header("X-Total-Count"), Some("5"));
         assert_eq!(reply.header("Link"), Some("</l?status=a%20b&limit=2&offset=3>; rel=\"next\""));
         // The last page links nowhere; past the end is empty and still counts.
         let last = req("/l?limit=2&offset=3");
-        assert_eq!(newest_first(&items, page(&last).unwrap(), |x| json!(x)).reply(&last).header("Link"), None);
-        let past = take_page(items.iter(), Page { limit: 2, offset: 9 }, |x| json!(x));
+        assert_eq!(newest_first(&items, page(&last).unwrap(), |x| *x as u64, |x| json!(x)).reply(&last).header("Link"), None);
+        let past = take_page(items.iter(), Page { limit: 2, offset: 9, before_id: None }, |x| json!(x));
         assert_eq!((past.rows, past.total), (json!([]), 5));
     }
 
@@ -328,5 +378,22 @@ mod tests {
             assert!(!bearer_matches(Some(h), "s3cr t"), "{h:?}");
         }
         assert!(!bearer_matches(None, "x"));
+    }
+
+    #[test]
+    fn a_before_id_cursor_pages_without_drift() {
+        let mut items: Vec<u64> = (1..=7).collect();
+        let r = req("/l?limit=3&before_id=7&x=1");
+        let first = newest_first(&items, page(&r).unwrap(), |x| *x, |x| json!(x));
+        assert_eq!(first.rows, json!([6, 5, 4]));
+        let link = first.clone().reply(&r).header("Link").map(str::to_string);
+        assert_eq!(link.as_deref(), Some("</l?limit=3&x=1&before_id=4>; rel=\"next\""));
+        // Rows arriving meanwhile do not shift the next page.
+        items.extend(8..=20);
+        let next = req("/l?limit=3&x=1&before_id=4");
+        let second = newest_first(&items, page(&next).unwrap(), |x| *x, |x| json!(x));
+        assert_eq!(second.rows, json!([3, 2, 1]));
+        assert_eq!(second.reply(&next).header("Link"), None, "nothing below 1");
+        assert_eq!(page(&req("/l?before_id=0")).unwrap_err().detail.split(':').next(), Some("before_id"));
     }
 }

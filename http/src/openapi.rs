@@ -198,6 +198,10 @@ fn paged(s: &mut Schemas, path: &str) {
     let limit = json!({ "type": "integer", "default": crate::api::DEFAULT_LIMIT, "minimum": 1, "maximum": crate::api::MAX_LIMIT });
     s.query(path, "get", "limit", "Most items to return", limit);
     s.query(path, "get", "offset", "Items to skip from the newest", json!({ "type": "integer", "default": 0, "minimum": 0 }));
+    if !path.ends_with("/positions") {
+        let cursor = json!({ "type": "integer", "minimum": 1 });
+        s.query(path, "get", "before_id", "Only rows with a lower id (a cursor that never drifts as rows arrive)", cursor);
+    }
 }
 
 /// The built-in routes' schemas.
@@ -401,7 +405,7 @@ mod tests {
         assert!(stats["win_rate"]["description"].as_str().is_some_and(|d| d.contains("percent")), "{stats}");
         let q = doc["paths"]["/api/operations"]["get"]["parameters"].as_array().cloned().unwrap_or_default();
         let names: Vec<&str> = q.iter().filter_map(|p| p["name"].as_str()).collect();
-        assert_eq!(names, ["status", "limit", "offset"]);
+        assert_eq!(names, ["status", "limit", "offset", "before_id"]);
         let body = &doc["paths"]["/api/operations"]["post"]["requestBody"]["content"]["application/json"]["schema"];
         assert_eq!(body["additionalProperties"], json!(false), "{body}");
         assert_eq!(body["required"], json!(["asset", "bar_sizes", "strategy_name"]), "{body}");

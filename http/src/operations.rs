@@ -68,7 +68,7 @@ fn list(app: &App, req: &Request) -> ApiResult {
     let s = app.read.read();
     let ops: Vec<&OperationMeta> =
         s.operations.iter().filter(|o| filter.as_deref().is_none_or(|f| s.book_status(o.book).as_str() == f)).collect();
-    Ok(newest_first(&ops, p, |o| views::operation(&s, o)).reply(req))
+    Ok(newest_first(&ops, p, |o| o.id, |o| views::operation(&s, o)).reply(req))
 }
 
 /// An operation's lists (paginated, with `X-Total-Count` and `Link`) and its stats.
@@ -78,10 +78,13 @@ fn sub_resource(app: &App, req: &Request, id: u64, what: &str) -> ApiResult {
         let empty = crate::readmodel::book::BookRecord::new(op.initial_capital);
         let b = s.book(op.book).unwrap_or(&empty);
         let listed = match what {
+            "positions" if p.before_id.is_some() => {
+                return ApiError::field("before_id", "positions have no row ids; page them with offset").into_reply()
+            }
             "positions" => take_page(b.positions.values(), p, |r| views::position(s, Some(op), r)),
-            "transactions" => newest_first(&b.fills, p, |r| views::transaction(s, Some(op), r)),
-            "trades" => newest_first(&b.trades, p, |r| views::trade(s, Some(op), r)),
-            "orders" => newest_first(&b.orders, p, |r| views::order(s, Some(op), r)),
+            "transactions" => newest_first(&b.fills, p, |r| r.id, |r| views::transaction(s, Some(op), r)),
+            "trades" => newest_first(&b.trades, p, |r| r.id, |r| views::trade(s, Some(op), r)),
+            "orders" => newest_first(&b.orders, p, |r| r.order.id, |r| views::order(s, Some(op), r)),
             _ => return Reply::ok(views::book_stats(b)),
         };
         listed.reply(req)

@@ -201,8 +201,8 @@ pub struct AccountTradeView {
     pub holder: Option<Holder>,
 }
 
-/// Open and closed trades of every book, newest first, at most `limit`.
-pub fn trades(s: &ReadState) -> Vec<AccountTradeView> {
+/// Open and closed trades of every book with their ids, newest (highest id) first.
+pub fn trades(s: &ReadState) -> Vec<(u64, AccountTradeView)> {
     let mut rows: Vec<(u64, AccountTradeView)> = Vec::new();
     for (bi, b) in s.books.iter().enumerate() {
         let who = holder(s, BookId(bi as u32));
@@ -253,7 +253,7 @@ pub fn trades(s: &ReadState) -> Vec<AccountTradeView> {
         }
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    rows.into_iter().map(|(_, v)| v).collect()
+    rows
 }
 
 /// `GET /symbols/training`.
