@@ -389,3 +389,40 @@ fn warm_connections_closed_by_the_backend_are_replaced() {
         assert!(v["seen"].as_u64().is_some_and(|n| n >= 2), "{resp}");
     }
 }
+
+#[test]
+fn connections_beyond_the_cap_get_503() {
+    let front = start(FrontConfig { max_connections: 2, ..FrontConfig::default() }, vec![]);
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(front.local_addr).unwrap()).collect();
+    wait_until("both connections accepted", || {
+        let resp = raw(front.local_addr, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        resp.starts_with("HTTP/1.1 503") && body_json(&resp)["detail"] == "too many connections"
+    });
+    drop(held);
+    wait_until("a slot is free again", || {
+        raw(front.local_addr, b"GET /y HTTP/1.1\r\nConnection: close\r\n\r\n", false).starts_with("HTTP/1.1 200")
+    });
+}
+
+#[test]
+fn expect_continue_is_answered_by_the_front_and_the_body_proxied() {
+    let front = start(FrontConfig::default(), vec![]);
+    let mut s = TcpStream::connect(front.local_addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"POST /p HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = [0u8; 25];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"abc").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(!out.contains("100 Continue"), "a second interim answer: {out}");
+    assert_eq!(body_json(&out)["len"], 3, "{out}");
+    // Chunked bodies and absurd lengths are refused by the front.
+    let resp = raw(front.local_addr, b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false);
+    assert!(resp.starts_with("HTTP/1.1 411"), "{resp}");
+    let resp = raw(front.local_addr, b"POST /p HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n", false);
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert_eq!(front.stats().refused_requests, 2);
+}
