@@ -40,6 +40,8 @@ pub struct ServeConfig {
     pub stop_after_ticks: Option<u64>,
     /// Seconds between state snapshots while serving (0: only the one written after each start-up).
     pub snapshot_every_secs: f64,
+    /// Seconds a keep-alive client connection may stay idle (no request begun) before it is closed.
+    pub idle_timeout_secs: f64,
 }
 
 impl Default for ServeConfig {
@@ -63,6 +65,7 @@ impl Default for ServeConfig {
             session_bar_size: "1 min".into(),
             stop_after_ticks: None,
             snapshot_every_secs: 300.0,
+            idle_timeout_secs: 30.0,
         }
     }
 }
@@ -134,6 +137,9 @@ impl ServeConfig {
         if let Some(v) = get("PINION_SNAPSHOT_EVERY_SECS") {
             self.snapshot_every_secs = v.parse().with_context(|| format!("PINION_SNAPSHOT_EVERY_SECS={v:?} is not a number of seconds"))?;
         }
+        if let Some(v) = get("PINION_IDLE_TIMEOUT_SECS") {
+            self.idle_timeout_secs = v.parse().with_context(|| format!("PINION_IDLE_TIMEOUT_SECS={v:?} is not a number of seconds"))?;
+        }
         if let Some(v) = get("PINION_JOURNAL") {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
         }
@@ -165,6 +171,9 @@ impl ServeConfig {
                 self.snapshot_every_secs
             );
         }
+        if !(self.idle_timeout_secs.is_finite() && self.idle_timeout_secs > 0.0 && self.idle_timeout_secs <= 86_400.0) {
+            bail!("idle_timeout_secs must be a positive number of seconds (at most a day), got {}", self.idle_timeout_secs);
+        }
         self.origins()?;
         if self.rest_threads == 0 || self.rest_threads > 256 {
             bail!("rest_threads must be between 1 and 256");
@@ -185,6 +194,10 @@ mod tests {
         assert_eq!(c.replay_speed, 5.0);
         assert!(c.apply_env(|k| (k == "PINION_REPLAY_SPEED").then(|| "fast".to_string())).is_err());
         assert!(toml::from_str::<ServeConfig>("bogus = 1").is_err());
+        c.apply_env(|k| (k == "PINION_IDLE_TIMEOUT_SECS").then(|| "1.5".to_string())).unwrap();
+        assert_eq!(c.idle_timeout_secs, 1.5);
+        c.idle_timeout_secs = 0.0;
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -274,7 +274,15 @@ impl Recovered {
             .flatten()
             .collect()
         });
-        let front_cfg = FrontConfig { bearer_token: cfg.token.clone(), allowed_origins: cfg.origins()?, ..FrontConfig::default() };
+        let idle_timeout = Duration::from_secs_f64(cfg.idle_timeout_secs);
+        let max_body_bytes = b.app.config.max_body_bytes;
+        let front_cfg = FrontConfig {
+            bearer_token: cfg.token.clone(),
+            allowed_origins: cfg.origins()?,
+            idle_timeout,
+            max_body_bytes,
+            ..FrontConfig::default()
+        };
         let front = start_front(listener, rest_addr, front_cfg, on_connect).context("starting the front")?;
         let broadcaster = front.broadcaster.clone();
         server.addr = front.local_addr;

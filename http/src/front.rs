@@ -3,37 +3,44 @@
 //!
 //! Why: the REST API runs on `tiny_http`, which cannot hand an accepted socket over to another
 //! component, so it cannot perform a WebSocket upgrade for us. Rather than run a second port (the
-//! spec wants `ws://host:8000/ws` next to `http://host:8000`), the front accepts every connection,
-//! reads its first request head (non-blocking, at most 16 KiB, within 10 s against slowloris)
-//! and routes it:
+//! spec wants `ws://host:8000/ws` next to `http://host:8000`), the front accepts every connection
+//! and reads each request whole, head (at most 16 KiB) and body (at most `max_body_bytes`), under
+//! one deadline and a minimum rate ([`request`]), checking its framing first ([`framing`]: bad
+//! or oversized `Content-Length`, chunked bodies, non-ASCII headers are answered 400/411/413 by
+//! the front and never reach tiny_http). Then it routes the request:
 //! - `GET /ws` (query allowed) with `Upgrade: websocket` becomes a WebSocket client of this same
 //!   loop: `Origin` check (a browser origin not in `allowed_origins` gets 403), token check
 //!   (`Authorization: Bearer` or `?token=`), RFC 6455 handshake, then the initial snapshot and
-//!   broadcast frames.
-//! - anything else is proxied byte-for-byte (already-read head included, nothing added) to the
-//!   internal tiny_http server on an ephemeral 127.0.0.1 port. tiny_http therefore sees every
-//!   peer as 127.0.0.1, which is fine: the API binds to localhost and authorizes by token. The
-//!   backend connection comes warm from [`backend_pool`], which opens them strictly one at a time
-//!   (tiny_http 0.12 can leave a connection accepted right after another one unserved); a client
-//!   arriving while none is ready waits, its head buffered, until the next one is.
+//!   broadcast frames. A client that breaks the protocol gets a Close frame with its code.
+//! - anything else is sent whole to the internal tiny_http server on an ephemeral 127.0.0.1 port
+//!   and its answer relayed back ([`exchange`]); the connection then reads its next request.
+//!   tiny_http therefore sees every peer as 127.0.0.1, which is fine: the API binds to localhost
+//!   and authorizes by token. Backend connections come warm from [`backend_pool`], which opens
+//!   them strictly one at a time (tiny_http 0.12 can leave a connection accepted right after
+//!   another one unserved), and go back to it after each exchange; a request arriving while none
+//!   is ready waits, buffered, until the next one is.
 //!
 //! A single readiness loop keeps WebSocket fan-out cheap (each frame is serialized once and shared)
-//! and isolates clients: every socket is non-blocking, every client has a bounded frame queue and a
-//! client whose queue overflows is disconnected instead of slowing the others. Limits: only the
-//! first request of a connection is inspected (a later request on a proxied keep-alive
-//! connection goes to tiny_http as is); proxied connections have no idle timeout of their own.
+//! and isolates clients: every socket is non-blocking, every buffer is bounded, every client has a
+//! bounded frame queue and a client whose queue overflows is disconnected instead of slowing the
+//! others. Idle keep-alive connections close after `idle_timeout`; at most `max_connections` are
+//! open at once. Timeouts are checked by a sweep every [`SWEEP`].
 
 mod backend_pool;
+mod config;
+mod exchange;
+mod framing;
 mod head;
-mod proxy;
+mod pipe;
 mod reject;
+mod request;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -43,79 +50,24 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use tungstenite::Utf8Bytes;
 
 use self::backend_pool::{BackendPool, MAX_WARM};
+use self::config::Counters;
+pub use self::config::{FrontConfig, FrontStats};
+use self::exchange::{Exchange, Finished};
 use self::head::{json_error, Sniffed};
-use self::proxy::Proxy;
 use self::reject::{reject, reject_step, Reject};
+use self::request::{Expired, ReadOutcome, Reading};
 use crate::ws::{broadcast_channel, BroadcastRx, Broadcaster, Frame, Topic, WsClient, WsEnd};
 
-/// Most bytes read while looking for the first request head.
+/// Most bytes of a request head.
 const MAX_HEAD: usize = 16 * 1024;
 /// Most broadcast frames taken from the channel per loop turn (keeps sockets serviced).
 const BATCH: usize = 256;
+/// How often request deadlines, idle connections and lingering refusals are checked.
+const SWEEP: Duration = Duration::from_millis(100);
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 /// First token of the backend pool's connections (up to `MAX_WARM` of them, below `WAKER`).
 const POOL_BASE: Token = Token(WAKER.0 - MAX_WARM);
-
-/// Front settings.
-#[derive(Clone, Debug)]
-pub struct FrontConfig {
-    /// When set, a WebSocket upgrade needs `Authorization: Bearer <t>` or `?token=<t>`.
-    pub bearer_token: Option<String>,
-    /// Browser origins allowed to open `/ws` (normalized by `browser::parse_origin`); an upgrade with
-    /// any other `Origin` header is refused 403. Upgrades without `Origin` are not gated.
-    pub allowed_origins: Vec<String>,
-    /// Per-client bound on queued, unsent frames; a client beyond it is disconnected.
-    pub client_queue_frames: usize,
-    /// Most WebSocket clients at once; further upgrades get 503.
-    pub max_clients: usize,
-    /// Capacity of the channel from [`Broadcaster`]s to the front thread.
-    pub broadcast_queue_frames: usize,
-    /// Time allowed to send the first request head.
-    pub head_timeout: Duration,
-    /// Warm REST backend connections kept ready for new proxied clients (at most 64).
-    pub warm_backend_connections: usize,
-    /// Time allowed to open and warm one backend connection; beyond it waiting clients get 502.
-    pub backend_warm_timeout: Duration,
-}
-
-impl Default for FrontConfig {
-    fn default() -> Self {
-        FrontConfig {
-            bearer_token: None,
-            allowed_origins: Vec::new(),
-            client_queue_frames: 1024,
-            max_clients: 4096,
-            broadcast_queue_frames: 65536,
-            head_timeout: Duration::from_secs(10),
-            warm_backend_connections: 4,
-            backend_warm_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Counters of the front, read with [`FrontHandle::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FrontStats {
-    /// WebSocket clients connected now.
-    pub ws_clients: u64,
-    /// Clients disconnected because their frame queue overflowed.
-    pub ws_dropped_slow: u64,
-    /// Frames handed to client sockets (one per client per frame).
-    pub frames_sent: u64,
-    /// Connections proxied to the REST backend since start.
-    pub proxied_connections: u64,
-    /// Frames dropped by [`Broadcaster::send`] because the front's channel was full.
-    pub broadcast_dropped: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    ws_clients: AtomicU64,
-    ws_dropped_slow: AtomicU64,
-    frames_sent: AtomicU64,
-    proxied_connections: AtomicU64,
-}
 
 /// Produces the frames a new WebSocket client receives first (the current state snapshot). It is
 /// called on the front thread, so it must be quick.
@@ -140,6 +92,7 @@ impl FrontHandle {
             frames_sent: c.frames_sent.load(Ordering::Relaxed),
             proxied_connections: c.proxied_connections.load(Ordering::Relaxed),
             broadcast_dropped: self.broadcaster.dropped(),
+            refused_requests: c.refused_requests.load(Ordering::Relaxed),
         }
     }
 
@@ -190,6 +143,7 @@ pub fn start_front(
         listener,
         pool,
         waiters: VecDeque::new(),
+        rerun: Vec::new(),
         cfg,
         on_connect,
         rx,
@@ -198,7 +152,8 @@ pub fn start_front(
         slots: Vec::new(),
         free: Vec::new(),
         next_gen: 0,
-        deadlines: VecDeque::new(),
+        next_sweep: Instant::now() + SWEEP,
+        conn_count: 0,
         ws_count: 0,
         batch: Vec::with_capacity(BATCH),
     };
@@ -206,18 +161,13 @@ pub fn start_front(
     Ok(FrontHandle { local_addr, broadcaster, stop, waker, counters, thread: Some(thread) })
 }
 
-/// Reading the first request head.
-struct Sniff {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
 enum Conn {
-    Sniff(Sniff),
-    /// A client to proxy, waiting for a warm backend connection.
-    Wait(Sniff),
+    /// Reading a request (or idle between requests).
+    Read(Reading),
+    /// A complete request to proxy, waiting for a warm backend connection.
+    Wait(Reading),
     Reject(Reject),
-    Proxy(Box<Proxy>),
+    Exchange(Box<Exchange>),
     Ws(Box<WsClient>),
 }
 
@@ -242,6 +192,9 @@ struct Front {
     pool: BackendPool,
     /// Clients in `Conn::Wait`, in arrival order: (slot, generation); stale entries are skipped.
     waiters: VecDeque<(usize, u64)>,
+    /// Connections to step again without an event (a keep-alive client whose next request may
+    /// already sit in its socket): (slot, generation).
+    rerun: Vec<(usize, u64)>,
     cfg: FrontConfig,
     on_connect: OnConnect,
     rx: BroadcastRx,
@@ -251,8 +204,8 @@ struct Front {
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     next_gen: u64,
-    /// Head deadlines in accept order: (deadline, slot, generation).
-    deadlines: VecDeque<(Instant, usize, u64)>,
+    next_sweep: Instant,
+    conn_count: usize,
     ws_count: usize,
     batch: Vec<(Topic, Utf8Bytes)>,
 }
@@ -278,31 +231,38 @@ impl Front {
                     LISTENER => self.accept_all(),
                     WAKER => {}
                     t if self.pool.owns(t) => self.pool.on_event(self.poll.registry(), t),
-                    Token(t) => self.on_event(t / 2),
+                    Token(t) => self.on_event(t / 2, None),
                 }
+            }
+            for (idx, gen) in std::mem::take(&mut self.rerun) {
+                self.on_event(idx, Some(gen));
             }
             self.pump_backends();
             self.broadcast();
-            self.expire();
+            let now = Instant::now();
+            if now >= self.next_sweep {
+                self.sweep(now);
+                self.next_sweep = now + SWEEP;
+            }
         }
         self.close_all();
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.rx.is_empty() {
+        if !self.rx.is_empty() || !self.rerun.is_empty() {
             return Some(Duration::ZERO);
         }
-        let head = self.deadlines.front().map(|&(d, _, _)| d);
-        let deadline = match (head, self.pool.deadline()) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let deadline = self.pool.deadline().map_or(self.next_sweep, |d| d.min(self.next_sweep));
         Some(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
     }
 
     fn accept_all(&mut self) {
         loop {
             match self.listener.accept() {
+                Ok((mut stream, _peer)) if self.conn_count >= self.cfg.max_connections => {
+                    // A best-effort answer on a fresh socket, then close.
+                    let _ = stream.write(&json_error(503, "too many connections", ""));
+                }
                 Ok((mut stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
                     let idx = self.free.pop().unwrap_or_else(|| {
@@ -317,9 +277,9 @@ impl Front {
                     }
                     let gen = self.next_gen;
                     self.next_gen += 1;
-                    let conn = Conn::Sniff(Sniff { stream, buf: Vec::new() });
+                    self.conn_count += 1;
+                    let conn = Conn::Read(Reading::new(stream, Instant::now()));
                     self.slots[idx] = Some(Slot { gen, conn });
-                    self.deadlines.push_back((Instant::now() + self.cfg.head_timeout, idx, gen));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
@@ -332,8 +292,15 @@ impl Front {
         }
     }
 
-    fn on_event(&mut self, idx: usize) {
-        let Some(Slot { gen, conn }) = self.slots.get_mut(idx).and_then(Option::take) else {
+    /// Steps the connection in slot `idx` (only if still of generation `only`, when given).
+    fn on_event(&mut self, idx: usize, only: Option<u64>) {
+        let Some(slot) = self.slots.get_mut(idx) else {
+            return;
+        };
+        if only.is_some_and(|g| slot.as_ref().is_none_or(|s| s.gen != g)) {
+            return;
+        }
+        let Some(Slot { gen, conn }) = slot.take() else {
             return;
         };
         let step = self.step(idx, gen, conn);
@@ -342,20 +309,50 @@ impl Front {
 
     fn step(&mut self, idx: usize, gen: u64, conn: Conn) -> Step {
         match conn {
-            Conn::Sniff(s) => self.sniff(idx, gen, s),
-            // Its bytes stay in the socket until the proxy starts; a hang-up shows then.
-            Conn::Wait(s) => Step::Keep(Conn::Wait(s)),
+            Conn::Read(r) => self.read_step(idx, gen, r),
+            // Its next bytes stay in the socket until the exchange is over.
+            Conn::Wait(r) => Step::Keep(Conn::Wait(r)),
             Conn::Reject(r) => reject_step(r),
-            Conn::Proxy(mut p) => match p.on_event() {
-                Ok(false) => Step::Keep(Conn::Proxy(p)),
-                Ok(true) => Step::Close(Conn::Proxy(p), None),
-                Err(e) => {
-                    log::debug!("front: proxied connection failed: {e}");
-                    Step::Close(Conn::Proxy(p), None)
-                }
-            },
+            Conn::Exchange(x) => self.exchange_step(idx, gen, x),
             Conn::Ws(c) => self.ws_step(c),
         }
+    }
+
+    fn read_step(&mut self, idx: usize, gen: u64, mut r: Reading) -> Step {
+        match r.read(&self.cfg) {
+            ReadOutcome::Pending => Step::Keep(Conn::Read(r)),
+            ReadOutcome::Gone => Step::Close(Conn::Read(r), None),
+            ReadOutcome::Ready => match r.sniffed.take() {
+                Some(Sniffed::Proxy(info)) => {
+                    r.sniffed = Some(Sniffed::Proxy(info));
+                    self.start_proxy(idx, gen, r)
+                }
+                Some(Sniffed::Upgrade { response, head_len }) => self.start_ws(r, response, head_len),
+                Some(Sniffed::Reject(response)) => {
+                    self.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
+                    reject(r.stream, response)
+                }
+                Some(Sniffed::Partial) | None => Step::Keep(Conn::Read(r)),
+            },
+        }
+    }
+
+    fn exchange_step(&mut self, idx: usize, gen: u64, mut x: Box<Exchange>) -> Step {
+        let finished = x.on_event().unwrap_or_else(|e| {
+            log::debug!("front: proxied request failed: {e}");
+            Some(Finished::Close)
+        });
+        let Some(finished) = finished else {
+            return Step::Keep(Conn::Exchange(x));
+        };
+        let Exchange { client, mut backend, leftover, .. } = *x;
+        if finished == Finished::KeepAlive {
+            self.pool.put_back(self.poll.registry(), backend);
+            self.rerun.push((idx, gen));
+            return Step::Keep(Conn::Read(Reading::next_request(client, Instant::now(), leftover)));
+        }
+        drop(self.poll.registry().deregister(&mut backend));
+        reject(client, Vec::new())
     }
 
     fn ws_step(&mut self, mut c: Box<WsClient>) -> Step {
@@ -364,67 +361,45 @@ impl Front {
                 self.counters.frames_sent.fetch_add(n, Ordering::Relaxed);
                 Step::Keep(Conn::Ws(c))
             }
+            Err(WsEnd::Violation(code)) => {
+                self.ws_gone(WsEnd::Violation(code));
+                match c.into_close(code) {
+                    Ok((stream, frame)) => reject(stream, frame),
+                    Err(stream) => reject(stream, Vec::new()),
+                }
+            }
             Err(end) => Step::Close(Conn::Ws(c), Some(end)),
         }
     }
 
-    fn sniff(&mut self, idx: usize, gen: u64, mut s: Sniff) -> Step {
-        let mut len = s.buf.len();
-        s.buf.resize(MAX_HEAD, 0);
-        let mut eof = false;
-        while len < MAX_HEAD {
-            match s.stream.read(&mut s.buf[len..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => len += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Step::Close(Conn::Sniff(s), None),
-            }
-        }
-        s.buf.truncate(len);
-        if len == 0 {
-            return match eof {
-                true => Step::Close(Conn::Sniff(s), None),
-                false => Step::Keep(Conn::Sniff(s)),
-            };
-        }
-        match head::sniff(&s.buf, len == MAX_HEAD, &self.cfg) {
-            Sniffed::Partial if eof => Step::Close(Conn::Sniff(s), None),
-            Sniffed::Partial => Step::Keep(Conn::Sniff(s)),
-            Sniffed::Reject(response) => reject(s.stream, response),
-            Sniffed::Proxy => self.start_proxy(idx, gen, s),
-            Sniffed::Upgrade { response, head_len } => self.start_ws(s, response, head_len),
-        }
-    }
-
-    /// Proxies the client over a warm backend connection, or queues it until one is ready.
-    fn start_proxy(&mut self, idx: usize, gen: u64, s: Sniff) -> Step {
+    /// Sends the complete request over a warm backend connection, or queues it until one is ready.
+    fn start_proxy(&mut self, idx: usize, gen: u64, r: Reading) -> Step {
         match self.pool.take(self.poll.registry()) {
-            Some(backend) => self.proxy_with(idx, s, backend),
+            Some(backend) => self.proxy_with(idx, gen, r, backend),
             None => {
                 self.waiters.push_back((idx, gen));
-                Step::Keep(Conn::Wait(s))
+                Step::Keep(Conn::Wait(r))
             }
         }
     }
 
-    fn proxy_with(&mut self, idx: usize, s: Sniff, mut backend: TcpStream) -> Step {
+    fn proxy_with(&mut self, idx: usize, gen: u64, r: Reading, mut backend: TcpStream) -> Step {
         let token = Token(client_token(idx).0 + 1);
         let interest = Interest::READABLE | Interest::WRITABLE;
+        let Some(Sniffed::Proxy(info)) = &r.sniffed else {
+            drop(self.poll.registry().deregister(&mut backend));
+            return reject(r.stream, json_error(500, "internal error: no request to proxy", ""));
+        };
         if let Err(e) = self.poll.registry().reregister(&mut backend, token, interest) {
             log::warn!("front: cannot register a backend connection: {e}");
             drop(self.poll.registry().deregister(&mut backend));
-            return reject(s.stream, json_error(502, "REST backend unavailable", ""));
+            return reject(r.stream, json_error(502, "REST backend unavailable", ""));
         }
-        self.counters.proxied_connections.fetch_add(1, Ordering::Relaxed);
-        let mut p = Box::new(Proxy::new(s.stream, backend, &s.buf));
-        match p.on_event() {
-            Ok(false) => Step::Keep(Conn::Proxy(p)),
-            Ok(true) | Err(_) => Step::Close(Conn::Proxy(p), None),
+        if !r.proxied_before {
+            self.counters.proxied_connections.fetch_add(1, Ordering::Relaxed);
         }
+        let x = Box::new(Exchange::new(r.stream, backend, info, &r.buf));
+        self.exchange_step(idx, gen, x)
     }
 
     /// Moves the backend pool along (timeouts, next warm-up) and hands ready connections to the
@@ -434,8 +409,8 @@ impl Front {
             self.pool.tick(self.poll.registry(), Instant::now(), !self.waiters.is_empty());
             if self.pool.take_failure() {
                 for (idx, gen) in std::mem::take(&mut self.waiters) {
-                    if let Some(s) = self.take_waiter(idx, gen) {
-                        let step = reject(s.stream, json_error(502, "REST backend unavailable", ""));
+                    if let Some(r) = self.take_waiter(idx, gen) {
+                        let step = reject(r.stream, json_error(502, "REST backend unavailable", ""));
                         self.settle(idx, gen, step);
                     }
                 }
@@ -444,18 +419,18 @@ impl Front {
             let Some(&(idx, gen)) = self.waiters.front() else {
                 return;
             };
-            let Some(s) = self.take_waiter(idx, gen) else {
+            let Some(r) = self.take_waiter(idx, gen) else {
                 self.waiters.pop_front();
                 continue;
             };
             match self.pool.take(self.poll.registry()) {
                 Some(backend) => {
                     self.waiters.pop_front();
-                    let step = self.proxy_with(idx, s, backend);
+                    let step = self.proxy_with(idx, gen, r, backend);
                     self.settle(idx, gen, step);
                 }
                 None => {
-                    self.slots[idx] = Some(Slot { gen, conn: Conn::Wait(s) });
+                    self.slots[idx] = Some(Slot { gen, conn: Conn::Wait(r) });
                     return;
                 }
             }
@@ -463,10 +438,10 @@ impl Front {
     }
 
     /// Takes the waiting client out of slot `idx` if it is still the one of generation `gen`.
-    fn take_waiter(&mut self, idx: usize, gen: u64) -> Option<Sniff> {
+    fn take_waiter(&mut self, idx: usize, gen: u64) -> Option<Reading> {
         let slot = self.slots.get_mut(idx)?;
         match slot.take() {
-            Some(Slot { gen: g, conn: Conn::Wait(s) }) if g == gen => Some(s),
+            Some(Slot { gen: g, conn: Conn::Wait(r) }) if g == gen => Some(r),
             other => {
                 *slot = other;
                 None
@@ -481,13 +456,13 @@ impl Front {
         }
     }
 
-    fn start_ws(&mut self, s: Sniff, response: Vec<u8>, head_len: usize) -> Step {
+    fn start_ws(&mut self, r: Reading, response: Vec<u8>, head_len: usize) -> Step {
         if self.ws_count >= self.cfg.max_clients {
             log::warn!("front: WebSocket client refused, {} connected", self.ws_count);
-            return reject(s.stream, json_error(503, "too many WebSocket clients", ""));
+            return reject(r.stream, json_error(503, "too many WebSocket clients", ""));
         }
-        let leftover = s.buf.get(head_len..).unwrap_or_default().to_vec();
-        let mut c = Box::new(WsClient::new(s.stream, response, leftover));
+        let leftover = r.buf.get(head_len..).unwrap_or_default().to_vec();
+        let mut c = Box::new(WsClient::new(r.stream, response, leftover));
         for frame in (self.on_connect)() {
             c.push_direct(Utf8Bytes::from(&*frame.text));
         }
@@ -536,46 +511,61 @@ impl Front {
         }
     }
 
-    /// Closes connections that did not finish their request head (or rejection) in time.
-    fn expire(&mut self) {
-        let now = Instant::now();
-        while let Some(&(deadline, idx, gen)) = self.deadlines.front() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            let stale = matches!(
-                self.slots.get(idx),
-                Some(Some(Slot { gen: g, conn: Conn::Sniff(_) | Conn::Reject(_) })) if *g == gen
-            );
-            if stale {
-                if let Some(slot) = self.slots[idx].take() {
-                    log::debug!("front: request head timeout");
-                    self.release(idx, slot.conn, None);
+    /// Answers 408 to requests that are late or too slow, closes idle connections and ends
+    /// refusals that lingered too long.
+    fn sweep(&mut self, now: Instant) {
+        for idx in 0..self.slots.len() {
+            let verdict = match &self.slots[idx] {
+                Some(Slot { conn: Conn::Read(r), .. }) => r.expired(now, &self.cfg),
+                Some(Slot { conn: Conn::Reject(r), .. }) if r.deadline <= now => Some(Expired::Idle),
+                _ => None,
+            };
+            let Some(verdict) = verdict else {
+                continue;
+            };
+            let Some(Slot { gen, conn }) = self.slots[idx].take() else {
+                continue;
+            };
+            match (conn, verdict) {
+                (Conn::Read(r), Expired::Slow) => {
+                    self.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
+                    let detail = format!(
+                        "request not received in time: a request must arrive whole within {} s, at {} bytes/s or more",
+                        self.cfg.request_timeout.as_secs_f64(),
+                        self.cfg.min_request_rate
+                    );
+                    let step = reject(r.stream, json_error(408, &detail, ""));
+                    self.settle(idx, gen, step);
                 }
+                (conn, _) => self.release(idx, conn, None),
             }
+        }
+    }
+
+    fn ws_gone(&mut self, why: WsEnd) {
+        self.ws_count -= 1;
+        self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
+        if why == WsEnd::Slow {
+            self.counters.ws_dropped_slow.fetch_add(1, Ordering::Relaxed);
+            log::warn!("front: WebSocket client too slow, disconnected");
         }
     }
 
     fn release(&mut self, idx: usize, conn: Conn, why: Option<WsEnd>) {
         let registry = self.poll.registry();
         match conn {
-            Conn::Sniff(mut s) | Conn::Wait(mut s) => drop(registry.deregister(&mut s.stream)),
+            Conn::Read(mut r) | Conn::Wait(mut r) => drop(registry.deregister(&mut r.stream)),
             Conn::Reject(mut r) => drop(registry.deregister(&mut r.stream)),
-            Conn::Proxy(mut p) => {
-                drop(registry.deregister(&mut p.client));
-                drop(registry.deregister(&mut p.backend));
+            Conn::Exchange(mut x) => {
+                drop(registry.deregister(&mut x.client));
+                drop(registry.deregister(&mut x.backend));
             }
             Conn::Ws(mut c) => {
                 drop(registry.deregister(c.stream_mut()));
-                self.ws_count -= 1;
-                self.counters.ws_clients.store(self.ws_count as u64, Ordering::Relaxed);
-                if why == Some(WsEnd::Slow) {
-                    self.counters.ws_dropped_slow.fetch_add(1, Ordering::Relaxed);
-                    log::warn!("front: WebSocket client too slow, disconnected");
-                }
+                self.ws_gone(why.unwrap_or(WsEnd::Closed));
             }
         }
+        self.conn_count -= 1;
         self.free.push(idx);
     }
 

@@ -3,12 +3,18 @@
 //! HEAD is GET without the body, OPTIONS and 405 answers list the path's methods in `Allow`, and a
 //! 201 carries `Location`. Never runs on the core thread; state changes go through the command
 //! queue and reads come from the read model.
+//!
+//! A panic while handling a request is caught and answered 500 `{"detail": "internal error: ..."}`
+//! (logged at ERROR); a worker that panics anyway (outside that guard) restarts its loop, so the
+//! pool never shrinks. `PINION_FAULT_PANIC_ROUTE=1` adds `GET /debug/panic`, which panics (fault
+//! injection for the tests).
 
 use crate::api::{bearer_matches, split_url, ApiError, Reply, Request};
 use crate::app::App;
 use crate::browser;
 use std::io::Read;
-use std::sync::Arc;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 /// A running REST server.
@@ -29,11 +35,7 @@ impl RestServer {
             .map(|i| {
                 let server = server.clone();
                 let app = app.clone();
-                std::thread::Builder::new().name(format!("pinion-rest-{i}")).spawn(move || {
-                    while let Ok(rq) = server.recv() {
-                        handle(&app, rq);
-                    }
-                })
+                std::thread::Builder::new().name(format!("pinion-rest-{i}")).spawn(move || supervise(&server, &app))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(RestServer { server, workers, local_addr })
@@ -48,6 +50,37 @@ impl RestServer {
             let _ = w.join();
         }
     }
+}
+
+/// A worker's loop: serves requests until the server stops; a panic that escapes a request's own
+/// guard is logged and the loop starts again.
+fn supervise(server: &tiny_http::Server, app: &App) {
+    loop {
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            while let Ok(rq) = server.recv() {
+                handle(app, rq);
+            }
+        }));
+        match served {
+            Ok(()) => return,
+            Err(e) => log::error!("REST worker panicked, restarting it: {}", panic_message(e.as_ref())),
+        }
+    }
+}
+
+/// The message of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "panic without a message".into(),
+    }
+}
+
+/// Whether `PINION_FAULT_PANIC_ROUTE=1` enables `GET /debug/panic` (read once).
+fn panic_route_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("PINION_FAULT_PANIC_ROUTE").is_ok_and(|v| v == "1"))
 }
 
 /// Binds a listener with TCP_NODELAY set, which Linux copies to every accepted connection. tiny_http
@@ -135,10 +168,14 @@ fn handle(app: &App, mut rq: tiny_http::Request) {
         return answer(rq, ApiError::bad_request(format!("could not read the request body: {e}")).into_reply());
     }
     if body.len() > limit {
-        return answer(rq, ApiError::bad_request(format!("request body too large: limit is {limit} bytes")).into_reply());
+        return answer(rq, ApiError::new(413, format!("request body too large: limit is {limit} bytes")).into_reply());
     }
     let req = Request { method, path, query, content_type: header(&rq, "Content-Type"), body };
-    let reply = dispatch(app, &req);
+    let reply = catch_unwind(AssertUnwindSafe(|| dispatch(app, &req))).unwrap_or_else(|e| {
+        let msg = panic_message(e.as_ref());
+        log::error!("panic while handling {} {}: {msg}", req.method, req.path);
+        ApiError::new(500, format!("internal error: {msg}")).into_reply()
+    });
     answer(rq, reply);
 }
 
@@ -147,6 +184,9 @@ fn handle(app: &App, mut rq: tiny_http::Request) {
 /// path's methods, a state change without a JSON `Content-Type` is 400 before its handler runs, and
 /// a 201 gets `Location: <path>/<id>`.
 pub fn dispatch(app: &App, req: &Request) -> Reply {
+    if req.path == "/debug/panic" && req.method == "GET" && panic_route_enabled() {
+        panic!("fault injection: GET /debug/panic (PINION_FAULT_PANIC_ROUTE=1)");
+    }
     if req.method == "HEAD" {
         let get = Request { method: "GET".into(), ..req.clone() };
         return dispatch(app, &get);

@@ -166,8 +166,11 @@ pub(crate) enum WsEnd {
     Closed,
     /// Its queue of unsent frames overflowed.
     Slow,
-    /// Protocol or socket error.
+    /// Socket error.
     Failed,
+    /// The client broke the protocol: close with this RFC 6455 code (1002 protocol error, 1007
+    /// invalid UTF-8 in a text message, 1009 message too big) and a Close frame.
+    Violation(u16),
 }
 
 /// A connected WebSocket client inside the front's loop.
@@ -249,6 +252,15 @@ impl WsClient {
                 Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
                     return Err(WsEnd::Closed)
                 }
+                Err(e @ (tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_) | tungstenite::Error::Capacity(_))) => {
+                    let code = match e {
+                        tungstenite::Error::Utf8(_) => 1007,
+                        tungstenite::Error::Capacity(_) => 1009,
+                        _ => 1002,
+                    };
+                    log::debug!("ws client broke the protocol ({code}): {e}");
+                    return Err(WsEnd::Violation(code));
+                }
                 Err(e) => {
                     log::debug!("ws client read failed: {e}");
                     return Err(WsEnd::Failed);
@@ -297,6 +309,25 @@ impl WsClient {
     pub(crate) fn close_going_away(&mut self) {
         let frame = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
         let _ = self.ws.close(Some(frame));
+    }
+
+    /// The socket and the raw Close frame (`code`, with a reason) that ends a client which broke
+    /// the protocol; only the socket when tungstenite still holds unsent bytes (the frame would
+    /// interleave with them).
+    pub(crate) fn into_close(mut self, code: u16) -> Result<(TcpStream, Vec<u8>), TcpStream> {
+        if self.handshake_sent < self.handshake.len() || self.ws.flush().is_err() {
+            return Err(self.ws.into_inner());
+        }
+        let reason: &[u8] = match code {
+            1007 => b"invalid UTF-8 in a text message",
+            1009 => b"message too big",
+            _ => b"protocol error",
+        };
+        // FIN + Close opcode, unmasked (server to client), payload = code + reason (< 126 bytes).
+        let mut frame = vec![0x88, (2 + reason.len()) as u8];
+        frame.extend_from_slice(&code.to_be_bytes());
+        frame.extend_from_slice(reason);
+        Ok((self.ws.into_inner(), frame))
     }
 
     fn command(&mut self, text: &str) {

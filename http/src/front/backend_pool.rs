@@ -13,7 +13,8 @@
 //! then has a tiny_http thread picked the connection's task up, and only then does the next
 //! connection start. Completed connections wait, registered for readability so that a close by the
 //! backend is noticed (and the connection dropped and replaced); a client takes one with
-//! [`BackendPool::take`]. The pool keeps `target` of them ready and warms more on demand while
+//! [`BackendPool::take`] and, after a complete exchange, gives it back with
+//! [`BackendPool::put_back`] (kept if a slot is free). The pool keeps `target` of them ready and warms more on demand while
 //! clients wait. A warm-up that fails (refused, closed, malformed or late answer) raises a failure
 //! flag (the front answers its waiting clients 502) and refilling then backs off.
 
@@ -178,6 +179,18 @@ impl BackendPool {
                 drop(registry.deregister(&mut s));
             }
         }
+    }
+
+    /// Takes back a connection after a complete exchange (the caller registered it under another
+    /// token); kept when a slot is free and it is still open, else closed.
+    pub(super) fn put_back(&mut self, registry: &Registry, mut stream: TcpStream) {
+        if let Some(i) = self.slots.iter().position(Option::is_none) {
+            if alive(&stream) && registry.reregister(&mut stream, Token(self.base + i), Interest::READABLE).is_ok() {
+                self.slots[i] = Some(Entry::Ready(stream));
+                return;
+            }
+        }
+        drop(registry.deregister(&mut stream));
     }
 
     /// Drops every connection.

@@ -1,10 +1,11 @@
-//! Request-head sniffing for the front: decides from the first HTTP head of a connection whether
-//! it is a WebSocket upgrade on `/ws` (checking the browser `Origin`, the bearer token and the
-//! RFC 6455 headers) or plain traffic for the REST backend, and builds the small responses the
-//! front answers itself.
+//! Request-head sniffing for the front: decides from each HTTP request head whether it is a
+//! WebSocket upgrade on `/ws` (checking the browser `Origin`, the bearer token and the RFC 6455
+//! headers) or a request for the REST backend, whose framing it checks first (see
+//! [`super::framing`]), and builds the small responses the front answers itself.
 
 use tungstenite::handshake::derive_accept_key;
 
+use super::framing::{self, ReqInfo};
 use super::FrontConfig;
 use crate::api::{bearer_matches, constant_time_eq};
 use crate::browser::origin_allowed;
@@ -17,8 +18,8 @@ const MAX_HEADERS: usize = 64;
 pub(super) enum Sniffed {
     /// The head is not complete yet.
     Partial,
-    /// Forward everything to the REST backend unchanged.
-    Proxy,
+    /// A request for the REST backend, framed as `info` says.
+    Proxy(ReqInfo),
     /// A valid, authorized upgrade: `response` is the 101 answer, `head_len` the bytes consumed.
     Upgrade { response: Vec<u8>, head_len: usize },
     /// Answer this (an error response) and close.
@@ -36,6 +37,10 @@ pub(super) fn sniff(buf: &[u8], full: bool, cfg: &FrontConfig) -> Sniffed {
         Err(httparse::Error::TooManyHeaders) => return Sniffed::Reject(json_error(431, "too many request headers", "")),
         Err(e) => return Sniffed::Reject(json_error(400, &format!("malformed request: {e}"), "")),
     };
+    let info = match framing::check(&req, buf, head_len, cfg.max_body_bytes) {
+        Ok(info) => info,
+        Err(response) => return Sniffed::Reject(response),
+    };
     let (path, query) = match req.path.unwrap_or("").split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (req.path.unwrap_or(""), None),
@@ -45,7 +50,7 @@ pub(super) fn sniff(buf: &[u8], full: bool, cfg: &FrontConfig) -> Sniffed {
     };
     let upgrade = header("upgrade").is_some_and(|v| has_token(v, "websocket"));
     if req.method != Some("GET") || path != "/ws" || !upgrade {
-        return Sniffed::Proxy;
+        return Sniffed::Proxy(info);
     }
     // A page from a foreign origin must not open a socket with the user's credentials.
     if let Some(origin) = header("origin").filter(|o| !origin_allowed(&cfg.allowed_origins, o)) {
@@ -127,8 +132,13 @@ pub(super) fn json_error(status: u16, detail: &str, extra_headers: &str) -> Vec<
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        417 => "Expectation Failed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Error",
@@ -168,8 +178,8 @@ mod tests {
 
     #[test]
     fn routes_plain_requests_to_the_backend() {
-        assert_eq!(sniff(b"GET /health HTTP/1.1\r\n\r\n", false, &cfg(None)), Sniffed::Proxy);
-        assert_eq!(sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, &cfg(Some("t"))), Sniffed::Proxy);
+        assert!(matches!(sniff(b"GET /health HTTP/1.1\r\n\r\n", false, &cfg(None)), Sniffed::Proxy(_)));
+        assert!(matches!(sniff(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", false, &cfg(Some("t"))), Sniffed::Proxy(_)));
         assert_eq!(sniff(b"GET /health HTTP/1.1\r\nHo", false, &cfg(None)), Sniffed::Partial);
         assert_eq!(status_of(&sniff(b"GET /health HTTP/1.1\r\nHo", true, &cfg(None))), "431");
         assert_eq!(status_of(&sniff(b"\x16\x03\x01 garbage\r\n\r\n", false, &cfg(None))), "400");

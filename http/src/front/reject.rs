@@ -1,23 +1,32 @@
-//! Refusing a connection politely: write the error response, shut down the write side, then drain
-//! input until the peer closes, so closing does not reset the connection before the response is read.
+//! Refusing or ending a connection politely: write the last bytes (an error response, a WebSocket
+//! Close frame, or nothing), shut down the write side, then drain input until the peer closes, so
+//! closing does not reset the connection before the peer has read them. Bounded by [`LINGER`].
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
 use super::{Conn, Step};
+
+/// Most time spent finishing a refused connection.
+pub(super) const LINGER: Duration = Duration::from_secs(5);
 
 /// A connection being refused: the response and how much of it was written.
 pub(super) struct Reject {
     pub(super) stream: TcpStream,
     out: Vec<u8>,
     sent: usize,
+    pub(super) deadline: Instant,
 }
 
-/// Starts refusing `stream` with the response `out`.
+/// Starts refusing `stream` with the response `out` (empty: just close politely).
 pub(super) fn reject(stream: TcpStream, out: Vec<u8>) -> Step {
-    reject_step(Reject { stream, out, sent: 0 })
+    if out.is_empty() {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+    reject_step(Reject { stream, out, sent: 0, deadline: Instant::now() + LINGER })
 }
 
 /// Writes what it can of the response, then drains; Close once the peer is gone.

@@ -1,42 +1,43 @@
-//! Byte-for-byte proxy between a public client connection and the internal REST backend: two
-//! bounded 64 KiB buffers (one per direction), reads paused while a buffer is full, client
-//! half-close forwarded as a write shutdown to the backend, and the connection finished once the
-//! backend's answer is fully delivered and the backend has closed (or on any socket error).
+//! A bounded byte pipe between two non-blocking sockets: bytes read from one and not yet written
+//! to the other, in a 64 KiB buffer (reads pause while it is full).
 
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
 
-use mio::net::TcpStream;
-
-use super::head::json_error;
-
-/// Size of each direction's buffer.
+/// Size of the buffer.
 pub(super) const PIPE_BUF: usize = 64 * 1024;
 
 /// One direction: bytes read from one socket and not yet written to the other.
-struct Pipe {
+pub(super) struct Pipe {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
     /// The source reached end of stream.
-    eof: bool,
-    /// The write side of the destination has been shut down.
-    shut: bool,
+    pub(super) eof: bool,
 }
 
 impl Pipe {
-    fn new(initial: &[u8]) -> Self {
+    pub(super) fn new(initial: &[u8]) -> Self {
         let mut buf = vec![0u8; PIPE_BUF.max(initial.len())].into_boxed_slice();
         buf[..initial.len()].copy_from_slice(initial);
-        Pipe { buf, start: 0, end: initial.len(), eof: false, shut: false }
+        Pipe { buf, start: 0, end: initial.len(), eof: false }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.start == self.end
     }
 
+    /// The last `n` bytes read (still buffered when nothing was drained since they were read).
+    pub(super) fn last(&self, n: usize) -> &[u8] {
+        &self.buf[self.end.saturating_sub(n).max(self.start)..self.end]
+    }
+
+    /// Bytes buffered, not yet written.
+    pub(super) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
     /// Reads until the source would block, the buffer is full or the source ends.
-    fn fill(&mut self, src: &mut impl Read) -> io::Result<bool> {
+    pub(super) fn fill(&mut self, src: &mut impl Read) -> io::Result<bool> {
         let mut progress = false;
         while !self.eof {
             if self.is_empty() {
@@ -68,7 +69,7 @@ impl Pipe {
     }
 
     /// Writes buffered bytes until empty or the destination would block.
-    fn drain(&mut self, dst: &mut impl Write) -> io::Result<bool> {
+    pub(super) fn drain(&mut self, dst: &mut impl Write) -> io::Result<bool> {
         let mut progress = false;
         while !self.is_empty() {
             match dst.write(&self.buf[self.start..self.end]) {
@@ -83,81 +84,6 @@ impl Pipe {
             }
         }
         Ok(progress)
-    }
-}
-
-/// A proxied connection; both sockets are registered with the front's poll.
-pub(super) struct Proxy {
-    pub(super) client: TcpStream,
-    pub(super) backend: TcpStream,
-    connected: bool,
-    /// client -> backend
-    up: Pipe,
-    /// backend -> client
-    down: Pipe,
-}
-
-impl Proxy {
-    /// `head` holds the bytes already read from the client (at least the request head).
-    pub(super) fn new(client: TcpStream, backend: TcpStream, head: &[u8]) -> Self {
-        Proxy { client, backend, connected: false, up: Pipe::new(head), down: Pipe::new(&[]) }
-    }
-
-    /// Moves whatever bytes can move now. Ok(true) when the connection is finished.
-    pub(super) fn on_event(&mut self) -> io::Result<bool> {
-        if !self.connected && !self.up.shut {
-            self.check_connected();
-        }
-        loop {
-            let mut progress = self.up.fill(&mut self.client)?;
-            if self.connected {
-                progress |= self.up.drain(&mut self.backend)?;
-                progress |= self.down.fill(&mut self.backend)?;
-            }
-            progress |= self.down.drain(&mut self.client)?;
-            if !progress {
-                break;
-            }
-        }
-        if self.connected && self.up.eof && self.up.is_empty() && !self.up.shut {
-            self.up.shut = true;
-            // The client finished sending: forward the half-close.
-            let _ = self.backend.shutdown(Shutdown::Write);
-        }
-        if self.down.eof && self.down.is_empty() && !self.down.shut {
-            self.down.shut = true;
-            let _ = self.client.shutdown(Shutdown::Write);
-        }
-        Ok(self.down.shut)
-    }
-
-    /// Completes the non-blocking connect, or turns a failed one into a 502 for the client.
-    fn check_connected(&mut self) {
-        let failure = match self.backend.take_error() {
-            Ok(Some(e)) | Err(e) => Some(e),
-            Ok(None) => match self.backend.peer_addr() {
-                Ok(_) => {
-                    self.connected = true;
-                    let _ = self.backend.set_nodelay(true);
-                    None
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
-                Err(e) => Some(e),
-            },
-        };
-        if let Some(e) = failure {
-            log::warn!("REST backend connect failed: {e}");
-            self.fail_with(&json_error(502, "REST backend unavailable", ""));
-        }
-    }
-
-    /// Stops talking to the backend and answers `response` to the client instead.
-    fn fail_with(&mut self, response: &[u8]) {
-        self.up = Pipe::new(&[]);
-        self.up.eof = true;
-        self.up.shut = true;
-        self.down = Pipe::new(response);
-        self.down.eof = true;
     }
 }
 
