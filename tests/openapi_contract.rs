@@ -172,10 +172,10 @@ fn money_adds_up_per_operation_overall_and_on_the_account() {
     for id in &ids {
         wait_trades(&s, *id, 4);
     }
-    // Pause to freeze the books (positions stay open: their entry commission is in
-    // total_commission but not in total_pnl until they close).
+    // Stop both operations to freeze the books (a paused book's stops and exits still trade): their
+    // positions close, and no trade or fill lands between the reads below.
     for id in &ids {
-        assert_eq!(s.request("POST", &format!("/api/operations/{id}/pause"), Some("application/json"), b"").status, 200);
+        assert_eq!(s.delete(&format!("/api/operations/{id}")).status, 200);
     }
     let mut sum_total = 0;
     for id in &ids {
@@ -201,12 +201,8 @@ fn money_adds_up_per_operation_overall_and_on_the_account() {
     assert_eq!(cents(&overall, "total_pnl"), sum_total, "overall sums the operations: {overall}");
     assert_eq!(overall["total_operations"], json!(2));
 
-    // The account: pl before commission, commission separate, balance = start + pl - commission. The
-    // operations are stopped first so no fill lands between reading the account and the transactions;
-    // the account then shows the closing fills at its next mark.
-    for id in &ids {
-        assert_eq!(s.delete(&format!("/api/operations/{id}")).status, 200);
-    }
+    // The account: pl before commission, commission separate, balance = start + pl - commission (it
+    // shows the closing fills at its next mark).
     let fills_commission = || -> i64 {
         ids.iter()
             .flat_map(|id| s.all_pages(&format!("/api/operations/{id}/transactions")).into_values())
