@@ -24,6 +24,8 @@
 //! connection goes to tiny_http as is); proxied connections have no idle timeout of their own.
 
 mod backend_pool;
+mod config;
+mod drain;
 mod head;
 mod proxy;
 mod reject;
@@ -43,6 +45,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use tungstenite::Utf8Bytes;
 
 use self::backend_pool::{BackendPool, MAX_WARM};
+pub use self::config::FrontConfig;
+use self::drain::Drain;
 use self::head::{json_error, Sniffed};
 use self::proxy::Proxy;
 use self::reject::{reject, reject_step, Reject};
@@ -56,43 +60,6 @@ const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 /// First token of the backend pool's connections (up to `MAX_WARM` of them, below `WAKER`).
 const POOL_BASE: Token = Token(WAKER.0 - MAX_WARM);
-
-/// Front settings.
-#[derive(Clone, Debug)]
-pub struct FrontConfig {
-    /// When set, a WebSocket upgrade needs `Authorization: Bearer <t>` or `?token=<t>`.
-    pub bearer_token: Option<String>,
-    /// Browser origins allowed to open `/ws` (normalized by `browser::parse_origin`); an upgrade with
-    /// any other `Origin` header is refused 403. Upgrades without `Origin` are not gated.
-    pub allowed_origins: Vec<String>,
-    /// Per-client bound on queued, unsent frames; a client beyond it is disconnected.
-    pub client_queue_frames: usize,
-    /// Most WebSocket clients at once; further upgrades get 503.
-    pub max_clients: usize,
-    /// Capacity of the channel from [`Broadcaster`]s to the front thread.
-    pub broadcast_queue_frames: usize,
-    /// Time allowed to send the first request head.
-    pub head_timeout: Duration,
-    /// Warm REST backend connections kept ready for new proxied clients (at most 64).
-    pub warm_backend_connections: usize,
-    /// Time allowed to open and warm one backend connection; beyond it waiting clients get 502.
-    pub backend_warm_timeout: Duration,
-}
-
-impl Default for FrontConfig {
-    fn default() -> Self {
-        FrontConfig {
-            bearer_token: None,
-            allowed_origins: Vec::new(),
-            client_queue_frames: 1024,
-            max_clients: 4096,
-            broadcast_queue_frames: 65536,
-            head_timeout: Duration::from_secs(10),
-            warm_backend_connections: 4,
-            backend_warm_timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Counters of the front, read with [`FrontHandle::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,6 +93,7 @@ pub struct FrontHandle {
     pub local_addr: SocketAddr,
     pub broadcaster: Broadcaster,
     stop: Arc<AtomicBool>,
+    drain: Arc<Drain>,
     waker: Arc<Waker>,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
@@ -143,8 +111,9 @@ impl FrontHandle {
         }
     }
 
-    /// Closes the listener and every connection (WebSocket clients get a close frame, best
-    /// effort) and joins the thread.
+    /// Closes the listener and every connection (WebSocket clients get a close frame with code 1001,
+    /// going away, best effort) and joins the thread. [`drain`](FrontHandle::drain) first to let the
+    /// REST exchanges in flight finish.
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -183,17 +152,20 @@ pub fn start_front(
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (broadcaster, rx) = broadcast_channel(waker.clone(), cfg.broadcast_queue_frames);
     let stop = Arc::new(AtomicBool::new(false));
+    let drain = Arc::new(Drain::default());
     let counters = Arc::new(Counters::default());
     let pool = BackendPool::new(rest_backend, cfg.warm_backend_connections, cfg.backend_warm_timeout, POOL_BASE);
     let mut front = Front {
         poll,
-        listener,
+        listener: Some(listener),
         pool,
         waiters: VecDeque::new(),
         cfg,
         on_connect,
         rx,
         stop: stop.clone(),
+        drain: drain.clone(),
+        drained: false,
         counters: counters.clone(),
         slots: Vec::new(),
         free: Vec::new(),
@@ -203,7 +175,7 @@ pub fn start_front(
         batch: Vec::with_capacity(BATCH),
     };
     let thread = std::thread::Builder::new().name("pinion-front".into()).spawn(move || front.run())?;
-    Ok(FrontHandle { local_addr, broadcaster, stop, waker, counters, thread: Some(thread) })
+    Ok(FrontHandle { local_addr, broadcaster, stop, drain, waker, counters, thread: Some(thread) })
 }
 
 /// Reading the first request head.
@@ -238,7 +210,8 @@ fn client_token(idx: usize) -> Token {
 
 struct Front {
     poll: Poll,
-    listener: TcpListener,
+    /// None once a drain closed it.
+    listener: Option<TcpListener>,
     pool: BackendPool,
     /// Clients in `Conn::Wait`, in arrival order: (slot, generation); stale entries are skipped.
     waiters: VecDeque<(usize, u64)>,
@@ -246,6 +219,9 @@ struct Front {
     on_connect: OnConnect,
     rx: BroadcastRx,
     stop: Arc<AtomicBool>,
+    drain: Arc<Drain>,
+    /// A drain found nothing left in flight: no backend connection is needed any more.
+    drained: bool,
     counters: Arc<Counters>,
     /// Connections by token / 2, with a free list of reusable indices.
     slots: Vec<Option<Slot>>,
@@ -281,9 +257,14 @@ impl Front {
                     Token(t) => self.on_event(t / 2),
                 }
             }
-            self.pump_backends();
+            if !self.drained {
+                self.pump_backends();
+            }
             self.broadcast();
             self.expire();
+            if self.drain.requested() {
+                self.drain_turn();
+            }
         }
         self.close_all();
     }
@@ -302,7 +283,8 @@ impl Front {
 
     fn accept_all(&mut self) {
         loop {
-            match self.listener.accept() {
+            let Some(accepted) = self.listener.as_ref().map(TcpListener::accept) else { return };
+            match accepted {
                 Ok((mut stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
                     let idx = self.free.pop().unwrap_or_else(|| {
