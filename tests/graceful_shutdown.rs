@@ -2,13 +2,16 @@
 //! change, a WebSocket client stays connected, and SIGTERM stops it: exit 0 within 5 s, the client gets
 //! a Close frame with code 1001 (going away), the log has the stop line, and a final snapshot covers
 //! the journal's last record. The restart resumes from that snapshot with no journal record after it
-//! and shows every operation and setting; SIGINT then stops it with exit 0 too.
+//! and shows every operation and setting; SIGINT then stops it with exit 0 too. A keep-alive REST
+//! connection left open holds a shutdown for the 2 s grace only, and a second signal during it exits
+//! at once with 128 + the signal.
 
 #[path = "crash_support/server.rs"]
 mod server;
 
 use serde_json::{json, Value};
 use server::{tail, Server};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
@@ -88,7 +91,8 @@ fn sigterm_stops_cleanly_with_a_final_snapshot_and_sigint_too() {
     let before = brief(srv.all_pages("/api/operations", true));
     assert_eq!(before.len(), 2, "{before:?}");
 
-    let (status, took) = srv.signal("TERM", Duration::from_secs(30));
+    srv.signal("TERM");
+    let (status, took) = srv.wait_exit(Duration::from_secs(30));
     let stopped = std::fs::read_to_string(log(0)).unwrap_or_default();
     assert!(status.success(), "exit status {status} after SIGTERM\n{}", tail(&log(0), 20));
     assert!(took < STOP_WITHIN, "SIGTERM to exit took {took:?}\n{}", tail(&log(0), 20));
@@ -115,9 +119,49 @@ fn sigterm_stops_cleanly_with_a_final_snapshot_and_sigint_too() {
     assert_eq!(srv.get("/api/operations/2")["status"], json!("paused"));
     assert_eq!(srv.get("/risk")["risk"]["max_concurrent_positions"], json!(7), "{}", srv.get("/risk"));
 
-    let (status, took) = srv.signal("INT", Duration::from_secs(30));
+    srv.signal("INT");
+    let (status, took) = srv.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "exit status {status} after SIGINT\n{}", tail(&log(1), 20));
     assert!(took < STOP_WITHIN, "SIGINT to exit took {took:?}\n{}", tail(&log(1), 20));
     let stopped = std::fs::read_to_string(log(1)).unwrap_or_default();
     assert!(stopped.contains("SIGINT received") && stopped.contains("pinion stopped in "), "{}", tail(&log(1), 20));
+}
+
+/// A REST connection kept alive after its answer (as browsers keep them).
+fn keep_alive(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(15))).expect("read timeout");
+    s.write_all(format!("GET /api/operations HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).expect("sending a request");
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).expect("reading the answer");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    s
+}
+
+#[test]
+fn an_open_keep_alive_connection_holds_the_shutdown_for_the_grace_only_and_a_second_signal_exits_at_once() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    let log = |n: u32| tmp.path().join(format!("stderr-{n}.log"));
+
+    let mut srv = Server::start(&data, &log(0), 100.0, &[]);
+    let _kept = keep_alive(&srv.addr);
+    srv.signal("TERM");
+    let (status, took) = srv.wait_exit(Duration::from_secs(30));
+    let stopped = std::fs::read_to_string(log(0)).unwrap_or_default();
+    assert!(status.success(), "exit status {status}\n{}", tail(&log(0), 20));
+    assert!(took >= Duration::from_secs(2) && took < STOP_WITHIN, "took {took:?}\n{}", tail(&log(0), 20));
+    assert!(stopped.contains("1 REST connection(s) cut off"), "{}", tail(&log(0), 20));
+
+    let mut srv = Server::start(&data, &log(1), 100.0, &[]);
+    let _kept = keep_alive(&srv.addr);
+    srv.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500)); // Inside the 2 s grace the open connection holds.
+    srv.signal("INT");
+    let (status, took) = srv.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(128 + 2), "a second signal (SIGINT) exits at once with 130\n{}", tail(&log(1), 20));
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let stopped = std::fs::read_to_string(log(1)).unwrap_or_default();
+    assert!(stopped.contains("SIGINT received during the shutdown: exiting now"), "{}", tail(&log(1), 20));
+    assert!(!stopped.contains("pinion stopped in "), "{}", tail(&log(1), 20));
 }

@@ -74,20 +74,25 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    /// Sends `sig` (`TERM`, `INT`, as `kill -s` names them) and waits up to `within` for the exit;
-    /// returns its status and how long it took. Panics (after a SIGKILL) when it does not exit in time.
+    /// Sends `sig` (`TERM`, `INT`, as `kill -s` names them) to the server.
     #[allow(dead_code)] // Only the graceful-shutdown test sends signals.
-    pub fn signal(&mut self, sig: &str, within: Duration) -> (ExitStatus, Duration) {
-        let t0 = Instant::now();
+    pub fn signal(&self, sig: &str) {
         let sent = Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().expect("running kill");
         assert!(sent.success(), "kill -s {sig} {} failed", self.child.id());
+    }
+
+    /// Waits up to `within` for the server to exit; returns its status and how long the wait took.
+    /// Panics (after a SIGKILL) when it does not exit in time.
+    #[allow(dead_code)] // Only the graceful-shutdown test stops a server other than by SIGKILL.
+    pub fn wait_exit(&mut self, within: Duration) -> (ExitStatus, Duration) {
+        let t0 = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("waiting for pinion serve") {
                 return (status, t0.elapsed());
             }
             if t0.elapsed() > within {
                 self.kill();
-                panic!("pinion serve did not exit within {within:?} of SIG{sig}\n{}", tail(&self.log, 30));
+                panic!("pinion serve did not exit within {within:?}\n{}", tail(&self.log, 30));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
