@@ -470,8 +470,9 @@ mod tests {
         pinion_http::server::dispatch(app, &Request::post_json(path, body)).status
     }
 
-    /// The three steps, then a shutdown that joins every thread and closes the journal cleanly: the
-    /// next start (same data directory) recovers what the first one acknowledged.
+    /// The three steps, then a shutdown that joins every thread, writes a final snapshot covering the
+    /// journal's last record and closes the journal cleanly: the next start (same data directory)
+    /// recovers what the first one acknowledged.
     #[test]
     fn shutdown_joins_every_thread_and_a_restart_recovers() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -480,8 +481,12 @@ mod tests {
         assert_eq!(post(&server.app, "/api/operations", body), 201);
         assert_eq!(post(&server.app, "/api/operations/1/pause", ""), 200);
         let app = Arc::downgrade(&server.app);
-        server.shutdown();
+        let stopped = server.shutdown();
         assert!(app.upgrade().is_none(), "every thread holding the App has been joined");
+        assert!(stopped.final_snapshot.is_some(), "{stopped:?}");
+        assert_eq!(stopped.final_snapshot, stopped.journal_seq, "the final snapshot covers the journal's last record");
+        let newest = pinion_io::journal::snapshot::seqs(crate::snapshots::dir(dir.path())).expect("snapshots").first().copied();
+        assert_eq!(newest, stopped.final_snapshot, "{stopped:?}");
 
         let server = Server::start(&config(dir.path())).expect("restart");
         let op = server.app.read.read().operations.first().map(|o| (o.id, o.book));

@@ -9,7 +9,7 @@ use crate::server::Server;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A shutdown still running after this long is abandoned (exit 1). It normally takes well under 5 s:
 /// at most 2 s for the REST exchanges in flight, then the final snapshot.
@@ -78,7 +78,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         cfg.replay_speed
     );
     let received = stop_signals::wait(signals)?;
-    let t0 = Instant::now();
     let s = server.shutdown();
     let snapshot = match (s.final_snapshot, s.journal_seq) {
         (Some(seq), _) => format!("final snapshot at journal seq {seq}"),
@@ -88,7 +87,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     log::info!(
         "pinion stopped in {:.0} ms after {received}: {snapshot}, journal {}, engine at tick {}, {} REST connection(s) cut off \
          after the {:?} grace",
-        t0.elapsed().as_secs_f64() * 1e3,
+        s.elapsed.as_secs_f64() * 1e3,
         s.journal_seq.map_or("off".to_string(), |q| format!("flushed and closed at seq {q}")),
         s.ticks.map_or("?".to_string(), |t| t.to_string()),
         s.cut_off,
