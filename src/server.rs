@@ -3,7 +3,8 @@
 //! snapshot, replays the journal after it and applies the crash recovery modes; [`Recovered::start_io`]
 //! starts the threads (REST workers, the front, the publisher, the pinned core, snapshots, the feed).
 //! The running [`Server`] owns every thread it started, and [`Server::shutdown`] (or dropping it) stops
-//! and joins them in dependency order: nothing is leaked.
+//! and joins them in dependency order, writing a final snapshot from the stopped engine: nothing is
+//! leaked.
 
 use crate::config::ServeConfig;
 use crate::durable::JournalDurability;
@@ -36,6 +37,9 @@ use std::time::{Duration, Instant};
 
 /// Account and book equity marks every second of feed time.
 const ACCOUNT_EVERY_NS: i64 = 1_000_000_000;
+
+/// How long a shutdown lets the REST exchanges in flight finish before it closes their connections.
+pub const REST_GRACE: Duration = Duration::from_secs(2);
 
 /// Where `log` frames go once the WebSocket front is up, and the read model whose feed clock stamps them.
 static LOG_FRAMES: OnceLock<(Broadcaster, Arc<ReadModel>)> = OnceLock::new();
@@ -101,6 +105,23 @@ pub struct Server {
     core: Option<CoreHandle<RingSink>>,
     publisher: Option<Publisher>,
     journal: Option<OpenJournal>,
+    session_api: Arc<SessionApi>,
+    snapshot_dir: std::path::PathBuf,
+}
+
+/// What a shutdown did.
+#[derive(Debug, Default)]
+pub struct Stopped {
+    /// How long it took.
+    pub elapsed: Duration,
+    /// Client connections still open when the REST grace period ended (their exchanges were cut off).
+    pub cut_off: usize,
+    /// Ticks the engine had processed when the core stopped (None: it was not running or panicked).
+    pub ticks: Option<u64>,
+    /// The journal seq the final snapshot covers (None: no journal, or no snapshot could be written).
+    pub final_snapshot: Option<u64>,
+    /// The journal's last record when it was closed (None: no journal).
+    pub journal_seq: Option<u64>,
 }
 
 impl Server {
@@ -228,7 +249,8 @@ impl Built {
             r.position,
             r.fills
         );
-        if let Err(e) = crate::snapshots::write_at_startup(&snapshot_dir, &journal.handle, &self.engine, &self.app, &self.session_api) {
+        let quiet = crate::snapshots::Quiet::StartUp;
+        if let Err(e) = crate::snapshots::write_quiet(&snapshot_dir, &journal.handle, &self.engine, &self.app, &self.session_api, quiet) {
             log::error!("start-up snapshot failed (the journal still holds everything): {e:#}");
         }
         Ok(Recovered { built: self, start_index: r.position })
@@ -254,6 +276,8 @@ impl Recovered {
             core: None,
             publisher: None,
             journal: b.journal,
+            session_api: b.session_api.clone(),
+            snapshot_dir: crate::snapshots::dir(&cfg.data_dir),
         };
         // From here on, an error drops `server`, which stops and joins whatever was started.
         let rest = RestServer::start(b.app.clone(), "127.0.0.1:0", cfg.rest_threads).context("starting the REST workers")?;
@@ -328,16 +352,20 @@ impl Server {
         self.front.as_ref()
     }
 
-    /// Stops and joins every thread: the front and the REST workers first (no new requests), then the
-    /// feed and the snapshot thread, the core (whose last events the publisher then drains), the
-    /// publisher, and last the journal (its queue flushed and closed).
-    pub fn shutdown(mut self) {
-        self.stop_all();
+    /// Stops and joins every thread, in order: the front stops accepting and lets the REST exchanges in
+    /// flight finish (at most [`REST_GRACE`]), the REST workers, the feed and the snapshot thread, the
+    /// core (between tick batches; its last events the publisher then drains), the publisher; then a
+    /// final snapshot of the stopped engine with the read model (when the journal is on), the journal
+    /// (its queue flushed and closed), and last the front, which closes WebSocket clients with 1001.
+    pub fn shutdown(mut self) -> Stopped {
+        self.stop_all()
     }
 
-    fn stop_all(&mut self) {
-        if let Some(f) = self.front.take() {
-            f.stop();
+    fn stop_all(&mut self) -> Stopped {
+        let t0 = Instant::now();
+        let mut out = Stopped::default();
+        if let Some(f) = &self.front {
+            out.cut_off = f.drain(REST_GRACE);
         }
         if let Some(r) = self.rest.take() {
             r.stop();
@@ -346,16 +374,23 @@ impl Server {
         self.snapshots_stop.store(true, Ordering::Release);
         join("feed", self.feed.take());
         join("snapshot", self.snapshots.take());
-        if let Some(core) = self.core.take() {
+        let engine = self.core.take().and_then(|core| {
             core.request_stop();
-            if core.join().is_err() {
-                log::error!("the core thread panicked");
-            }
-        }
+            core.join().map(|(engine, _sink, _stats)| engine).map_err(|_| log::error!("the core thread panicked")).ok()
+        });
         if let Some(p) = self.publisher.take() {
             p.stop();
         }
         if let Some(j) = self.journal.take() {
+            if let Some(engine) = &engine {
+                out.ticks = Some(engine.ticks_processed());
+                let quiet = crate::snapshots::Quiet::Shutdown;
+                match crate::snapshots::write_quiet(&self.snapshot_dir, &j.handle, engine, &self.app, &self.session_api, quiet) {
+                    Ok(seq) => out.final_snapshot = seq,
+                    Err(e) => log::error!("final snapshot failed (the journal still holds everything): {e:#}"),
+                }
+            }
+            out.journal_seq = Some(j.handle.last_queued_seq());
             if let Err(e) = j.handle.close() {
                 log::error!("closing the journal: {e}");
             }
@@ -365,11 +400,17 @@ impl Server {
                 Err(_) => log::error!("the journal thread panicked"),
             }
         }
+        if let Some(f) = self.front.take() {
+            f.stop();
+        }
+        out.elapsed = t0.elapsed();
+        out
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // After `shutdown` everything is taken already and this does nothing.
         self.stop_all();
     }
 }
@@ -387,9 +428,10 @@ fn open_journal(dir: &std::path::Path) -> anyhow::Result<OpenJournal> {
     let (journal, rec) = Journal::open(dir, Default::default()).with_context(|| format!("opening the journal in {}", dir.display()))?;
     if let Some((seg, off)) = &rec.torn_at {
         log::warn!(
-            "journal: torn last record at {} offset {off}: truncated {} bytes (a crash mid-write; nothing acknowledged was lost)",
-            seg.display(),
-            rec.truncated_bytes
+            "journal: dropped a torn last record, {} bytes at byte offset {off} of segment {} (a write cut short by a crash; \
+             it was never acknowledged, so nothing acknowledged was lost)",
+            rec.truncated_bytes,
+            seg.display()
         );
     }
     let first_seq = journal.first_seq();
@@ -436,8 +478,9 @@ mod tests {
         pinion_http::server::dispatch(app, &Request::post_json(path, body)).status
     }
 
-    /// The three steps, then a shutdown that joins every thread and closes the journal cleanly: the
-    /// next start (same data directory) recovers what the first one acknowledged.
+    /// The three steps, then a shutdown that joins every thread, writes a final snapshot covering the
+    /// journal's last record and closes the journal cleanly: the next start (same data directory)
+    /// recovers what the first one acknowledged.
     #[test]
     fn shutdown_joins_every_thread_and_a_restart_recovers() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -446,8 +489,12 @@ mod tests {
         assert_eq!(post(&server.app, "/api/operations", body), 201);
         assert_eq!(post(&server.app, "/api/operations/1/pause", ""), 200);
         let app = Arc::downgrade(&server.app);
-        server.shutdown();
+        let stopped = server.shutdown();
         assert!(app.upgrade().is_none(), "every thread holding the App has been joined");
+        assert!(stopped.final_snapshot.is_some(), "{stopped:?}");
+        assert_eq!(stopped.final_snapshot, stopped.journal_seq, "the final snapshot covers the journal's last record");
+        let newest = pinion_io::journal::snapshot::seqs(crate::snapshots::dir(dir.path())).expect("snapshots").first().copied();
+        assert_eq!(newest, stopped.final_snapshot, "{stopped:?}");
 
         let server = Server::start(&config(dir.path())).expect("restart");
         let op = server.app.read.read().operations.first().map(|o| (o.id, o.book));

@@ -1,7 +1,7 @@
 //! State snapshots of the server: the engine, the read model and the session settings at one moment,
-//! written after each start-up and periodically while serving. A restart loads the newest usable one and
-//! re-executes only the feed and journal after it, so restart time does not grow with history; the
-//! journal segments that the older kept snapshot covers are deleted.
+//! written after each start-up, periodically while serving, and at a graceful shutdown. A restart loads
+//! the newest usable one and re-executes only the feed and journal after it, so restart time does not
+//! grow with history; the journal segments that the older kept snapshot covers are deleted.
 //!
 //! Consistency while serving: the snapshot thread notes the journal's last queued seq S, then has the
 //! core (between tick batches) save the engine and emit a `Checkpoint` event; the publisher exports the
@@ -131,17 +131,40 @@ fn write(dir: &Path, journal: &JournalHandle, doc: &SnapshotDoc) -> anyhow::Resu
     Ok((path, bytes.len()))
 }
 
-/// Snapshot at start-up, after recovery and before the core thread runs: everything is quiet.
-pub fn write_at_startup(dir: &Path, journal: &JournalHandle, engine: &Engine, app: &App, session: &SessionApi) -> anyhow::Result<()> {
+/// When a snapshot of a quiet engine (no core thread running) is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiet {
+    /// After recovery, before the core thread starts.
+    StartUp,
+    /// After the core thread stopped and the publisher drained its last events (a graceful shutdown).
+    /// A progress marker at the engine's tick position is journaled first and covered by the snapshot,
+    /// so a restart from it replays no journal record, and one without it re-executes as far.
+    Shutdown,
+}
+
+/// Snapshots an engine that no thread is running, with the read model and the session settings (which
+/// then describe the same moment). Returns the journal seq the snapshot covers; None when the engine
+/// holds something that cannot be saved.
+pub fn write_quiet(
+    dir: &Path,
+    journal: &JournalHandle,
+    engine: &Engine,
+    app: &App,
+    session: &SessionApi,
+    when: Quiet,
+) -> anyhow::Result<Option<u64>> {
     let t0 = Instant::now();
     let engine_state = match engine.save_state() {
         Ok(s) => s,
         Err(SnapshotError::NotSaveable(why)) => {
             log::warn!("no snapshot written: {why}");
-            return Ok(());
+            return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
+    if when == Quiet::Shutdown {
+        crate::durable::mark_progress(journal, engine_state.ticks, engine_state.now_ns)?;
+    }
     let doc = SnapshotDoc {
         version: SNAPSHOT_DOC_VERSION,
         journal_seq: journal.last_queued_seq(),
@@ -151,7 +174,7 @@ pub fn write_at_startup(dir: &Path, journal: &JournalHandle, engine: &Engine, ap
     };
     let (path, len) = write(dir, journal, &doc)?;
     log::info!("snapshot {} ({len} bytes) written in {:.1} ms", path.display(), t0.elapsed().as_secs_f64() * 1e3);
-    Ok(())
+    Ok(Some(doc.journal_seq))
 }
 
 /// Takes a snapshot of the running server (see the module comment). None when the engine holds

@@ -28,6 +28,7 @@
 
 mod backend_pool;
 mod config;
+mod drain;
 mod exchange;
 mod framing;
 mod head;
@@ -51,6 +52,7 @@ use tungstenite::Utf8Bytes;
 
 use self::backend_pool::{BackendPool, MAX_WARM};
 use self::config::Counters;
+use self::drain::Drain;
 pub use self::config::{FrontConfig, FrontStats};
 use self::exchange::{Exchange, Finished};
 use self::head::{json_error, Sniffed};
@@ -78,6 +80,7 @@ pub struct FrontHandle {
     pub local_addr: SocketAddr,
     pub broadcaster: Broadcaster,
     stop: Arc<AtomicBool>,
+    drain: Arc<Drain>,
     waker: Arc<Waker>,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
@@ -96,8 +99,9 @@ impl FrontHandle {
         }
     }
 
-    /// Closes the listener and every connection (WebSocket clients get a close frame, best
-    /// effort) and joins the thread.
+    /// Closes the listener and every connection (WebSocket clients get a close frame with code 1001,
+    /// going away, best effort) and joins the thread. [`drain`](FrontHandle::drain) first to let the
+    /// REST exchanges in flight finish.
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -136,11 +140,12 @@ pub fn start_front(
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (broadcaster, rx) = broadcast_channel(waker.clone(), cfg.broadcast_queue_frames);
     let stop = Arc::new(AtomicBool::new(false));
+    let drain = Arc::new(Drain::default());
     let counters = Arc::new(Counters::default());
     let pool = BackendPool::new(rest_backend, cfg.warm_backend_connections, cfg.backend_warm_timeout, POOL_BASE);
     let mut front = Front {
         poll,
-        listener,
+        listener: Some(listener),
         pool,
         waiters: VecDeque::new(),
         rerun: Vec::new(),
@@ -148,6 +153,8 @@ pub fn start_front(
         on_connect,
         rx,
         stop: stop.clone(),
+        drain: drain.clone(),
+        drained: false,
         counters: counters.clone(),
         slots: Vec::new(),
         free: Vec::new(),
@@ -158,7 +165,7 @@ pub fn start_front(
         batch: Vec::with_capacity(BATCH),
     };
     let thread = std::thread::Builder::new().name("pinion-front".into()).spawn(move || front.run())?;
-    Ok(FrontHandle { local_addr, broadcaster, stop, waker, counters, thread: Some(thread) })
+    Ok(FrontHandle { local_addr, broadcaster, stop, drain, waker, counters, thread: Some(thread) })
 }
 
 enum Conn {
@@ -188,7 +195,8 @@ fn client_token(idx: usize) -> Token {
 
 struct Front {
     poll: Poll,
-    listener: TcpListener,
+    /// None once a drain closed it.
+    listener: Option<TcpListener>,
     pool: BackendPool,
     /// Clients in `Conn::Wait`, in arrival order: (slot, generation); stale entries are skipped.
     waiters: VecDeque<(usize, u64)>,
@@ -199,6 +207,9 @@ struct Front {
     on_connect: OnConnect,
     rx: BroadcastRx,
     stop: Arc<AtomicBool>,
+    drain: Arc<Drain>,
+    /// A drain found nothing left in flight: no backend connection is needed any more.
+    drained: bool,
     counters: Arc<Counters>,
     /// Connections by token / 2, with a free list of reusable indices.
     slots: Vec<Option<Slot>>,
@@ -237,12 +248,17 @@ impl Front {
             for (idx, gen) in std::mem::take(&mut self.rerun) {
                 self.on_event(idx, Some(gen));
             }
-            self.pump_backends();
+            if !self.drained {
+                self.pump_backends();
+            }
             self.broadcast();
             let now = Instant::now();
             if now >= self.next_sweep {
                 self.sweep(now);
                 self.next_sweep = now + SWEEP;
+            }
+            if self.drain.requested() {
+                self.drain_turn();
             }
         }
         self.close_all();
@@ -258,7 +274,8 @@ impl Front {
 
     fn accept_all(&mut self) {
         loop {
-            match self.listener.accept() {
+            let Some(accepted) = self.listener.as_ref().map(TcpListener::accept) else { return };
+            match accepted {
                 Ok((mut stream, _peer)) if self.conn_count >= self.cfg.max_connections => {
                     // A best-effort answer on a fresh socket, then close.
                     let _ = stream.write(&json_error(503, "too many connections", ""));

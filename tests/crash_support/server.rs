@@ -1,14 +1,15 @@
 //! The server child of the crash test (`pinion serve` on the bundled samples with the journal on,
-//! SIGKILLed on drop) and a raw HTTP/1.1 client (one `Connection: close` exchange per request).
+//! SIGKILLed on drop, or stopped with a signal by [`Server::signal`]) and a raw HTTP/1.1 client (one
+//! `Connection: close` exchange per request).
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a server may take to print its listening line (recovery included).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -71,6 +72,30 @@ impl Server {
     pub fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL on unix
         let _ = self.child.wait();
+    }
+
+    /// Sends `sig` (`TERM`, `INT`, as `kill -s` names them) to the server.
+    #[allow(dead_code)] // Only the graceful-shutdown test sends signals.
+    pub fn signal(&self, sig: &str) {
+        let sent = Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().expect("running kill");
+        assert!(sent.success(), "kill -s {sig} {} failed", self.child.id());
+    }
+
+    /// Waits up to `within` for the server to exit; returns its status and how long the wait took.
+    /// Panics (after a SIGKILL) when it does not exit in time.
+    #[allow(dead_code)] // Only the graceful-shutdown test stops a server other than by SIGKILL.
+    pub fn wait_exit(&mut self, within: Duration) -> (ExitStatus, Duration) {
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for pinion serve") {
+                return (status, t0.elapsed());
+            }
+            if t0.elapsed() > within {
+                self.kill();
+                panic!("pinion serve did not exit within {within:?}\n{}", tail(&self.log, 30));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {

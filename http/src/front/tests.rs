@@ -426,3 +426,59 @@ fn expect_continue_is_answered_by_the_front_and_the_body_proxied() {
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
     assert_eq!(front.stats().refused_requests, 2);
 }
+
+/// A tiny_http backend that answers `ok` after `delay`.
+fn slow_backend(delay: Duration) -> SocketAddr {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let addr = server.server_addr().to_ip().unwrap();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            std::thread::sleep(delay);
+            let _ = req.respond(tiny_http::Response::from_string("ok"));
+        }
+    });
+    addr
+}
+
+#[test]
+fn drain_finishes_the_exchange_in_flight_refuses_new_ones_and_keeps_websockets_until_stop() {
+    let front = start_with(slow_backend(Duration::from_millis(300)), FrontConfig::default(), vec![]);
+    let addr = front.local_addr;
+    let mut ws = ws_connect(addr, "", None).unwrap();
+    wait_until("the WebSocket client", || front.stats().ws_clients == 1);
+    let in_flight = std::thread::spawn(move || raw(addr, b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false));
+    wait_until("the request proxied", || front.stats().proxied_connections == 1);
+
+    let t0 = Instant::now();
+    assert_eq!(front.drain(Duration::from_secs(5)), 0, "nothing left in flight");
+    assert!(t0.elapsed() < Duration::from_secs(2), "the drain ends when the exchange does: {:?}", t0.elapsed());
+    let answer = in_flight.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer:?}");
+    assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
+    assert_eq!(front.stats().ws_clients, 1, "WebSocket clients stay until stop");
+
+    front.stop();
+    loop {
+        match ws.read() {
+            Ok(Message::Close(Some(c))) => break assert_eq!(u16::from(c.code), 1001),
+            Ok(Message::Close(None)) => panic!("close frame without a code"),
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+#[test]
+fn drain_gives_up_after_its_grace_on_a_keep_alive_connection_left_open() {
+    let front = start(FrontConfig::default(), vec![]);
+    let mut kept = TcpStream::connect(front.local_addr).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    kept.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = [0u8; 12];
+    kept.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"HTTP/1.1 200");
+    let t0 = Instant::now();
+    assert_eq!(front.drain(Duration::from_millis(300)), 1, "the keep-alive connection is still open");
+    assert!(t0.elapsed() >= Duration::from_millis(300) && t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    front.stop();
+}
