@@ -58,7 +58,11 @@ fn hostile_numbers_are_400s_naming_the_field() {
         expect_400(&s.post_json("/api/operations", &op(extra.clone())), &format!("create with {extra}"), field);
     }
     // Beyond f64: serde_json refuses it rather than reading infinity.
-    let r = raw_post(&s, "/api/operations", r#"{"asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross", "initial_capital": 1e309}"#);
+    let r = raw_post(
+        &s,
+        "/api/operations",
+        r#"{"asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross", "initial_capital": 1e309}"#,
+    );
     assert_eq!(r.status, 400, "1e309: {}", r.text);
     assert_eq!(s.get_ok("/api/operations"), json!([]), "nothing was created");
 
@@ -79,10 +83,15 @@ fn hostile_numbers_are_400s_naming_the_field() {
         let body = json!({ "symbols": ["EUR_USD"], "model_path": "example", "target_capital_usd": cap });
         expect_400(&s.post_json("/session/config", &body), &format!("target_capital_usd {cap}"), "target_capital_usd");
     }
-    let risky = json!({ "symbols": ["EUR_USD"], "model_path": "example", "target_capital_usd": 1000, "risk": { "max_total_exposure_usd": 1e308 } });
+    let risky =
+        json!({ "symbols": ["EUR_USD"], "model_path": "example", "target_capital_usd": 1000, "risk": { "max_total_exposure_usd": 1e308 } });
     expect_400(&s.post_json("/session/config", &risky), "session risk override", "risk.max_total_exposure_usd");
     for t in [4.9e-324, 1e308, 86_400.5] {
-        expect_400(&s.post_json("/session/start", &json!({ "cold_start_timeout_sec": t })), &format!("timeout {t}"), "cold_start_timeout_sec");
+        expect_400(
+            &s.post_json("/session/start", &json!({ "cold_start_timeout_sec": t })),
+            &format!("timeout {t}"),
+            "cold_start_timeout_sec",
+        );
     }
 }
 
@@ -124,9 +133,8 @@ fn an_operation_whose_capital_is_exhausted_goes_to_error_and_stops_opening_posit
     });
     let reason = got["error"].as_str().unwrap_or_default();
     assert!(reason.contains("capital exhausted"), "{got}");
-    let entries = |s: &Server| {
-        s.all_pages(&format!("/api/operations/{id}/orders")).into_values().filter(|o| o["purpose"] == "ENTRY").count()
-    };
+    let entries =
+        |s: &Server| s.all_pages(&format!("/api/operations/{id}/orders")).into_values().filter(|o| o["purpose"] == "ENTRY").count();
     let at_error = entries(&s);
     assert!(at_error >= 1, "it traded before");
     poll("the WARN record naming the operation", WAIT, || {

@@ -15,8 +15,8 @@ pub const CAPITAL_MAX: f64 = 1e9;
 /// Smallest session `target_capital_usd`, USD (the upper bound is the account balance).
 pub const TARGET_CAPITAL_MIN: f64 = 0.01;
 
-/// Smallest `emergency_stop_loss_pct` (a fraction of entry notional: 0.0001 = 0.01%).
-pub const EMERGENCY_PCT_MIN: f64 = 0.0001;
+/// Smallest `emergency_stop_loss_pct` (a fraction of entry notional: 0.000001 = 0.0001%).
+pub const EMERGENCY_PCT_MIN: f64 = 1e-6;
 /// Largest `emergency_stop_loss_pct` (1 = 100% of entry notional).
 pub const EMERGENCY_PCT_MAX: f64 = 1.0;
 

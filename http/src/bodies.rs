@@ -53,7 +53,7 @@ pub struct CreateOperationBody {
     #[serde(default)]
     #[schemars(extend("default" = "CLOSE_ALL"))]
     pub crash_recovery_mode: Option<CrashRecoveryMode>,
-    /// EMERGENCY_EXIT threshold as a fraction of entry notional, in [0.0001, 1] (0.05 = 5%).
+    /// EMERGENCY_EXIT threshold as a fraction of entry notional, in [0.000001, 1] (0.05 = 5%).
     #[serde(default)]
     #[schemars(range(min = bounds::EMERGENCY_PCT_MIN, max = bounds::EMERGENCY_PCT_MAX), extend("default" = 0.05))]
     pub emergency_stop_loss_pct: Option<f64>,
@@ -123,7 +123,10 @@ mod tests {
         let create = serde_json::to_value(schemars::schema_for!(CreateOperationBody)).expect("schema");
         let text = create.to_string();
         let prop = |name: &str| create["properties"][name].to_string();
-        assert!(prop("initial_capital").contains("\"minimum\":0.01") && prop("initial_capital").contains("\"maximum\":1000000000.0"), "{text}");
+        assert!(
+            prop("initial_capital").contains("\"minimum\":0.01") && prop("initial_capital").contains("\"maximum\":1000000000.0"),
+            "{text}"
+        );
         assert!(prop("stop_loss_value").contains("\"maximum\":10000.0"), "{text}");
         assert!(prop("emergency_stop_loss_pct").contains("\"maximum\":1.0"), "{text}");
         let risk = serde_json::to_value(schemars::schema_for!(RiskUpdateBody)).expect("schema");

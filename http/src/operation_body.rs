@@ -49,18 +49,35 @@ fn protection_value(field: &str, v: f64, (min, max, unit): ValueRange) -> Result
     bounds::check_range(v, min, max).map_err(|e| ApiError::field(field, format!("{e} ({unit})")))
 }
 
+/// The numbers of a create body, checked and with defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OperationNumbers {
+    /// Starting capital, USD cents.
+    pub initial_capital: Money,
+    /// In the unit of the stop-loss type.
+    pub stop_loss_value: f64,
+    /// In the unit of the take-profit type.
+    pub take_profit_value: f64,
+    /// Fraction of entry notional.
+    pub emergency_stop_loss_pct: f64,
+}
+
 impl CreateOperationBody {
     /// The body's numbers, each checked against its range (with the defaults filled in): initial
     /// capital in cents, stop-loss and take-profit values (in the unit of their type) and the
     /// emergency stop-loss fraction. Needs no server state, so it runs before anything else.
-    pub fn numbers(&self) -> Result<(Money, f64, f64, f64), ApiError> {
+    pub fn numbers(&self) -> Result<OperationNumbers, ApiError> {
         let capital_in = self.initial_capital.unwrap_or(10_000.0);
         in_range("initial_capital", capital_in, -bounds::CAPITAL_MAX, bounds::CAPITAL_MAX)?;
         let initial_capital = Money::from_f64(capital_in);
         if initial_capital < Money::from_f64(bounds::CAPITAL_MIN) {
             return Err(ApiError::field(
                 "initial_capital",
-                format!("must be between {} and {} USD after rounding to cents, got {capital_in}", bounds::CAPITAL_MIN, bounds::CAPITAL_MAX),
+                format!(
+                    "must be between {} and {} USD after rounding to cents, got {capital_in}",
+                    bounds::CAPITAL_MIN,
+                    bounds::CAPITAL_MAX
+                ),
             ));
         }
         let sl = stop_loss_range(self.stop_loss_type.unwrap_or(StopLossType::Atr));
@@ -69,13 +86,13 @@ impl CreateOperationBody {
         let take_profit_value = protection_value("take_profit_value", self.take_profit_value.unwrap_or(2.0), tp)?;
         let emergency = self.emergency_stop_loss_pct.unwrap_or(0.05);
         in_range("emergency_stop_loss_pct", emergency, bounds::EMERGENCY_PCT_MIN, bounds::EMERGENCY_PCT_MAX)?;
-        Ok((initial_capital, stop_loss_value, take_profit_value, emergency))
+        Ok(OperationNumbers { initial_capital, stop_loss_value, take_profit_value, emergency_stop_loss_pct: emergency })
     }
 
     /// Checks every field against the server (instrument fed, strategy buildable) and fills in the
     /// defaults: the result is what is journaled.
     pub fn validate(self, app: &App) -> Result<OperationSpec, ApiError> {
-        let (initial_capital, stop_loss_value, take_profit_value, emergency_stop_loss_pct) = self.numbers()?;
+        let OperationNumbers { initial_capital, stop_loss_value, take_profit_value, emergency_stop_loss_pct } = self.numbers()?;
         let asset = self.asset;
         let instrument = app.instruments.find(&asset).ok_or_else(|| ApiError::field("asset", format!("unknown instrument {asset:?}")))?;
         let inst = app.instruments.get(instrument);
@@ -137,7 +154,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn numbers_of(extra: Value) -> Result<(Money, f64, f64, f64), ApiError> {
+    fn numbers_of(extra: Value) -> Result<OperationNumbers, ApiError> {
         let mut body = json!({ "asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross" });
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
@@ -174,13 +191,22 @@ mod tests {
 
     #[test]
     fn bounds_are_inclusive_and_capital_rounds_to_cents() {
-        let (capital, sl, tp, pct) = numbers_of(json!({
+        let n = numbers_of(json!({
             "initial_capital": 0.005, "stop_loss_type": "PIPS", "stop_loss_value": 10_000,
             "take_profit_type": "PERCENTAGE", "take_profit_value": 1, "emergency_stop_loss_pct": 1
         }))
         .expect("all at their bounds");
-        assert_eq!((capital, sl, tp, pct), (Money::from_f64(0.01), 10_000.0, 1.0, 1.0));
-        assert_eq!(numbers_of(json!({ "initial_capital": 1e9 })).map(|n| n.0), Ok(Money::from_f64(1e9)));
-        assert_eq!(numbers_of(json!({})).map(|n| (n.1, n.2, n.3)), Ok((1.5, 2.0, 0.05)), "the defaults are in range");
+        assert_eq!(
+            n,
+            OperationNumbers {
+                initial_capital: Money::from_f64(0.01),
+                stop_loss_value: 10_000.0,
+                take_profit_value: 1.0,
+                emergency_stop_loss_pct: 1.0
+            }
+        );
+        assert_eq!(numbers_of(json!({ "initial_capital": 1e9 })).map(|n| n.initial_capital), Ok(Money::from_f64(1e9)));
+        let d = numbers_of(json!({})).expect("the defaults are in range");
+        assert_eq!((d.stop_loss_value, d.take_profit_value, d.emergency_stop_loss_pct), (1.5, 2.0, 0.05));
     }
 }

@@ -37,7 +37,13 @@ fn app() -> App {
 }
 
 fn post(body: Vec<u8>) -> Request {
-    Request { method: "POST".into(), path: "/api/operations".into(), content_type: Some("application/json".into()), body, ..Default::default() }
+    Request {
+        method: "POST".into(),
+        path: "/api/operations".into(),
+        content_type: Some("application/json".into()),
+        body,
+        ..Default::default()
+    }
 }
 
 fn is_400(e: &ApiError) -> bool {
@@ -96,9 +102,30 @@ const SL_TYPES: [&str; 4] = ["ATR", "PERCENTAGE", "FIXED", "PIPS"];
 const TP_TYPES: [&str; 5] = ["RISK_REWARD", "ATR", "PERCENTAGE", "FIXED", "PIPS"];
 
 const TOKENS: [&str; 24] = [
-    "{", "}", "[", "]", ":", ",", "\"", "\"asset\"", "\"EUR_USD\"", "\"bar_sizes\"", "\"1 min\"", "\"strategy_name\"",
-    "\"ema_cross\"", "\"initial_capital\"", "\"stop_loss_value\"", "\"strategy_config\"", "\"trade_size\"", "1e309",
-    "4.9e-324", "-0", "null", "true", "\\u0000", " ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ",",
+    "\"",
+    "\"asset\"",
+    "\"EUR_USD\"",
+    "\"bar_sizes\"",
+    "\"1 min\"",
+    "\"strategy_name\"",
+    "\"ema_cross\"",
+    "\"initial_capital\"",
+    "\"stop_loss_value\"",
+    "\"strategy_config\"",
+    "\"trade_size\"",
+    "1e309",
+    "4.9e-324",
+    "-0",
+    "null",
+    "true",
+    "\\u0000",
+    " ",
 ];
 
 proptest! {

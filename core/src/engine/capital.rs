@@ -1,4 +1,4 @@
-//! Capital exhaustion: an operation's book whose equity (initial capital + realized P&L - commission +
+//! The books' capital: fills booked into each book's ledger, and capital exhaustion: an operation's book whose equity (initial capital + realized P&L - commission +
 //! unrealized P&L) is at or below zero stops trading and goes to `error` with
 //! [`BookErrorReason::CapitalExhausted`]. Checked on the tick path (each tick of the book's instrument,
 //! after the broker's protective fills were booked, and before every entry), without allocating. Open
@@ -12,6 +12,23 @@ use crate::fixed::Money;
 use crate::order::BookId;
 
 impl Engine {
+    /// Applies fills emitted since `start` to their books' capital.
+    pub(super) fn book_fills(&mut self, start: usize) {
+        for e in &self.events[start..] {
+            if let EngineEvent::Fill(f) = e {
+                if let Some(b) = self.books.get_mut(f.book.0 as usize) {
+                    b.realized += f.realized_pnl;
+                    b.commission += f.commission;
+                }
+            }
+        }
+    }
+
+    /// Total money of all books' capital (for summaries).
+    pub fn total_book_capital(&self) -> Money {
+        self.books.iter().map(|b| b.capital()).fold(Money::ZERO, |a, c| a + c)
+    }
+
     /// A book's equity now: its capital plus the unrealized P&L of its open position, USD cents (None
     /// for an unknown book).
     pub fn book_equity(&self, id: BookId) -> Option<Money> {

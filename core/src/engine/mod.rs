@@ -593,23 +593,6 @@ impl Engine {
         let steps = if size_prec == 0 { units.floor() } else { (units * 10f64.powi(size_prec as i32)).floor() };
         (steps.is_finite() && steps >= 1.0).then_some(Quantity(steps as i64))
     }
-
-    /// Applies fills emitted since `start` to their books' capital.
-    fn book_fills(&mut self, start: usize) {
-        for e in &self.events[start..] {
-            if let EngineEvent::Fill(f) = e {
-                if let Some(b) = self.books.get_mut(f.book.0 as usize) {
-                    b.realized += f.realized_pnl;
-                    b.commission += f.commission;
-                }
-            }
-        }
-    }
-
-    /// Total money of all books' capital (for summaries).
-    pub fn total_book_capital(&self) -> Money {
-        self.books.iter().map(|b| b.capital()).fold(Money::ZERO, |a, c| a + c)
-    }
 }
 
 #[cfg(test)]

@@ -170,12 +170,18 @@ impl RiskLimits {
                 }
                 "use_atr_sizing" => next.use_atr_sizing = v.as_bool().ok_or_else(|| RiskUpdateError::new(f, "must be a boolean"))?,
                 "atr_period" => next.atr_period = check_range_i(f, integer(f, v)?, 1, ATR_PERIOD_MAX_I)? as usize,
-                "stop_loss_atr_multiplier" => next.stop_loss_atr_multiplier = check_range_f(f, number(f, v)?, ATR_MULTIPLE_MIN, ATR_MULTIPLE_MAX)?,
-                "take_profit_atr_multiplier" => next.take_profit_atr_multiplier = check_range_f(f, number(f, v)?, ATR_MULTIPLE_MIN, ATR_MULTIPLE_MAX)?,
+                "stop_loss_atr_multiplier" => {
+                    next.stop_loss_atr_multiplier = check_range_f(f, number(f, v)?, ATR_MULTIPLE_MIN, ATR_MULTIPLE_MAX)?
+                }
+                "take_profit_atr_multiplier" => {
+                    next.take_profit_atr_multiplier = check_range_f(f, number(f, v)?, ATR_MULTIPLE_MIN, ATR_MULTIPLE_MAX)?
+                }
                 "stop_loss_pips" => next.stop_loss_pips = check_range_f(f, number(f, v)?, PIPS_MIN, PIPS_MAX)?,
                 "take_profit_pips" => next.take_profit_pips = check_range_f(f, number(f, v)?, PIPS_MIN, PIPS_MAX)?,
                 "daily_loss_limit_pct" => next.daily_loss_limit_pct = check_range_f(f, number(f, v)?, PERCENT_MIN, PERCENT_MAX)?,
-                "max_concurrent_positions" => next.max_concurrent_positions = check_range_i(f, integer(f, v)?, 0, POSITIONS_MAX_I)? as usize,
+                "max_concurrent_positions" => {
+                    next.max_concurrent_positions = check_range_i(f, integer(f, v)?, 0, POSITIONS_MAX_I)? as usize
+                }
                 "per_symbol_limit" => next.per_symbol_limit = check_range_i(f, integer(f, v)?, 1, PER_SYMBOL_MAX_I)? as i64,
                 _ => return Err(RiskUpdateError::new(f, format!("unknown field; known fields: {}", RISK_FIELDS.join(", ")))),
             }

@@ -50,7 +50,10 @@ fn hostile_numbers_in_configs_are_refused_naming_the_field() {
         let e = err(name, cfg.clone());
         assert!(e.contains(field), "{name} {cfg}: {e}");
     }
-    assert!(build_strategy("ema_cross", &json!({"fast": 9_999, "slow": 10_000, "trade_size": 1e9}), &i).is_ok(), "the bounds are inclusive");
+    assert!(
+        build_strategy("ema_cross", &json!({"fast": 9_999, "slow": 10_000, "trade_size": 1e9}), &i).is_ok(),
+        "the bounds are inclusive"
+    );
 }
 
 fn run_ticks(s: &mut dyn Strategy, inst: &Instrument, mids: &[i64], mut position: i64) -> Vec<Vec<Intent>> {
