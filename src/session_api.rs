@@ -2,6 +2,7 @@
 //! layer through its route-provider hook because they need libtorch (the `models` crate).
 
 use crate::session_views::{ActionView, SessionConfigView, SessionStatusView, StartedView, StoppedView, UnitsView, WarmupBars, WarmupView};
+use pinion_core::bounds;
 use pinion_core::change::{Change, SessionConfigSpec};
 use pinion_core::engine::ChangeResources;
 use pinion_core::engine::HISTORY_CAPACITY;
@@ -97,6 +98,32 @@ impl SessionApi {
         if let Some(k) = body.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
             return Err(ApiError::field(k, format!("unknown field; known fields: {}", CONFIG_FIELDS.join(", "))));
         }
+        // The body's numbers first (they need no model): the capital within [0.01, balance], the risk
+        // override's fields within their ranges.
+        let balance = app.read.read().account.balance;
+        let cap = match body.get("target_capital_usd") {
+            Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+            Some(_) => return Err(ApiError::field("target_capital_usd", "must be a number")),
+            None => return Err(ApiError::field("target_capital_usd", "is required")),
+        };
+        bounds::check_range(cap, bounds::TARGET_CAPITAL_MIN, balance.as_f64().max(bounds::TARGET_CAPITAL_MIN))
+            .map_err(|e| ApiError::field("target_capital_usd", format!("{e} (at most the account balance {balance})")))?;
+        if Money::from_f64(cap) > balance {
+            return Err(ApiError::field("target_capital_usd", format!("{cap} is above the account balance {balance}")));
+        }
+        let risk = match body.get("risk") {
+            None | Some(Value::Null) => None,
+            Some(r) => {
+                // Each field's name, type and range (the limits have no rule across fields, so any valid
+                // base will do; no engine call, so journal replay can use this too). Applied over the
+                // limits current at /session/start, and checked again there.
+                RiskLimits::default().apply_update(r).map_err(|e| match e.field.as_str() {
+                    "body" => ApiError::field("risk", e.message),
+                    _ => ApiError::bad_request(format!("risk.{e}")),
+                })?;
+                Some(r.as_object().cloned().unwrap_or_default())
+            }
+        };
         let arr = body
             .get("symbols")
             .and_then(Value::as_array)
@@ -152,31 +179,6 @@ impl SessionApi {
         if info.lookback_window.unwrap_or(0) > HISTORY_CAPACITY {
             return Err(ApiError::field("model_path", format!("lookback_window above the {HISTORY_CAPACITY} bars of history kept")));
         }
-        let cap = match body.get("target_capital_usd") {
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| ApiError::field("target_capital_usd", "must be a positive number"))?,
-            Some(_) => return Err(ApiError::field("target_capital_usd", "must be a number")),
-            None => return Err(ApiError::field("target_capital_usd", "is required")),
-        };
-        let balance = app.read.read().account.balance;
-        if Money::from_f64(cap) > balance {
-            return Err(ApiError::field("target_capital_usd", format!("{cap} is above the account balance {balance}")));
-        }
-        let risk = match body.get("risk") {
-            None | Some(Value::Null) => None,
-            Some(r) => {
-                // Each field's name, type and range (the limits have no rule across fields, so any valid
-                // base will do; no engine call, so journal replay can use this too). Applied over the
-                // limits current at /session/start, and checked again there.
-                RiskLimits::default().apply_update(r).map_err(|e| match e.field.as_str() {
-                    "body" => ApiError::field("risk", e.message),
-                    _ => ApiError::bad_request(format!("risk.{e}")),
-                })?;
-                Some(r.as_object().cloned().unwrap_or_default())
-            }
-        };
         Ok(SessionConfigSpec {
             symbols: symbols.into_iter().map(|s| s.1).collect(),
             model_path: path.to_string_lossy().into_owned(),
@@ -252,10 +254,11 @@ impl SessionApi {
         }
         let timeout = match body.get("cold_start_timeout_sec") {
             None | Some(Value::Null) => 120.0,
-            Some(v) => v
-                .as_f64()
-                .filter(|t| t.is_finite() && *t > 0.0 && *t <= 86_400.0)
-                .ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds in (0, 86400]"))?,
+            Some(v) => {
+                let t = v.as_f64().ok_or_else(|| ApiError::field("cold_start_timeout_sec", "must be a number of seconds"))?;
+                bounds::check_range(t, bounds::COLD_START_MIN_SEC, bounds::COLD_START_MAX_SEC)
+                    .map_err(|e| ApiError::field("cold_start_timeout_sec", format!("{e} seconds")))?
+            }
         };
         let committed = app.propose_with(|app| {
             // The pending configuration, or (once a start consumed it) the last session's again.

@@ -381,8 +381,8 @@ fn zero_concurrent_positions_freezes_entries_and_daily_loss_limit_changes_apply(
     assert_eq!(r.status, 200, "{}", r.text);
     poll("a filled entry once entries are allowed again", WAIT, || (filled_entries(&s, id) > 0).then_some(()));
 
-    // A limit of a hundred-millionth of a percent: the first loss at an entry check halts the day.
-    let r = s.post_json("/risk/update", &json!({"daily_loss_limit_pct": 1e-8}));
+    // A limit of a millionth of a percent: the first loss at an entry check halts the day.
+    let r = s.post_json("/risk/update", &json!({"daily_loss_limit_pct": 1e-6}));
     assert_eq!(r.status, 200, "{}", r.text);
     poll("the daily-loss halt", WAIT, || halted(&s).then_some(()));
     poll("an entry refused by the daily-loss halt", WAIT, || {
@@ -400,7 +400,7 @@ fn zero_concurrent_positions_freezes_entries_and_daily_loss_limit_changes_apply(
     poll("a filled entry after the halt was lifted", WAIT, || (filled_entries(&s, id) > before).then_some(()));
 
     // Lowering it below today's loss halts again at the next check.
-    let r = s.post_json("/risk/update", &json!({"daily_loss_limit_pct": 1e-8}));
+    let r = s.post_json("/risk/update", &json!({"daily_loss_limit_pct": 1e-6}));
     assert_eq!(r.status, 200, "{}", r.text);
     poll("the daily-loss halt after lowering the limit", WAIT, || halted(&s).then_some(()));
 }

@@ -84,6 +84,30 @@ impl std::fmt::Display for BookStatus {
     }
 }
 
+/// Why the engine itself put a book in [`BookStatus::Error`] (carried by the status event, so the read
+/// model can show it). Derived from ticks only, so a journal replay reproduces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BookErrorReason {
+    /// The book's equity (initial capital + realized P&L - commission + unrealized P&L) fell to zero
+    /// or below: it opens no more positions; open ones keep their stop-loss and take-profit.
+    CapitalExhausted {
+        /// The equity when it was detected, USD cents.
+        equity: Money,
+    },
+}
+
+impl std::fmt::Display for BookErrorReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BookErrorReason::CapitalExhausted { equity } => write!(
+                f,
+                "capital exhausted: equity {equity} USD is at or below zero; no new positions are opened, open \
+                 positions keep their stop-loss and take-profit"
+            ),
+        }
+    }
+}
+
 /// A lifecycle action a client asks of an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -175,6 +199,8 @@ pub enum EngineEvent {
         book: BookId,
         /// Its new status.
         status: BookStatus,
+        /// Why, when the engine itself put the book in `Error` (None for operator actions).
+        reason: Option<BookErrorReason>,
         /// When, UTC epoch ns (tick time).
         ts_ns: i64,
     },

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod bars;
+pub mod bounds;
 pub mod broker;
 pub mod change;
 pub mod engine;

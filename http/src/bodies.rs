@@ -1,7 +1,9 @@
 //! Request bodies as `Deserialize + JsonSchema` structs: the shape a client sends, documented once (the
 //! OpenAPI request schemas are generated from these). Field-level checks that a schema cannot say
-//! (an instrument the feed carries, a strategy that exists...) stay with each route's validation.
+//! (an instrument the feed carries, a strategy that exists...) stay with each route's validation. Numeric
+//! ranges name the constants of `pinion_core::bounds`, which the validators use too.
 
+use pinion_core::bounds;
 use pinion_core::engine::{CrashRecoveryMode, StopLossType, TakeProfitType};
 use pinion_core::risk::RiskLimits;
 use schemars::JsonSchema;
@@ -27,30 +29,33 @@ pub struct CreateOperationBody {
     /// The strategy's parameters.
     #[serde(default)]
     pub strategy_config: Map<String, Value>,
-    /// Starting capital, USD: > 0 and <= 1e12.
+    /// Starting capital, USD: in [0.01, 1e9] after rounding to cents.
     #[serde(default)]
-    #[schemars(extend("default" = 10000.0, "exclusiveMinimum" = 0, "maximum" = 1.0e12))]
+    #[schemars(range(min = bounds::CAPITAL_MIN, max = bounds::CAPITAL_MAX), extend("default" = 10000.0))]
     pub initial_capital: Option<f64>,
     #[serde(default)]
     #[schemars(extend("default" = "ATR"))]
     pub stop_loss_type: Option<StopLossType>,
-    /// > 0, in the unit of stop_loss_type.
+    /// In the unit of stop_loss_type, by type: ATR a multiple in [0.01, 100]; PERCENTAGE a fraction of the
+    /// entry price in [0.000001, 1] (0.01 = 1%); FIXED a price distance in [0.000001, 10000]; PIPS in
+    /// [0.1, 10000].
     #[serde(default)]
-    #[schemars(extend("default" = 1.5, "exclusiveMinimum" = 0))]
+    #[schemars(range(min = bounds::PROTECTION_VALUE_MIN, max = bounds::PROTECTION_VALUE_MAX), extend("default" = 1.5))]
     pub stop_loss_value: Option<f64>,
     #[serde(default)]
     #[schemars(extend("default" = "RISK_REWARD"))]
     pub take_profit_type: Option<TakeProfitType>,
-    /// > 0, in the unit of take_profit_type.
+    /// In the unit of take_profit_type, by type: RISK_REWARD a multiple of the stop distance in [0.01, 100];
+    /// ATR, PERCENTAGE, FIXED and PIPS as for stop_loss_value.
     #[serde(default)]
-    #[schemars(extend("default" = 2.0, "exclusiveMinimum" = 0))]
+    #[schemars(range(min = bounds::PROTECTION_VALUE_MIN, max = bounds::PROTECTION_VALUE_MAX), extend("default" = 2.0))]
     pub take_profit_value: Option<f64>,
     #[serde(default)]
     #[schemars(extend("default" = "CLOSE_ALL"))]
     pub crash_recovery_mode: Option<CrashRecoveryMode>,
-    /// EMERGENCY_EXIT threshold as a fraction of entry notional, in (0, 1] (0.05 = 5%).
+    /// EMERGENCY_EXIT threshold as a fraction of entry notional, in [0.000001, 1] (0.05 = 5%).
     #[serde(default)]
-    #[schemars(extend("default" = 0.05, "exclusiveMinimum" = 0, "maximum" = 1))]
+    #[schemars(range(min = bounds::EMERGENCY_PCT_MIN, max = bounds::EMERGENCY_PCT_MAX), extend("default" = 0.05))]
     pub emergency_stop_loss_pct: Option<f64>,
 }
 
@@ -64,8 +69,8 @@ pub struct SessionConfigBody {
     pub symbols: Vec<String>,
     /// A model file, or a name from `GET /models`.
     pub model_path: String,
-    /// The session's exposure cap, USD: > 0 and at most the account balance.
-    #[schemars(extend("exclusiveMinimum" = 0))]
+    /// The session's exposure cap, USD: at least 0.01 and at most the account balance.
+    #[schemars(range(min = bounds::TARGET_CAPITAL_MIN))]
     pub target_capital_usd: f64,
     /// Risk limits to apply over those in force at `/session/start` (only the fields named).
     #[serde(default)]
@@ -76,9 +81,9 @@ pub struct SessionConfigBody {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionStartBody {
-    /// Seconds the warm-up may take before the session gives up, in (0, 86400].
+    /// Seconds the warm-up may take before the session gives up, in [0.001, 86400].
     #[serde(default)]
-    #[schemars(extend("default" = 120, "exclusiveMinimum" = 0, "maximum" = 86400))]
+    #[schemars(range(min = bounds::COLD_START_MIN_SEC, max = bounds::COLD_START_MAX_SEC), extend("default" = 120))]
     pub cold_start_timeout_sec: Option<f64>,
 }
 
@@ -111,5 +116,23 @@ mod tests {
         assert!(serde_json::from_value::<SessionStartBody>(json!({})).is_ok());
         let r: RiskUpdateBody = serde_json::from_value(json!({ "daily_loss_limit_pct": 3 })).expect("a partial risk body");
         assert_eq!(r.daily_loss_limit_pct, 3.0);
+    }
+
+    #[test]
+    fn schemas_show_the_ranges_of_the_bounds_module() {
+        let create = serde_json::to_value(schemars::schema_for!(CreateOperationBody)).expect("schema");
+        let text = create.to_string();
+        let prop = |name: &str| create["properties"][name].to_string();
+        assert!(
+            prop("initial_capital").contains("\"minimum\":0.01") && prop("initial_capital").contains("\"maximum\":1000000000.0"),
+            "{text}"
+        );
+        assert!(prop("stop_loss_value").contains("\"maximum\":10000.0"), "{text}");
+        assert!(prop("emergency_stop_loss_pct").contains("\"maximum\":1.0"), "{text}");
+        let risk = serde_json::to_value(schemars::schema_for!(RiskUpdateBody)).expect("schema");
+        assert_eq!(risk["properties"]["max_total_exposure_usd"]["maximum"], json!(bounds::EXPOSURE_MAX), "{risk}");
+        assert_eq!(risk["properties"]["per_symbol_limit"]["maximum"], json!(bounds::PER_SYMBOL_LIMIT_MAX), "{risk}");
+        let start = serde_json::to_value(schemars::schema_for!(SessionStartBody)).expect("schema");
+        assert!(start["properties"]["cold_start_timeout_sec"].to_string().contains("\"maximum\":86400.0"), "{start}");
     }
 }

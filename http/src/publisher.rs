@@ -115,6 +115,7 @@ pub fn start(
                 // Each refused order is a WARN record (and so a `log` frame, after its `order` frame),
                 // written here, off the core's tick path.
                 let refused = crate::logs::refusals(&read.read(), batch);
+                let errored = crate::logs::book_errors(&read.read(), batch);
                 if ws.is_some() {
                     let mut status_changed = false;
                     let s = read.read();
@@ -138,6 +139,7 @@ pub fn start(
                     }
                 }
                 crate::logs::log_refusals(&refused);
+                crate::logs::log_book_errors(&errored);
             }
             if ws.is_some() && last_account.elapsed() >= cfg.account_every {
                 last_account = Instant::now();

@@ -60,7 +60,7 @@ mod tests {
     #[test]
     fn overflow_keeps_order_and_loses_nothing() {
         let (mut sink, mut rx) = RingSink::new(4);
-        let ev = |i| EngineEvent::BookStatus { book: BookId(i), status: BookStatus::Active, ts_ns: 0 };
+        let ev = |i| EngineEvent::BookStatus { book: BookId(i), status: BookStatus::Active, reason: None, ts_ns: 0 };
         let batch: Vec<EngineEvent> = (0..10).map(ev).collect();
         sink.publish(&batch);
         let mut got = Vec::new();

@@ -3,6 +3,7 @@
 //! the resulting events in a preallocated buffer for the caller to drain.
 
 pub mod book;
+mod capital;
 mod changes;
 pub mod event_ring;
 mod latency;
@@ -235,13 +236,13 @@ impl Engine {
         let id = BookId(self.books.len() as u32);
         self.by_instrument[spec.instrument.0 as usize].push(id.0);
         self.books.push(Book::new(id, spec));
-        self.events.push(EngineEvent::BookStatus { book: id, status: BookStatus::Active, ts_ns: self.now_ns });
+        self.events.push(EngineEvent::BookStatus { book: id, status: BookStatus::Active, reason: None, ts_ns: self.now_ns });
         Ok(id)
     }
 
     fn set_status(&mut self, id: BookId, status: BookStatus) {
         self.books[id.0 as usize].status = status;
-        self.events.push(EngineEvent::BookStatus { book: id, status, ts_ns: self.now_ns });
+        self.events.push(EngineEvent::BookStatus { book: id, status, reason: None, ts_ns: self.now_ns });
     }
 
     /// Applies a lifecycle action to a book through the one transition table
@@ -332,6 +333,11 @@ impl Engine {
         }
         let start = self.events.len();
         self.broker.on_tick(tick, &mut self.events);
+        // Protective fills count in the books' capital before the books look at their equity.
+        let after_broker = self.events.len();
+        if after_broker > start {
+            self.book_fills(start);
+        }
         if tick.ts_ns >= self.next_day_ns {
             self.roll_day(tick.ts_ns);
         }
@@ -346,8 +352,8 @@ impl Engine {
         if bar_closed && self.session.is_some() {
             self.maybe_decide();
         }
-        if self.events.len() > start {
-            self.book_fills(start);
+        if self.events.len() > after_broker {
+            self.book_fills(after_broker);
         }
     }
 
@@ -417,7 +423,7 @@ impl Engine {
     }
 
     fn book_on_tick(&mut self, b: usize, tick: &Tick, started: Option<std::time::Instant>) {
-        if matches!(self.books[b].status, BookStatus::Closed | BookStatus::Error) {
+        if matches!(self.books[b].status, BookStatus::Closed | BookStatus::Error) || self.fail_if_exhausted(b) {
             return;
         }
         {
@@ -502,7 +508,7 @@ impl Engine {
 
     /// Sizes, protects and sends an entry. Rejections are published as REJECTED orders.
     fn enter(&mut self, id: BookId, inst: InstrumentId, side: Side, quantity: Option<Quantity>) {
-        if self.books[id.0 as usize].entry_blocked {
+        if self.books[id.0 as usize].entry_blocked || self.fail_if_exhausted(id.0 as usize) {
             return;
         }
         let rejected_before = self.events.len();
@@ -586,23 +592,6 @@ impl Engine {
         let size_prec = self.broker.instruments().get(inst).size_precision;
         let steps = if size_prec == 0 { units.floor() } else { (units * 10f64.powi(size_prec as i32)).floor() };
         (steps.is_finite() && steps >= 1.0).then_some(Quantity(steps as i64))
-    }
-
-    /// Applies fills emitted since `start` to their books' capital.
-    fn book_fills(&mut self, start: usize) {
-        for e in &self.events[start..] {
-            if let EngineEvent::Fill(f) = e {
-                if let Some(b) = self.books.get_mut(f.book.0 as usize) {
-                    b.realized += f.realized_pnl;
-                    b.commission += f.commission;
-                }
-            }
-        }
-    }
-
-    /// Total money of all books' capital (for summaries).
-    pub fn total_book_capital(&self) -> Money {
-        self.books.iter().map(|b| b.capital()).fold(Money::ZERO, |a, c| a + c)
     }
 }
 

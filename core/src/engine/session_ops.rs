@@ -124,7 +124,12 @@ impl Engine {
             Some(b) => {
                 if self.books[b.0 as usize].status != BookStatus::Active {
                     self.books[b.0 as usize].status = BookStatus::Active;
-                    self.events.push(crate::events::EngineEvent::BookStatus { book: b, status: BookStatus::Active, ts_ns: self.now_ns });
+                    self.events.push(crate::events::EngineEvent::BookStatus {
+                        book: b,
+                        status: BookStatus::Active,
+                        reason: None,
+                        ts_ns: self.now_ns,
+                    });
                 }
                 b
             }

@@ -176,3 +176,64 @@ fn risk_limits_refuse_entries_with_a_reason() {
         .any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::MaxTotalExposure), .. })));
     assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 0);
 }
+
+/// Enters long 1000 whenever flat (so a book that may still trade re-enters at once).
+struct EnterWhenFlat;
+
+impl Strategy for EnterWhenFlat {
+    fn name(&self) -> &'static str {
+        "enter_when_flat"
+    }
+    fn on_tick(&mut self, _t: &Tick, ctx: &mut StrategyContext) {
+        if ctx.position == 0 && ctx.entries_allowed {
+            ctx.enter(Side::Buy, Some(Quantity(1000)));
+        }
+    }
+}
+
+/// A 10 USD book long 1000 EUR_USD with a 150-pip stop, through a fall that exhausts its capital, then
+/// the stop, then a recovery: every event, in order.
+fn exhaust_capital() -> (Engine, Vec<EngineEvent>) {
+    let mut e = engine();
+    let mut s = spec(Side::Buy, None, Some((StopLossType::Pips, 150.0)), None);
+    s.strategy = Box::new(EnterWhenFlat);
+    s.capital = Money::from_units(10);
+    e.add_book(s).unwrap();
+    let mut events = Vec::new();
+    for (k, (bid, ask)) in [(110_000, 110_010), (109_000, 109_010), (108_000, 108_010), (111_000, 111_010)].into_iter().enumerate() {
+        e.on_tick(&tick(k as i64 + 1, bid, ask));
+        if k == 1 {
+            assert_eq!(e.books()[0].status, BookStatus::Error, "equity 10 - 10.10 USD is exhausted");
+            let p = e.broker().position(BookId(0), InstrumentId(0)).expect("the position stays open");
+            assert_eq!(p.stop_loss.map(|s| s.price), Some(Price(108_510)), "and keeps its stop");
+        }
+        e.drain_events(|ev| events.push(*ev));
+    }
+    (e, events)
+}
+
+#[test]
+fn exhausted_capital_puts_the_book_in_error_and_refuses_entries() {
+    let (mut e, events) = exhaust_capital();
+    let errors: Vec<_> = events
+        .iter()
+        .filter_map(|ev| match ev {
+            EngineEvent::BookStatus { status: BookStatus::Error, reason, ts_ns, .. } => Some((*reason, *ts_ns)),
+            _ => None,
+        })
+        .collect();
+    let reason = Some(crate::events::BookErrorReason::CapitalExhausted { equity: Money::from_f64(-0.10) });
+    assert_eq!(errors, vec![(reason, 2)], "one error status, at the tick that exhausted the capital");
+    let entries = events
+        .iter()
+        .filter(|ev| matches!(ev, EngineEvent::Order { order, status: OrderStatus::Filled, .. } if order.purpose == OrderPurpose::Entry))
+        .count();
+    assert_eq!(entries, 1, "no entry after the error, not even once the stop closed the position and prices recovered");
+    assert!(e.broker().position(BookId(0), InstrumentId(0)).is_none_or(|p| p.is_flat()), "the stop closed it");
+    assert!(e.book_equity(BookId(0)).is_some_and(|m| m < Money::ZERO));
+    assert!(matches!(e.resume(BookId(0)), Err(EngineError::WrongState { status: BookStatus::Error, .. })));
+    e.close_book(BookId(0), OrderPurpose::Close).expect("stop is allowed from error");
+    assert_eq!(e.books()[0].status, BookStatus::Closed);
+    // Derived from ticks only: the same ticks give the same events (what journal replay relies on).
+    assert_eq!(exhaust_capital().1, events);
+}

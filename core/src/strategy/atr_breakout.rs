@@ -2,7 +2,7 @@
 //! previous `lookback` bars plus `multiplier * ATR`, short on the mirror break below the lowest low;
 //! an opposite breakout reverses the position.
 
-use super::{check_range, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::atr::Atr;
 use crate::order::Side;
@@ -33,9 +33,9 @@ pub struct AtrBreakout {
 
 impl AtrBreakout {
     pub fn new(cfg: AtrBreakoutConfig) -> Result<AtrBreakout, StrategyError> {
-        check_range("atr_period", cfg.atr_period, 1, 1000)?;
-        check_range("lookback", cfg.lookback, 1, 1000)?;
-        check_range("multiplier", cfg.multiplier, 0.0, 100.0)?;
+        check_period("atr_period", cfg.atr_period, 1)?;
+        check_period("lookback", cfg.lookback, 1)?;
+        check_range_f64("multiplier", cfg.multiplier, 0.0, 100.0)?;
         let atr = Atr::new(cfg.atr_period).map_err(|e| StrategyError::Config(e.to_string()))?;
         Ok(AtrBreakout { atr, highs: vec![0.0; cfg.lookback], lows: vec![0.0; cfg.lookback], seen: 0, cfg })
     }

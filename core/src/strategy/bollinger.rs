@@ -1,7 +1,7 @@
 //! `BollingerBandsMeanReversion`: on primary bar closes, buy a close below the lower band, sell a close
 //! above the upper band, and exit when price returns to the middle band.
 
-use super::{check_range, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::bollinger::Bollinger;
 use crate::order::Side;
@@ -27,8 +27,8 @@ pub struct BollingerReversion {
 
 impl BollingerReversion {
     pub fn new(cfg: BollingerConfig) -> Result<BollingerReversion, StrategyError> {
-        check_range("period", cfg.period, 2, 10_000)?;
-        check_range("num_std", cfg.num_std, 0.1, 10.0)?;
+        check_period("period", cfg.period, 2)?;
+        check_range_f64("num_std", cfg.num_std, 0.1, 10.0)?;
         let bands = Bollinger::new(cfg.period, cfg.num_std).map_err(|e| StrategyError::Config(e.to_string()))?;
         Ok(BollingerReversion { bands })
     }

@@ -1,7 +1,7 @@
 //! `ema_cross`: a tick-level fast/slow EMA crossover that is always in the market once both EMAs are
 //! ready, long when fast >= slow and short otherwise, reversing with two market orders.
 
-use super::{check_range, size_to_quantity, Strategy, StrategyContext, StrategyError};
+use super::{check_period, size_to_quantity, Strategy, StrategyContext, StrategyError};
 use crate::fixed::Quantity;
 use crate::indicators::ema::Ema;
 use crate::instrument::Instrument;
@@ -39,8 +39,8 @@ pub struct EmaCross {
 impl EmaCross {
     /// Validates `cfg` and builds the strategy for `instrument` (the trade size is converted to its size steps).
     pub fn new(cfg: EmaCrossConfig, instrument: &Instrument) -> Result<EmaCross, StrategyError> {
-        check_range("fast", cfg.fast, 1, 100_000)?;
-        check_range("slow", cfg.slow, 1, 100_000)?;
+        check_period("fast", cfg.fast, 1)?;
+        check_period("slow", cfg.slow, 1)?;
         if cfg.fast >= cfg.slow {
             return Err(StrategyError::Config(format!("fast ({}) must be below slow ({})", cfg.fast, cfg.slow)));
         }

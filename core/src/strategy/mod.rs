@@ -11,6 +11,7 @@ mod rsi;
 pub use ema_cross::{EmaCross, EmaCrossConfig};
 
 use crate::bars::{Bar, BarAggregator};
+use crate::bounds::{CONFIG_NUMBER_MAX, PERIOD_MAX, TRADE_SIZE_MAX};
 use crate::fixed::{Quantity, POW10};
 use crate::instrument::Instrument;
 use crate::order::Side;
@@ -185,8 +186,14 @@ fn parse_config<T: DeserializeOwned + Default>(v: &serde_json::Value) -> Result<
     if v.is_null() {
         return Ok(T::default());
     }
-    if !v.is_object() {
+    let Some(obj) = v.as_object() else {
         return Err(StrategyError::Config("must be a JSON object".into()));
+    };
+    // Hostile magnitudes first (each field's own range is checked by the strategy's constructor).
+    for (k, x) in obj {
+        if let Some(f) = x.as_f64() {
+            check_range_f64(k, f, -CONFIG_NUMBER_MAX, CONFIG_NUMBER_MAX)?;
+        }
     }
     serde_json::from_value(v.clone()).map_err(|e| StrategyError::Config(e.to_string()))
 }
@@ -200,12 +207,22 @@ fn check_range<T: PartialOrd + std::fmt::Display>(field: &str, value: T, lo: T, 
     }
 }
 
+/// Checks `lo <= value <= hi` for a named float config field, refusing denormals too.
+fn check_range_f64(field: &str, value: f64, lo: f64, hi: f64) -> Result<(), StrategyError> {
+    crate::bounds::check_range(value, lo, hi).map(|_| ()).map_err(|e| StrategyError::Config(format!("{field}: {e}")))
+}
+
+/// Checks `1 <= period <= PERIOD_MAX` (or from `lo`) for a named period field, in bars.
+fn check_period(field: &str, value: usize, lo: usize) -> Result<(), StrategyError> {
+    check_range(field, value, lo, PERIOD_MAX)
+}
+
 /// Turns a decimal size into integer size steps of the instrument, refusing fractions it cannot trade.
 pub fn size_to_quantity(field: &str, size: f64, instrument: &Instrument) -> Result<Quantity, StrategyError> {
     let scaled = size * POW10[instrument.size_precision as usize] as f64;
-    if !scaled.is_finite() || !(1.0..=1e15).contains(&scaled) || (scaled - scaled.round()).abs() > 1e-6 {
+    if !scaled.is_finite() || scaled < 1.0 || size > TRADE_SIZE_MAX || (scaled - scaled.round()).abs() > 1e-6 {
         return Err(StrategyError::Config(format!(
-            "{field} must be a positive size in steps of 1e-{} {}, got {size}",
+            "{field} must be a positive size of at most {TRADE_SIZE_MAX} in steps of 1e-{} {}, got {size}",
             instrument.size_precision, instrument.base
         )));
     }

@@ -6,7 +6,7 @@
 //! higher bar). Exit: the opposite MACD cross, RSI reaching the far extreme, or price retreating more than
 //! `atr_multiplier * ATR(14)` from the best close since entry.
 
-use super::{check_range, Cross, CrossDetector, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, Cross, CrossDetector, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::{atr::Atr, macd::Macd, rsi::Rsi};
 use crate::order::Side;
@@ -50,16 +50,16 @@ pub struct Momentum {
 
 impl Momentum {
     pub fn new(cfg: MomentumConfig) -> Result<Momentum, StrategyError> {
-        check_range("rsi_period", cfg.rsi_period, 2, 1000)?;
-        check_range("rsi_oversold", cfg.rsi_oversold, 0.0, 100.0)?;
-        check_range("rsi_overbought", cfg.rsi_overbought, 0.0, 100.0)?;
+        check_period("rsi_period", cfg.rsi_period, 2)?;
+        check_range_f64("rsi_oversold", cfg.rsi_oversold, 0.0, 100.0)?;
+        check_range_f64("rsi_overbought", cfg.rsi_overbought, 0.0, 100.0)?;
         if cfg.rsi_oversold >= cfg.rsi_overbought {
             return Err(StrategyError::Config("rsi_oversold must be below rsi_overbought".into()));
         }
-        check_range("atr_multiplier", cfg.atr_multiplier, 0.1, 100.0)?;
-        check_range("macd_fast", cfg.macd_fast, 1, 1000)?;
-        check_range("macd_slow", cfg.macd_slow, 2, 1000)?;
-        check_range("macd_signal", cfg.macd_signal, 1, 1000)?;
+        check_range_f64("atr_multiplier", cfg.atr_multiplier, 0.1, 100.0)?;
+        check_period("macd_fast", cfg.macd_fast, 1)?;
+        check_period("macd_slow", cfg.macd_slow, 2)?;
+        check_period("macd_signal", cfg.macd_signal, 1)?;
         if cfg.macd_fast >= cfg.macd_slow {
             return Err(StrategyError::Config("macd_fast must be below macd_slow".into()));
         }

@@ -2,7 +2,7 @@
 //! `oversold`, short when it crosses back down through `overbought`; a long exits when RSI reaches
 //! `exit_long` (default 50), a short when it falls to `exit_short` (default 50).
 
-use super::{check_range, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::rsi::Rsi;
 use crate::order::Side;
@@ -33,11 +33,11 @@ pub struct RsiReversal {
 
 impl RsiReversal {
     pub fn new(cfg: RsiConfig) -> Result<RsiReversal, StrategyError> {
-        check_range("rsi_period", cfg.rsi_period, 2, 1000)?;
+        check_period("rsi_period", cfg.rsi_period, 2)?;
         for (f, v) in
             [("oversold", cfg.oversold), ("overbought", cfg.overbought), ("exit_long", cfg.exit_long), ("exit_short", cfg.exit_short)]
         {
-            check_range(f, v, 0.0, 100.0)?;
+            check_range_f64(f, v, 0.0, 100.0)?;
         }
         if cfg.oversold >= cfg.overbought {
             return Err(StrategyError::Config("oversold must be below overbought".into()));

@@ -32,6 +32,30 @@ fn unknown_keys_and_out_of_range_values_are_rejected() {
     }
 }
 
+#[test]
+fn hostile_numbers_in_configs_are_refused_naming_the_field() {
+    let i = eurusd();
+    let err = |name, cfg| build_strategy(name, &cfg, &i).err().map(|e| e.to_string()).unwrap_or_default();
+    for (name, cfg, field) in [
+        ("ema_cross", json!({"trade_size": 4294967296u64}), "trade_size"),
+        ("ema_cross", json!({"trade_size": 1e308}), "trade_size"),
+        ("ema_cross", json!({"trade_size": 4.9e-324}), "trade_size"),
+        ("ema_cross", json!({"fast": 10, "slow": 10_001}), "slow"),
+        ("MomentumStrategy", json!({"macd_signal": 10_001}), "macd_signal"),
+        ("RSIStrategy", json!({"exit_long": 4.9e-324}), "exit_long"),
+        ("RSIStrategy", json!({"oversold": -1e308}), "oversold"),
+        ("BollingerBandsMeanReversion", json!({"period": 1u64 << 40}), "period"),
+        ("ATRBreakout", json!({"multiplier": 2.2e-310}), "multiplier"),
+    ] {
+        let e = err(name, cfg.clone());
+        assert!(e.contains(field), "{name} {cfg}: {e}");
+    }
+    assert!(
+        build_strategy("ema_cross", &json!({"fast": 9_999, "slow": 10_000, "trade_size": 1e9}), &i).is_ok(),
+        "the bounds are inclusive"
+    );
+}
+
 fn run_ticks(s: &mut dyn Strategy, inst: &Instrument, mids: &[i64], mut position: i64) -> Vec<Vec<Intent>> {
     let bars = BarAggregator::new(&[BarSize::parse("1 min").unwrap()]);
     let mut out = Vec::new();

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::readmodel::{OperationMeta, ReadModel};
+use pinion_core::events::BookStatus;
 use pinion_core::fixed::{Money, Price, Quantity};
 use pinion_core::instrument::InstrumentTable;
 use pinion_core::order::{BookId, OrderType, Side};
@@ -16,7 +17,7 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, r: &log::Record) {
-        if r.target() == CONTROL_TARGET || r.target() == ORDERS_TARGET {
+        if [CONTROL_TARGET, ORDERS_TARGET, OPERATIONS_TARGET].contains(&r.target()) {
             self.0.lock().unwrap_or_else(|p| p.into_inner()).push((r.level(), r.target().to_string(), r.args().to_string()));
         }
     }
@@ -52,6 +53,29 @@ fn order(id: u64, book: BookId, side: Side, qty: i64) -> Order {
     }
 }
 
+/// An operation as the read model registers it.
+fn operation(id: u64, book: BookId) -> OperationMeta {
+    OperationMeta {
+        id,
+        book,
+        asset: "EUR-USD".into(),
+        bar_sizes: vec!["1 min".into()],
+        primary_bar_size: "1 min".into(),
+        strategy_name: "ema_cross".into(),
+        strategy_config: json!({}),
+        initial_capital: Money::from_units(10_000),
+        stop_loss_type: "ATR".into(),
+        stop_loss_value: 1.5,
+        take_profit_type: "RISK_REWARD".into(),
+        take_profit_value: 2.0,
+        crash_recovery_mode: "CLOSE_ALL".into(),
+        emergency_stop_loss_pct: 0.05,
+        created_ns: 0,
+        updated_ns: 0,
+        error: None,
+    }
+}
+
 fn rejected(o: Order, reason: Option<RejectReason>) -> EngineEvent {
     EngineEvent::Order { order: o, status: OrderStatus::Rejected, fill_price: Price(0), reason, ts_ns: 5 }
 }
@@ -62,25 +86,7 @@ fn every_refused_order_gives_one_warn_record_naming_its_holder_and_reason() {
     let m = ReadModel::new(InstrumentTable::builtin(), Money::from_units(100_000));
     {
         let mut s = m.write();
-        s.operations.push(OperationMeta {
-            id: 44,
-            book: BookId(2),
-            asset: "EUR-USD".into(),
-            bar_sizes: vec!["1 min".into()],
-            primary_bar_size: "1 min".into(),
-            strategy_name: "ema_cross".into(),
-            strategy_config: json!({}),
-            initial_capital: Money::from_units(10_000),
-            stop_loss_type: "ATR".into(),
-            stop_loss_value: 1.5,
-            take_profit_type: "RISK_REWARD".into(),
-            take_profit_value: 2.0,
-            crash_recovery_mode: "CLOSE_ALL".into(),
-            emergency_stop_loss_pct: 0.05,
-            created_ns: 0,
-            updated_ns: 0,
-            error: None,
-        });
+        s.operations.push(operation(44, BookId(2)));
         s.session_book = Some(BookId(0));
     }
     let filled = EngineEvent::Order {
@@ -128,4 +134,29 @@ fn log_frames_carry_the_bare_message_and_the_feed_clock() {
     let f = log_frame(log::Level::Info, "started", 0).expect("frame");
     let v: Value = serde_json::from_str(&f.text).expect("json");
     assert!(!v["data"]["timestamp"].as_str().unwrap_or("1970").starts_with("1970"), "{v}");
+}
+
+#[test]
+fn a_book_the_engine_put_in_error_gets_its_reason_and_one_warn_record() {
+    captured();
+    let m = ReadModel::new(InstrumentTable::builtin(), Money::from_units(100_000));
+    m.write().operations.push(operation(45, BookId(3)));
+    let reason = pinion_core::events::BookErrorReason::CapitalExhausted { equity: Money::from_f64(-0.1) };
+    let batch = [
+        EngineEvent::BookStatus { book: BookId(3), status: BookStatus::Active, reason: None, ts_ns: 1 },
+        EngineEvent::BookStatus { book: BookId(3), status: BookStatus::Error, reason: Some(reason), ts_ns: 7 },
+    ];
+    m.apply_batch(&batch);
+    let s = m.read();
+    let op = s.operation(45).expect("operation 45");
+    assert_eq!(s.book_status(BookId(3)), BookStatus::Error);
+    assert!(op.error.as_deref().is_some_and(|e| e.starts_with("capital exhausted: equity -0.10 USD")), "{:?}", op.error);
+    let msgs = book_errors(&s, &batch);
+    drop(s);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0].starts_with("operation 45: error: capital exhausted"), "{msgs:?}");
+    log_book_errors(&msgs);
+    let got = records_with("operation 45: error");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0, got[0].1.as_str()), (log::Level::Warn, OPERATIONS_TARGET));
 }

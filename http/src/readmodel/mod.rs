@@ -126,10 +126,14 @@ impl ReadState {
             }
             EngineEvent::BookEquity { book, equity, ts_ns } => self.book_mut(*book).equity.record(*equity, *ts_ns),
             EngineEvent::Progress { ts_ns, .. } => self.now_ns = self.now_ns.max(*ts_ns),
-            EngineEvent::BookStatus { book, status, ts_ns } => {
+            EngineEvent::BookStatus { book, status, reason, ts_ns } => {
                 self.book_mut(*book).status = *status;
                 if let Some(op) = self.operations.iter_mut().find(|o| o.book == *book) {
                     op.updated_ns = *ts_ns;
+                    // The engine's reason for an `error` status stays on the operation (also once stopped).
+                    if let Some(r) = reason {
+                        op.error = Some(r.to_string());
+                    }
                 }
             }
             // The export is taken by `ReadModel::apply_batch` before this event is counted.

@@ -151,7 +151,7 @@ fn history() -> Vec<EngineEvent> {
         EngineEvent::BookEquity { book: OP, equity: Money::from_units(50_000) + Money(1_130), ts_ns: T0 + DAY },
         ev_order(o5, OrderStatus::Pending, 0, None, T0 + DAY + 1),
         ev_account(start().0 + 1_130, -6_000, 2, T0 + DAY + 2),
-        EngineEvent::BookStatus { book: OP, status: BookStatus::Paused, ts_ns: T0 + DAY + 3 },
+        EngineEvent::BookStatus { book: OP, status: BookStatus::Paused, reason: None, ts_ns: T0 + DAY + 3 },
         EngineEvent::Progress { ticks: 2_000, ts_ns: T0 + DAY + 4 },
     ]
 }
