@@ -52,8 +52,8 @@ use tungstenite::Utf8Bytes;
 
 use self::backend_pool::{BackendPool, MAX_WARM};
 use self::config::Counters;
-use self::drain::Drain;
 pub use self::config::{FrontConfig, FrontStats};
+use self::drain::Drain;
 use self::exchange::{Exchange, Finished};
 use self::head::{json_error, Sniffed};
 use self::reject::{reject, reject_step, Reject};
