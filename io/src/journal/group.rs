@@ -225,7 +225,15 @@ impl JournalHandle {
     /// thread (see [`Journal::compact`]).
     pub fn compact(&self, upto_seq: u64) -> Result<CompactReport, JournalError> {
         let (reply, rx) = bounded(1);
-        self.tx.send(Msg::Compact { upto: upto_seq, reply }).map_err(|_| self.shared.gone())?;
+        {
+            // Under the enqueue lock, like `close`: a request queued after the close would sit in the
+            // channel (another handle keeps it open) and never be answered.
+            let q = lock(&self.shared.enqueue);
+            if q.closed {
+                return Err(JournalError::Closed);
+            }
+            self.tx.send(Msg::Compact { upto: upto_seq, reply }).map_err(|_| self.shared.gone())?;
+        }
         rx.recv().map_err(|_| self.shared.gone())?
     }
 
