@@ -95,11 +95,6 @@ impl Change {
             Change::CrashRecoveryApplied { .. } => "crash_recovery_applied",
         }
     }
-
-    /// Whether applying it touches the engine (a session configuration only touches the settings).
-    pub fn touches_engine(&self) -> bool {
-        !matches!(self, Change::SessionConfigured { .. })
-    }
 }
 
 /// A journaled change: the change and where it applies. One journal record each.
