@@ -42,6 +42,9 @@ pub struct ServeConfig {
     pub snapshot_every_secs: f64,
     /// Seconds a keep-alive client connection may stay idle (no request begun) before it is closed.
     pub idle_timeout_secs: f64,
+    /// Orders, fill legs and closed trades each operation keeps in memory (its newest ones); older
+    /// ones are read from the history database (`DATA_DIR/history.sqlite3`).
+    pub history_window: usize,
 }
 
 impl Default for ServeConfig {
@@ -66,6 +69,7 @@ impl Default for ServeConfig {
             stop_after_ticks: None,
             snapshot_every_secs: 300.0,
             idle_timeout_secs: 30.0,
+            history_window: pinion_http::readmodel::DEFAULT_WINDOW,
         }
     }
 }
@@ -140,6 +144,9 @@ impl ServeConfig {
         if let Some(v) = get("PINION_IDLE_TIMEOUT_SECS") {
             self.idle_timeout_secs = v.parse().with_context(|| format!("PINION_IDLE_TIMEOUT_SECS={v:?} is not a number of seconds"))?;
         }
+        if let Some(v) = get("PINION_HISTORY_WINDOW") {
+            self.history_window = v.parse().with_context(|| format!("PINION_HISTORY_WINDOW={v:?} is not a row count"))?;
+        }
         if let Some(v) = get("PINION_JOURNAL") {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
         }
@@ -173,6 +180,9 @@ impl ServeConfig {
         }
         if !(self.idle_timeout_secs.is_finite() && self.idle_timeout_secs > 0.0 && self.idle_timeout_secs <= 86_400.0) {
             bail!("idle_timeout_secs must be a positive number of seconds (at most a day), got {}", self.idle_timeout_secs);
+        }
+        if self.history_window == 0 || self.history_window > 1_000_000 {
+            bail!("history_window must be between 1 and 1000000 rows, got {}", self.history_window);
         }
         self.origins()?;
         if self.rest_threads == 0 || self.rest_threads > 256 {

@@ -18,6 +18,7 @@ use pinion_core::engine::Engine;
 use pinion_core::events::EngineEvent;
 use pinion_core::fixed::{Money, Rate};
 use pinion_core::instrument::InstrumentTable;
+use pinion_core::records::HistoryStore;
 use pinion_core::risk::{RiskEngine, RiskLimits};
 use pinion_core::tick::Tick;
 use pinion_http::app::{App, Durability, HttpConfig, NoDurability};
@@ -27,6 +28,7 @@ use pinion_http::publisher::Publisher;
 use pinion_http::readmodel::ReadModel;
 use pinion_http::server::RestServer;
 use pinion_http::ws::{Broadcaster, Frame, Topic};
+use pinion_io::history::{self, SqliteHistory};
 use pinion_io::journal::{Journal, JournalError, JournalHandle};
 use pinion_io::replay::{replay_with, Pacing, ReplayOptions};
 use pinion_io::{load_many, ImportInput, ImportOptions, TickData};
@@ -79,6 +81,7 @@ pub struct Built {
     events: rtrb::Consumer<EngineEvent>,
     commands: Receiver<Command>,
     journal: Option<OpenJournal>,
+    history: Arc<SqliteHistory>,
 }
 
 /// Step 2 done: the engine and the read model hold everything the journal and snapshots had.
@@ -105,6 +108,7 @@ pub struct Server {
     core: Option<CoreHandle<RingSink>>,
     publisher: Option<Publisher>,
     journal: Option<OpenJournal>,
+    history: Arc<SqliteHistory>,
     session_api: Arc<SessionApi>,
     snapshot_dir: std::path::PathBuf,
 }
@@ -169,7 +173,14 @@ impl Server {
 
         let (sink, events) = RingSink::new(1 << 16);
         let (commands_tx, commands) = bounded::<Command>(1024);
-        let read = Arc::new(ReadModel::new(table.clone(), balance));
+        std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
+        let history = Arc::new(SqliteHistory::open(&cfg.data_dir.join(history::FILE_NAME), &table)?);
+        if !cfg.journal {
+            // Nothing of an earlier run comes back without the journal, so neither does its history.
+            history.restore(Vec::new(), 0, true)?;
+        }
+        let read = Arc::new(ReadModel::with_history(table.clone(), balance, history.clone()));
+        read.set_window(cfg.history_window);
         let journal = if cfg.journal { Some(open_journal(&cfg.data_dir.join("journal"))?) } else { None };
         let durability: Arc<dyn Durability> = match &journal {
             Some(j) => Arc::new(JournalDurability::new(j.handle.clone())),
@@ -210,6 +221,7 @@ impl Server {
             events,
             commands,
             journal,
+            history,
         })
     }
 }
@@ -237,6 +249,10 @@ impl Built {
             None => None,
         };
         let log = crate::durable::read_log(&journal_dir, from.map_or(0, |r| r.journal_seq + 1), from.map_or(0, |r| r.tick_pos))?;
+        if from.is_none() && log.records == 0 {
+            // An empty journal: whatever the history database holds is from another data directory.
+            self.history.restore(Vec::new(), 0, true)?;
+        }
         let feed = crate::durable::Feed { ticks: self.data.ticks(), account_every_ns: ACCOUNT_EVERY_NS, from: from.as_ref() };
         let r = crate::durable::recover(&mut self.engine, &self.app, &log, &feed)?;
         log::info!(
@@ -276,6 +292,7 @@ impl Recovered {
             core: None,
             publisher: None,
             journal: b.journal,
+            history: b.history.clone(),
             session_api: b.session_api.clone(),
             snapshot_dir: crate::snapshots::dir(&cfg.data_dir),
         };
@@ -400,6 +417,8 @@ impl Server {
                 Err(_) => log::error!("the journal thread panicked"),
             }
         }
+        // Everything the publisher handed over is written before the process ends.
+        self.history.close();
         if let Some(f) = self.front.take() {
             f.stop();
         }

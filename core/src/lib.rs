@@ -14,6 +14,7 @@ pub mod indicators;
 pub mod instrument;
 pub mod order;
 pub mod policy;
+pub mod records;
 pub mod risk;
 pub mod session;
 pub mod strategy;

@@ -2,12 +2,14 @@
 //! `/account/trades`, `/symbols/training`, `/symbols/oanda`, `/risk` and `/risk/update`. The two
 //! account lists are paginated like every list (`limit`, `offset`, `X-Total-Count`, `Link`).
 
-use crate::api::{page, take_page, take_page_by_id, ApiError, ApiResult, Reply, Request};
+use crate::api::{page, take_page, take_page_by_id, ApiError, ApiResult, Listed, Reply, Request};
 use crate::app::App;
+use crate::history_pages;
 use crate::readmodel::ReadState;
 use crate::views::{self, account, account::HealthView, account::RiskUpdatedView, account::RiskView, account::TrainingSymbolsView};
 use pinion_core::change::Change;
 use pinion_core::engine::ChangeResources;
+use pinion_core::records::HistoryQuery;
 use serde_json::Value;
 
 /// One row per open net position of every book.
@@ -24,11 +26,38 @@ fn positions(app: &App, req: &Request) -> ApiResult {
     Ok(take_page(rows, p, |v| views::to_json(&v)).reply(req))
 }
 
+/// Open lots and closed trades of every book, newest id first: from memory while the page lies above
+/// every book's evicted trades, else the closed trades from the history store merged with the lots.
 fn trades(app: &App, req: &Request) -> ApiResult {
     let p = page(req)?;
-    let rows = views::account::trades(&app.read.read());
-    let total = rows.len();
-    Ok(take_page_by_id(rows.into_iter(), total, p, |(id, _)| *id, |(_, v)| views::to_json(&v)).reply(req))
+    let below = p.before_id.unwrap_or(u64::MAX);
+    let (txn, total, lots) = {
+        let s = app.read.read();
+        let rows = views::account::trades(&s);
+        let total = s.books.iter().map(|b| b.counts.trades as usize).sum::<usize>() + rows.iter().filter(|r| r.1.status == "OPEN").count();
+        let floor = history_pages::memory_floor(&s);
+        let usable = rows.iter().filter(|(id, _)| *id < below && *id >= floor).count();
+        if floor == 0 || p.offset.saturating_add(p.limit) < usable {
+            return Ok(take_page_by_id(rows.into_iter(), total, p, |(id, _)| *id, |(_, v)| views::to_json(&v)).reply(req));
+        }
+        let lots: Vec<_> = views::account::open_lots(&s).into_iter().filter(|(id, _)| *id < below).collect();
+        (s.txn_seq, total, lots)
+    };
+    let store = app.read.history().clone();
+    history_pages::wait_store(store.as_ref(), txn)?;
+    let (rows, more) = history_pages::merge_page(
+        p,
+        lots,
+        |id| store.count_trades(id, below),
+        |offset, limit| {
+            let stored = store.trades(HistoryQuery { book: None, below_id: below, offset, limit })?;
+            let s = app.read.read();
+            Ok(stored.iter().filter_map(|t| views::account::closed_trade_row(&s, t)).collect())
+        },
+    )?;
+    let cursor_next = if more { rows.last().map(|(id, _)| *id) } else { None };
+    let rows = Value::Array(rows.into_iter().map(|(_, v)| views::to_json(&v)).collect());
+    Ok(Listed { rows, total, page: p, cursor_next }.reply(req))
 }
 
 fn risk_update(app: &App, req: &Request) -> ApiResult {

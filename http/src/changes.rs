@@ -40,8 +40,11 @@ pub fn operation_meta(op_id: u64, book: BookId, spec: &OperationSpec, now_ns: i6
 pub fn apply_outside_engine(app: &App, c: &Committed) {
     match &c.change {
         Change::OperationCreated { op_id, book, spec } => {
-            let meta = operation_meta(*op_id, *book, spec, c.applied.now_ns);
+            let mut meta = operation_meta(*op_id, *book, spec, c.applied.now_ns);
             let mut s = app.read.write();
+            // The core runs on once the change is applied: its events about the new book (an `error`
+            // status with its reason) may already be in the read model.
+            meta.error = s.books.get(book.0 as usize).and_then(|b| b.error.clone());
             if let Some(b) = s.books.get_mut(book.0 as usize) {
                 b.initial_capital = spec.initial_capital;
                 b.equity = crate::readmodel::book::EquityCurve::new(spec.initial_capital);

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod changes;
 pub mod extensions;
 pub mod front;
+pub mod history_pages;
 pub mod json_body;
 pub mod logs;
 pub mod openapi;

@@ -3,6 +3,7 @@
 
 use crate::api::{newest_first, page, take_page, ApiError, ApiResult, Reply, Request};
 use crate::app::App;
+use crate::history_pages::book_page;
 use crate::json_body::parse_body;
 use crate::operation_body::CreateOperationBody;
 use crate::readmodel::{OperationMeta, ReadState};
@@ -74,21 +75,28 @@ fn list(app: &App, req: &Request) -> ApiResult {
 /// An operation's lists (paginated, with `X-Total-Count` and `Link`) and its stats.
 fn sub_resource(app: &App, req: &Request, id: u64, what: &str) -> ApiResult {
     let p = page(req)?;
+    let store = app.read.history().clone();
     with_op(app, id, |s, op| {
         let empty = crate::readmodel::book::BookRecord::new(op.initial_capital);
         let b = s.book(op.book).unwrap_or(&empty);
         let listed = match what {
             "positions" if p.before_id.is_some() => {
-                return ApiError::field("before_id", "positions have no row ids; page them with offset").into_reply()
+                return Err(ApiError::field("before_id", "positions have no row ids; page them with offset"))
             }
-            "positions" => take_page(b.positions.values(), p, |r| views::position(s, Some(op), r)),
-            "transactions" => newest_first(&b.fills, p, |r| r.id, |r| views::transaction(s, Some(op), r)),
-            "trades" => newest_first(&b.trades, p, |r| r.id, |r| views::trade(s, Some(op), r)),
-            "orders" => newest_first(&b.orders, p, |r| r.order.id, |r| views::order(s, Some(op), r)),
-            _ => return Reply::ok(views::book_stats(b)),
+            "positions" => Ok(take_page(b.positions.values(), p, |r| views::position(s, Some(op), r))),
+            "transactions" => {
+                book_page(&b.fills, b.counts.fills, p, |r| r.id, |q| store.fills(q.of(op.book)), |r| views::transaction(s, Some(op), r))
+            }
+            "trades" => {
+                book_page(&b.trades, b.counts.trades, p, |r| r.id, |q| store.trades(q.of(op.book)), |r| views::trade(s, Some(op), r))
+            }
+            "orders" => {
+                book_page(&b.orders, b.counts.orders, p, |r| r.order.id, |q| store.orders(q.of(op.book)), |r| views::order(s, Some(op), r))
+            }
+            _ => return Ok(Reply::ok(views::book_stats(b))),
         };
-        listed.reply(req)
-    })
+        listed.map(|l| l.reply(req))
+    })?
 }
 
 fn overall(app: &App) -> ApiResult {

@@ -8,6 +8,7 @@ use crate::readmodel::{ReadModel, ReadState};
 use crate::views;
 use crate::ws::{Broadcaster, Frame, Topic};
 use pinion_core::events::EngineEvent;
+use pinion_core::records::OrderRecord;
 use pinion_core::time::format_iso;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,10 +49,10 @@ pub fn metric_data(s: &ReadState) -> Value {
 }
 
 fn order_frame(s: &ReadState, e: &EngineEvent) -> Option<Value> {
-    let EngineEvent::Order { order, .. } = e else { return None };
-    let &(bi, oi) = s.order_index.get(&order.id)?;
-    let rec = s.books.get(bi)?.orders.get(oi)?;
-    let mut v = views::order(s, s.operation_of_book(order.book), rec);
+    let EngineEvent::Order { order, status, fill_price, reason, ts_ns } = *e else { return None };
+    // The event carries the whole record (the order may already have left the read model's window).
+    let rec = OrderRecord { order, status, fill_price, reason, updated_ns: ts_ns, txn: 0 };
+    let mut v = views::order(s, s.operation_of_book(order.book), &rec);
     if s.session_book == Some(order.book) {
         v["session"] = json!(true);
     }

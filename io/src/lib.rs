@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod backtest;
+pub mod history;
 pub mod import;
 pub mod journal;
 pub mod replay;

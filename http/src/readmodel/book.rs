@@ -4,38 +4,49 @@
 use pinion_core::events::BookStatus;
 use pinion_core::fixed::{Money, Price};
 use pinion_core::instrument::InstrumentId;
-use pinion_core::order::{ClosedTrade, Fill, Order, OrderStatus, PositionState, RejectReason};
+use pinion_core::order::{ClosedTrade, Fill, PositionState};
 use pinion_core::time::NS_PER_DAY;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-/// The latest state of one order.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub use pinion_core::records::{FillRecord, OrderRecord, TradeRecord};
+
+/// How many orders, fill legs and closed trades a book ever had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OrderRecord {
-    pub order: Order,
-    pub status: OrderStatus,
-    pub fill_price: Price,
-    pub reason: Option<RejectReason>,
-    pub updated_ns: i64,
+pub struct HistoryCounts {
+    pub orders: u64,
+    pub fills: u64,
+    pub trades: u64,
 }
 
-/// One fill leg with its sequence id.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Totals over a book's closed trades, each at its P/L net of commission.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FillRecord {
-    pub id: u64,
-    pub fill: Fill,
-    /// Direction of the position the leg belongs to (+1 long, -1 short).
-    pub position_dir: i8,
+pub struct ClosedTotals {
+    pub trades: u64,
+    pub winning: u64,
+    pub losing: u64,
+    /// Sum of net P/L = gross_profit - gross_loss.
+    pub net_pnl: Money,
+    pub gross_profit: Money,
+    /// Positive.
+    pub gross_loss: Money,
 }
 
-/// A closed FIFO trade with its id.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TradeRecord {
-    pub id: u64,
-    pub trade: ClosedTrade,
+impl ClosedTotals {
+    pub fn add(&mut self, t: &ClosedTrade) {
+        let net = t.pnl - t.commission;
+        self.trades += 1;
+        self.net_pnl += net;
+        if net.0 > 0 {
+            self.winning += 1;
+            self.gross_profit += net;
+        } else if net.0 < 0 {
+            self.losing += 1;
+            self.gross_loss += -net;
+        }
+    }
 }
 
 /// An entry lot still open (an open trade in OANDA's sense).
@@ -119,13 +130,26 @@ pub struct BookRecord {
     pub initial_capital: Money,
     pub realized: Money,
     pub commission: Money,
-    pub orders: Vec<OrderRecord>,
-    pub fills: Vec<FillRecord>,
-    pub trades: Vec<TradeRecord>,
+    /// The newest orders (by id; see `super::window`); older ones are in the history store.
+    pub orders: VecDeque<OrderRecord>,
+    /// The newest fill legs.
+    pub fills: VecDeque<FillRecord>,
+    /// The newest closed trades.
+    pub trades: VecDeque<TradeRecord>,
+    /// How many of each the book ever had (the lists' totals).
+    #[serde(default)]
+    pub counts: HistoryCounts,
+    /// Totals over every closed trade (the stats), kept as trades close.
+    #[serde(default)]
+    pub closed: ClosedTotals,
     pub lots: VecDeque<OpenLot>,
     #[serde(with = "super::snapshot::positions_as_list")]
     pub positions: BTreeMap<InstrumentId, PositionRecord>,
     pub equity: EquityCurve,
+    /// The engine's reason for putting the book in `error` (kept once stopped). Held here as well as on
+    /// the operation because the engine's event can reach the read model before the operation does.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 impl BookRecord {
@@ -135,12 +159,15 @@ impl BookRecord {
             initial_capital,
             realized: Money::ZERO,
             commission: Money::ZERO,
-            orders: Vec::new(),
-            fills: Vec::new(),
-            trades: Vec::new(),
+            orders: VecDeque::new(),
+            fills: VecDeque::new(),
+            trades: VecDeque::new(),
+            counts: HistoryCounts::default(),
+            closed: ClosedTotals::default(),
             lots: VecDeque::new(),
             positions: BTreeMap::new(),
             equity: EquityCurve::new(initial_capital),
+            error: None,
         }
     }
 
@@ -152,12 +179,15 @@ impl BookRecord {
         self.positions.values().map(|p| p.unrealized).fold(Money::ZERO, |a, b| a + b)
     }
 
-    pub fn apply_fill(&mut self, id: u64, f: &Fill) {
+    /// Folds a fill leg in; returns its record (also pushed onto the window).
+    pub fn apply_fill(&mut self, id: u64, f: &Fill) -> FillRecord {
         self.realized += f.realized_pnl;
         self.commission += f.commission;
         let held = self.positions.get(&f.instrument).map_or(0, |p| p.state.quantity);
         let position_dir = if f.is_entry { f.side.sign() as i8 } else { held.signum() as i8 };
-        self.fills.push(FillRecord { id, fill: *f, position_dir: if position_dir == 0 { -(f.side.sign() as i8) } else { position_dir } });
+        let rec = FillRecord { id, fill: *f, position_dir: if position_dir == 0 { -(f.side.sign() as i8) } else { position_dir } };
+        self.fills.push_back(rec);
+        self.counts.fills += 1;
         if f.is_entry {
             self.lots.push_back(OpenLot {
                 id,
@@ -168,10 +198,12 @@ impl BookRecord {
             });
         }
         self.equity.record(self.capital() + self.unrealized(), f.ts_ns);
+        rec
     }
 
     /// Reduces the open lots of the trade's instrument FIFO, mirroring the broker.
-    pub fn apply_trade(&mut self, id: u64, t: &ClosedTrade) {
+    /// Returns the trade's record (also pushed onto the window).
+    pub fn apply_trade(&mut self, id: u64, t: &ClosedTrade) -> TradeRecord {
         let mut left = t.quantity.0;
         for lot in self.lots.iter_mut().filter(|l| l.instrument == t.instrument && l.quantity != 0) {
             if left == 0 {
@@ -182,7 +214,54 @@ impl BookRecord {
             left -= take;
         }
         self.lots.retain(|l| l.quantity != 0);
-        self.trades.push(TradeRecord { id, trade: *t });
+        let rec = TradeRecord { id, trade: *t };
+        self.trades.push_back(rec);
+        self.counts.trades += 1;
+        self.closed.add(t);
+        rec
+    }
+
+    /// Folds an order event in: a new order joins the window; a newer state replaces the one held
+    /// (an order already evicted lives on in the history store only).
+    pub fn apply_order(&mut self, rec: OrderRecord) {
+        let id = rec.order.id;
+        match self.orders.binary_search_by_key(&id, |o| o.order.id) {
+            Ok(i) => self.orders[i] = rec,
+            // Ids grow, so a new order sorts last; one that sorts before the window was evicted.
+            Err(i) if i == self.orders.len() => {
+                self.orders.push_back(rec);
+                self.counts.orders += 1;
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Drops the oldest rows beyond `window` of each list, but only rows the history store holds
+    /// (txn at or below `committed`), so nothing leaves memory before it is durable elsewhere.
+    pub fn evict(&mut self, window: usize, committed: u64) {
+        while self.orders.len() > window && self.orders.front().is_some_and(|o| o.txn <= committed) {
+            self.orders.pop_front();
+        }
+        while self.fills.len() > window && self.fills.front().is_some_and(|f| f.id <= committed) {
+            self.fills.pop_front();
+        }
+        while self.trades.len() > window && self.trades.front().is_some_and(|t| t.id <= committed) {
+            self.trades.pop_front();
+        }
+    }
+
+    /// Brings counts and totals kept since the history store up to the lists of a snapshot written
+    /// before it (which held every row in memory).
+    pub fn upgrade_counts(&mut self) {
+        self.counts.orders = self.counts.orders.max(self.orders.len() as u64);
+        self.counts.fills = self.counts.fills.max(self.fills.len() as u64);
+        if self.counts.trades < self.trades.len() as u64 {
+            self.counts.trades = self.trades.len() as u64;
+            self.closed = ClosedTotals::default();
+            for t in &self.trades {
+                self.closed.add(&t.trade);
+            }
+        }
     }
 
     pub fn apply_position(&mut self, p: &PositionState) {

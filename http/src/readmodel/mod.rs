@@ -8,17 +8,19 @@ mod pricing_tests;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
 
 use book::BookRecord;
 use pinion_core::events::{AccountState, BookStatus, EngineEvent};
 use pinion_core::fixed::Money;
 use pinion_core::instrument::InstrumentTable;
-use pinion_core::order::{BookId, OrderId};
+use pinion_core::order::BookId;
+use pinion_core::records::{HistoryRow, HistoryStore, NoHistory, OrderRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// What a client sent to create an operation, normalised, plus its identity.
@@ -50,8 +52,6 @@ pub struct OperationMeta {
 pub struct ReadState {
     pub instruments: InstrumentTable,
     pub books: Vec<BookRecord>,
-    /// Order id -> (book index, index in that book's orders).
-    pub order_index: HashMap<OrderId, (usize, usize)>,
     pub operations: Vec<OperationMeta>,
     pub account: AccountState,
     pub starting_balance: Money,
@@ -67,6 +67,11 @@ pub struct ReadState {
     pub now_ns: i64,
     /// Set when something visible in `positions` frames changed since the last frame.
     pub positions_dirty: bool,
+    /// History rows folded since the last batch was handed to the history store, in txn order.
+    pub rows: Vec<HistoryRow>,
+    /// Rows each book keeps in memory per list (orders, fills, trades); older ones are evicted once
+    /// the history store holds them.
+    pub window: usize,
 }
 
 impl ReadState {
@@ -89,29 +94,19 @@ impl ReadState {
             EngineEvent::Order { order, status, fill_price, reason, ts_ns } => {
                 self.last_transaction_id = seq;
                 let rec =
-                    book::OrderRecord { order: *order, status: *status, fill_price: *fill_price, reason: *reason, updated_ns: *ts_ns };
-                let b = order.book.0 as usize;
-                match self.order_index.get(&order.id) {
-                    Some(&(bi, oi)) => {
-                        let o = &mut self.books[bi].orders[oi];
-                        o.status = *status;
-                        o.fill_price = *fill_price;
-                        o.reason = *reason;
-                        o.updated_ns = *ts_ns;
-                    }
-                    None => {
-                        let book = self.book_mut(order.book);
-                        book.orders.push(rec);
-                        let idx = book.orders.len() - 1;
-                        self.order_index.insert(order.id, (b, idx));
-                    }
-                }
+                    OrderRecord { order: *order, status: *status, fill_price: *fill_price, reason: *reason, updated_ns: *ts_ns, txn: seq };
+                self.book_mut(order.book).apply_order(rec);
+                self.rows.push(HistoryRow::Order(rec));
             }
             EngineEvent::Fill(f) => {
                 self.last_transaction_id = seq;
-                self.book_mut(f.book).apply_fill(seq, f);
+                let rec = self.book_mut(f.book).apply_fill(seq, f);
+                self.rows.push(HistoryRow::Fill(rec));
             }
-            EngineEvent::Trade(t) => self.book_mut(t.book).apply_trade(seq, t),
+            EngineEvent::Trade(t) => {
+                let rec = self.book_mut(t.book).apply_trade(seq, t);
+                self.rows.push(HistoryRow::Trade(rec));
+            }
             EngineEvent::Position(p) => {
                 self.book_mut(p.book).apply_position(p);
                 self.positions_dirty = true;
@@ -127,12 +122,17 @@ impl ReadState {
             EngineEvent::BookEquity { book, equity, ts_ns } => self.book_mut(*book).equity.record(*equity, *ts_ns),
             EngineEvent::Progress { ts_ns, .. } => self.now_ns = self.now_ns.max(*ts_ns),
             EngineEvent::BookStatus { book, status, reason, ts_ns } => {
-                self.book_mut(*book).status = *status;
+                let error = reason.map(|r| r.to_string());
+                let record = self.book_mut(*book);
+                record.status = *status;
+                if error.is_some() {
+                    record.error.clone_from(&error);
+                }
                 if let Some(op) = self.operations.iter_mut().find(|o| o.book == *book) {
                     op.updated_ns = *ts_ns;
                     // The engine's reason for an `error` status stays on the operation (also once stopped).
-                    if let Some(r) = reason {
-                        op.error = Some(r.to_string());
+                    if error.is_some() {
+                        op.error = error;
                     }
                 }
             }
@@ -172,16 +172,25 @@ pub struct ReadModel {
     checkpointed: Condvar,
     /// `ReadState::now_ns` after the latest applied batch, readable without the lock (log records).
     feed_now: AtomicI64,
+    /// Where the history rows go, and the older pages come from.
+    history: Arc<dyn HistoryStore>,
 }
+
+/// Rows per book and list kept in memory by default.
+pub const DEFAULT_WINDOW: usize = 1000;
 
 impl ReadModel {
     pub fn new(instruments: InstrumentTable, starting_balance: Money) -> ReadModel {
+        ReadModel::with_history(instruments, starting_balance, Arc::new(NoHistory))
+    }
+
+    /// A read model whose older history lives in `history`.
+    pub fn with_history(instruments: InstrumentTable, starting_balance: Money, history: Arc<dyn HistoryStore>) -> ReadModel {
         let account = AccountState { balance: starting_balance, ..Default::default() };
         ReadModel {
             state: RwLock::new(ReadState {
                 instruments,
                 books: Vec::new(),
-                order_index: HashMap::new(),
                 operations: Vec::new(),
                 account,
                 starting_balance,
@@ -192,7 +201,10 @@ impl ReadModel {
                 txn_seq: 0,
                 now_ns: 0,
                 positions_dirty: false,
+                rows: Vec::new(),
+                window: DEFAULT_WINDOW,
             }),
+            history,
             applied: Mutex::new(0),
             changed: Condvar::new(),
             checkpoint: Mutex::new(None),
@@ -230,6 +242,7 @@ impl ReadModel {
             for e in before {
                 s.apply(e);
             }
+            self.hand_over(&mut s);
             let Some((checkpoint, after)) = from_checkpoint.split_first() else {
                 self.feed_now.store(s.now_ns, Ordering::Release);
                 break s.applied_seq;
@@ -248,6 +261,40 @@ impl ReadModel {
             *self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = captured;
             self.checkpointed.notify_all();
         }
+    }
+
+    /// Hands the rows folded so far to the history store (in txn order: only this thread applies events)
+    /// and evicts from each book's window what the store already holds.
+    fn hand_over(&self, s: &mut ReadState) {
+        if !s.rows.is_empty() {
+            self.history.submit(std::mem::take(&mut s.rows));
+        }
+        let (window, committed) = (s.window, self.history.committed());
+        for b in &mut s.books {
+            b.evict(window, committed);
+        }
+    }
+
+    /// The history store.
+    pub fn history(&self) -> &Arc<dyn HistoryStore> {
+        &self.history
+    }
+
+    /// Sets how many rows per book and list stay in memory (at least 1).
+    pub fn set_window(&self, rows: usize) {
+        self.write().window = rows.max(1);
+    }
+
+    /// Every history row held in memory, in txn order (handed to the store after a restore).
+    pub fn window_rows(s: &ReadState) -> Vec<HistoryRow> {
+        let mut rows: Vec<HistoryRow> = Vec::new();
+        for b in &s.books {
+            rows.extend(b.orders.iter().map(|o| HistoryRow::Order(*o)));
+            rows.extend(b.fills.iter().map(|f| HistoryRow::Fill(*f)));
+            rows.extend(b.trades.iter().map(|t| HistoryRow::Trade(*t)));
+        }
+        rows.sort_by_key(HistoryRow::txn);
+        rows
     }
 
     /// Waits until the `Checkpoint` event `id` has been applied and takes the read side's export taken at
@@ -281,6 +328,8 @@ impl ReadModel {
             let mut s = self.write();
             s.import_state(v)?;
             self.feed_now.store(s.now_ns, Ordering::Release);
+            // The store may have stopped short of the snapshot (rows still in its window then).
+            self.history.restore(Self::window_rows(&s), s.txn_seq, false).map_err(|e| e.to_string())?;
             s.applied_seq
         };
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = seq;

@@ -102,21 +102,24 @@ fn list<'a, T: Deserialize<'a>>(obj: &'a Map<String, Value>, name: &str) -> Resu
     items.iter().enumerate().map(|(i, x)| T::deserialize(x).map_err(|e| err(format_args!("{name}[{i}]: {e}")))).collect()
 }
 
-/// Order id -> (book index, index in that book's orders), checking that every order sits in its own book
-/// (where `ReadState::apply` puts it) and that no id appears twice.
-fn index_orders(books: &[BookRecord]) -> Result<HashMap<OrderId, (usize, usize)>, String> {
-    let mut index = HashMap::new();
+/// Checks that every order sits in its own book (where `ReadState::apply` puts it) and that each book's
+/// orders are in increasing id order (the window is searched by id), so no id appears twice.
+fn check_orders(books: &[BookRecord]) -> Result<(), String> {
+    let mut seen: HashMap<OrderId, (usize, usize)> = HashMap::new();
     for (bi, b) in books.iter().enumerate() {
         for (oi, o) in b.orders.iter().enumerate() {
             if o.order.book.0 as usize != bi {
                 return Err(err(format_args!("books[{bi}].orders[{oi}]: order {} belongs to book {}", o.order.id, o.order.book.0)));
             }
-            if let Some((pb, po)) = index.insert(o.order.id, (bi, oi)) {
+            if let Some((pb, po)) = seen.insert(o.order.id, (bi, oi)) {
                 return Err(err(format_args!("books[{bi}].orders[{oi}]: order id {} already at books[{pb}].orders[{po}]", o.order.id)));
+            }
+            if oi > 0 && b.orders[oi - 1].order.id > o.order.id {
+                return Err(err(format_args!("books[{bi}].orders[{oi}]: order id {} is below the one before it", o.order.id)));
             }
         }
     }
-    Ok(index)
+    Ok(())
 }
 
 /// Transaction ids (fills, trades, lots) come from `txn_seq`: one above it would be handed out again.
@@ -179,7 +182,7 @@ impl ReadState {
         let applied_seq: u64 = field(obj, "applied_seq")?;
         let txn_seq: u64 = field(obj, "txn_seq")?;
         let now_ns: i64 = field(obj, "now_ns")?;
-        let order_index = index_orders(&books)?;
+        check_orders(&books)?;
         check_ids(&books, last_transaction_id, txn_seq, applied_seq)?;
         let mut op_ids = HashSet::new();
         if let Some((i, o)) = operations.iter().enumerate().find(|(_, o)| !op_ids.insert(o.id)) {
@@ -187,7 +190,9 @@ impl ReadState {
         }
 
         self.books = books;
-        self.order_index = order_index;
+        for b in &mut self.books {
+            b.upgrade_counts();
+        }
         self.operations = operations;
         self.account = account;
         self.starting_balance = starting_balance;

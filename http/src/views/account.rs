@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::readmodel::ReadState;
 use pinion_core::instrument::InstrumentKind;
 use pinion_core::order::BookId;
+use pinion_core::records::TradeRecord;
 use pinion_core::risk::RiskLimits;
 use pinion_core::time::format_iso;
 use schemars::JsonSchema;
@@ -201,31 +202,33 @@ pub struct AccountTradeView {
     pub holder: Option<Holder>,
 }
 
-/// Open and closed trades of every book with their ids, newest (highest id) first.
-pub fn trades(s: &ReadState) -> Vec<(u64, AccountTradeView)> {
+/// One closed trade as an account trade row (None for an instrument the table does not know).
+pub fn closed_trade_row(s: &ReadState, t: &TradeRecord) -> Option<(u64, AccountTradeView)> {
+    let tr = &t.trade;
+    let inst = s.instruments.try_get(tr.instrument)?;
+    Some((
+        t.id,
+        AccountTradeView {
+            id: t.id.to_string(),
+            instrument: inst.symbol.clone(),
+            units: tr.direction as f64 * super::units(tr.quantity.0, inst),
+            entry_price: tr.entry_price.as_f64(inst.price_precision),
+            status: "CLOSED".into(),
+            pnl: money(tr.pnl),
+            commission: Some(money(tr.commission)),
+            open_timestamp: format_iso(tr.entry_ns),
+            close_timestamp: Some(format_iso(tr.exit_ns)),
+            close_price: Some(tr.exit_price.as_f64(inst.price_precision)),
+            holder: holder(s, tr.book),
+        },
+    ))
+}
+
+/// The open lots of every book as account trade rows with their ids, newest (highest id) first.
+pub fn open_lots(s: &ReadState) -> Vec<(u64, AccountTradeView)> {
     let mut rows: Vec<(u64, AccountTradeView)> = Vec::new();
     for (bi, b) in s.books.iter().enumerate() {
         let who = holder(s, BookId(bi as u32));
-        for t in &b.trades {
-            let tr = &t.trade;
-            let Some(inst) = s.instruments.try_get(tr.instrument) else { continue };
-            rows.push((
-                t.id,
-                AccountTradeView {
-                    id: t.id.to_string(),
-                    instrument: inst.symbol.clone(),
-                    units: tr.direction as f64 * super::units(tr.quantity.0, inst),
-                    entry_price: tr.entry_price.as_f64(inst.price_precision),
-                    status: "CLOSED".into(),
-                    pnl: money(tr.pnl),
-                    commission: Some(money(tr.commission)),
-                    open_timestamp: format_iso(tr.entry_ns),
-                    close_timestamp: Some(format_iso(tr.exit_ns)),
-                    close_price: Some(tr.exit_price.as_f64(inst.price_precision)),
-                    holder: who.clone(),
-                },
-            ));
-        }
         for lot in &b.lots {
             let Some(inst) = s.instruments.try_get(lot.instrument) else { continue };
             // An open lot's share of its position's unrealized P&L, in proportion to its size.
@@ -252,6 +255,14 @@ pub fn trades(s: &ReadState) -> Vec<(u64, AccountTradeView)> {
             ));
         }
     }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    rows
+}
+
+/// Open lots and the closed trades held in memory of every book, with their ids, newest first.
+pub fn trades(s: &ReadState) -> Vec<(u64, AccountTradeView)> {
+    let mut rows = open_lots(s);
+    rows.extend(s.books.iter().flat_map(|b| b.trades.iter()).filter_map(|t| closed_trade_row(s, t)));
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows
 }

@@ -45,27 +45,20 @@ impl StatsTotals {
 }
 
 pub fn book_totals(b: &BookRecord) -> StatsTotals {
-    let mut t = StatsTotals {
+    let c = &b.closed;
+    StatsTotals {
+        total_trades: c.trades,
+        winning: c.winning,
+        losing: c.losing,
+        total_pnl: c.net_pnl,
+        gross_profit: c.gross_profit,
+        gross_loss: c.gross_loss,
         initial: b.initial_capital,
         capital: b.capital(),
         commission: b.commission,
         open_positions: b.positions.len() as u64,
         max_drawdown: b.equity.max_drawdown,
-        ..Default::default()
-    };
-    for r in &b.trades {
-        let net = r.trade.pnl - r.trade.commission;
-        t.total_trades += 1;
-        t.total_pnl += net;
-        if net.0 > 0 {
-            t.winning += 1;
-            t.gross_profit += net;
-        } else if net.0 < 0 {
-            t.losing += 1;
-            t.gross_loss += -net;
-        }
     }
-    t
 }
 
 /// Annualised Sharpe ratio from daily returns of the equity curve (None with fewer than two returns).

@@ -28,7 +28,10 @@ fn trade(id: u64, pnl: i64, commission: i64) -> TradeRecord {
 fn book(trades: &[(i64, i64)]) -> BookRecord {
     let mut b = BookRecord::new(Money::from_units(10_000));
     for (i, (pnl, c)) in trades.iter().enumerate() {
-        b.trades.push(trade(i as u64 + 1, *pnl, *c));
+        let t = trade(i as u64 + 1, *pnl, *c);
+        b.closed.add(&t.trade);
+        b.counts.trades += 1;
+        b.trades.push_back(t);
         b.realized += Money(*pnl);
         b.commission += Money(*c);
     }
