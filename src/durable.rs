@@ -72,6 +72,10 @@ impl Durability for JournalDurability {
         }
         Ok(())
     }
+
+    fn fault(&self) -> Option<String> {
+        self.handle.fault()
+    }
 }
 
 /// The compact journal form of the events worth keeping (orders, fills, trades).
@@ -95,7 +99,9 @@ fn event_json(e: &EngineEvent) -> Option<Value> {
 }
 
 /// The publisher hook: journals each batch's orders, fills and trades plus its last progress marker, and
-/// returns only once that marker is durable (so clients never see what a crash could lose).
+/// returns only once that marker is durable (so clients never see what a crash could lose). While the
+/// journal cannot write (a full disk) this waits: the journal retries, the core holds, and the batch
+/// becomes visible once it is durable. False only when the journal failed for good.
 pub fn event_hook(handle: JournalHandle) -> BatchHook {
     Box::new(move |batch: &[EngineEvent]| {
         let mut progress = None;
@@ -107,6 +113,7 @@ pub fn event_hook(handle: JournalHandle) -> BatchHook {
                 wrote = true;
                 if let Err(err) = handle.append_nowait(EVENT, v.to_string().into_bytes()) {
                     log::error!("journal append failed: {err}");
+                    return false;
                 }
             }
         }
@@ -114,8 +121,10 @@ pub fn event_hook(handle: JournalHandle) -> BatchHook {
         if let Some((ticks, ts)) = progress.filter(|_| wrote) {
             if let Err(err) = mark_progress(&handle, ticks, ts) {
                 log::error!("journal progress not durable: {err:#}");
+                return false;
             }
         }
+        true
     })
 }
 

@@ -9,6 +9,7 @@ mod server;
 mod session_api;
 mod session_views;
 mod snapshots;
+mod storage_watch;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

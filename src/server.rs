@@ -105,6 +105,7 @@ pub struct Server {
     feed_stop: Arc<AtomicBool>,
     snapshots: Option<JoinHandle<()>>,
     snapshots_stop: Arc<AtomicBool>,
+    storage_watch: Option<JoinHandle<()>>,
     core: Option<CoreHandle<RingSink>>,
     publisher: Option<Publisher>,
     journal: Option<OpenJournal>,
@@ -289,6 +290,7 @@ impl Recovered {
             feed_stop: Arc::new(AtomicBool::new(false)),
             snapshots: None,
             snapshots_stop: Arc::new(AtomicBool::new(false)),
+            storage_watch: None,
             core: None,
             publisher: None,
             journal: b.journal,
@@ -301,7 +303,8 @@ impl Recovered {
         let rest_addr = rest.local_addr;
         server.rest = Some(rest);
         let listener = std::net::TcpListener::bind(&cfg.bind).with_context(|| format!("binding {}", cfg.bind))?;
-        let status = status_fn(b.session_api.clone());
+        let journal_handle = server.journal.as_ref().map(|j| j.handle.clone());
+        let status = crate::storage_watch::status_fn(b.session_api.clone(), journal_handle.clone());
         let (on_connect_read, status2) = (b.read.clone(), status.clone());
         let on_connect: Arc<dyn Fn() -> Vec<Frame> + Send + Sync> = Arc::new(move || {
             let s = on_connect_read.read();
@@ -331,6 +334,7 @@ impl Recovered {
         let _ = LOG_FRAMES.set((broadcaster.clone(), b.read.clone()));
         let _ = b.session_api.frames.set(broadcaster.clone());
         let hook = server.journal.as_ref().map(|j| crate::durable::event_hook(j.handle.clone()));
+        let (broadcaster_for_watch, status_for_watch) = (broadcaster.clone(), status.clone());
         server.publisher =
             Some(pinion_http::publisher::start(b.events, b.read.clone(), Some(broadcaster), status, hook, Default::default())?);
 
@@ -338,8 +342,14 @@ impl Recovered {
             pin_cpu: Some(b.core_cpu),
             account_every_ns: ACCOUNT_EVERY_NS,
             exit_when_feed_ends: false,
+            // Nothing runs ahead of the journal: while it cannot write, the core takes no ticks.
+            hold: journal_handle.as_ref().map(JournalHandle::fault_flag),
             ..CoreConfig::default()
         };
+        if let Some(j) = &journal_handle {
+            let (read, stop) = (b.read.clone(), server.snapshots_stop.clone());
+            server.storage_watch = Some(crate::storage_watch::start(j.clone(), read, broadcaster_for_watch, status_for_watch, stop)?);
+        }
         let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
         server.core = Some(spawn_core(b.engine, consumer, b.commands, b.sink, core_cfg)?);
         if let Some(j) = server.journal.as_ref().filter(|_| cfg.snapshot_every_secs > 0.0) {
@@ -391,6 +401,7 @@ impl Server {
         self.snapshots_stop.store(true, Ordering::Release);
         join("feed", self.feed.take());
         join("snapshot", self.snapshots.take());
+        join("storage watch", self.storage_watch.take());
         let engine = self.core.take().and_then(|core| {
             core.request_stop();
             core.join().map(|(engine, _sink, _stats)| engine).map_err(|_| log::error!("the core thread panicked")).ok()
@@ -470,18 +481,6 @@ fn ensure_example_model(dir: &std::path::Path) {
             Err(e) => log::warn!("could not build the example model: {e:#}"),
         }
     }
-}
-
-fn status_fn(session: Arc<SessionApi>) -> pinion_http::publisher::StatusFn {
-    Arc::new(move |s| {
-        let count = |st: &str| s.operations.iter().filter(|o| s.book_status(o.book).as_str() == st).count();
-        serde_json::json!({
-            "engine": "running",
-            "operations": { "total": s.operations.len(), "active": count("active"), "paused": count("paused"), "closed": count("closed") },
-            "session": session.last_status.lock().map(|v| v.clone()).unwrap_or_default(),
-            "timestamp": pinion_core::time::format_iso(s.now_ns),
-        })
-    })
 }
 
 #[cfg(test)]

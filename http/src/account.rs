@@ -92,8 +92,14 @@ pub fn route(app: &App, req: &Request) -> Option<ApiResult> {
     let m = req.method.as_str();
     Some(match (m, req.path.trim_end_matches('/')) {
         ("GET", "/health") => {
+            let uptime_seconds = app.started.elapsed().as_secs();
+            if let Some(fault) = app.durability.fault() {
+                let detail = format!("storage fault: {fault}; trading is halted until the journal can write again");
+                let h = HealthView { status: "storage_fault".into(), engine: "halted".into(), uptime_seconds, detail: Some(detail) };
+                return Some(Ok(Reply::new(503, views::to_json(&h))));
+            }
             let engine = if app.commands.is_empty() || app.read.read().applied_seq > 0 { "running" } else { "stopped" };
-            let h = HealthView { status: "ok".into(), engine: engine.into(), uptime_seconds: app.started.elapsed().as_secs() };
+            let h = HealthView { status: "ok".into(), engine: engine.into(), uptime_seconds, detail: None };
             Ok(Reply::ok(views::to_json(&h)))
         }
         ("GET", "/account/summary") => Ok(Reply::ok(views::to_json(&account::summary(app, &app.read.read())))),

@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 pub trait Durability: Send + Sync {
     /// Records the change and returns once it is durable; an error means it must not be applied.
     fn record(&self, record: &JournaledChange) -> Result<(), String>;
+
+    /// Why records cannot be made durable right now (a full disk; retried meanwhile), or None.
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }
 
 /// No persistence (tests and `--no-journal`).
@@ -128,7 +133,15 @@ impl App {
     /// Like [`propose`](Self::propose), building the change while the change lock is held (for changes
     /// computed from the current state: the next operation id, limits updated from the current ones).
     pub fn propose_with(&self, build: impl FnOnce(&App) -> Result<(Change, ChangeResources), ApiError>) -> Result<Committed, ApiError> {
+        let refuse =
+            |fault: String| ApiError::unavailable(format!("storage fault: {fault}; the change was not made (retry once /health is ok)"));
+        if let Some(f) = self.durability.fault() {
+            return Err(refuse(f));
+        }
         let _serial = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = self.durability.fault() {
+            return Err(refuse(f));
+        }
         let (change, resources) = build(self)?;
         let (prepared_tx, prepared_rx) = bounded(1);
         let (decision_tx, decision_rx) = bounded(1);

@@ -31,6 +31,8 @@ mod config;
 mod drain;
 mod exchange;
 mod framing;
+#[cfg(test)]
+mod fuzz_tests;
 mod head;
 mod pipe;
 mod reject;

@@ -33,7 +33,7 @@ pub fn book_page<T>(
     let in_memory = window.iter().rev().filter(|t| id_of(t) < below).count();
     let evicted = total > window.len() as u64;
     if !evicted || p.offset.saturating_add(p.limit) < in_memory {
-        return Ok(take_page_by_id(window.iter().rev(), total as usize, p, |t| id_of(t), |t| f(t)));
+        return Ok(take_page_by_id(window.iter().rev(), total as usize, p, |t| id_of(t), &f));
     }
     // The window's part, then the store's rows below the window's oldest (and below the cursor).
     let from_window: Vec<&T> = window.iter().rev().filter(|t| id_of(t) < below).skip(p.offset).take(p.limit + 1).collect();

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 /// Renders the `status` frame's data from the read state.
 pub type StatusFn = Arc<dyn Fn(&ReadState) -> Value + Send + Sync>;
-/// Receives each applied batch (the journal).
-pub type BatchHook = Box<dyn FnMut(&[EngineEvent]) + Send>;
+/// Receives each batch before it is applied (the journal) and answers whether it is durable; a batch
+/// that is not is never applied or shown, nor is anything after it.
+pub type BatchHook = Box<dyn FnMut(&[EngineEvent]) -> bool + Send>;
 
 pub struct PublisherConfig {
     pub account_every: Duration,
@@ -50,8 +51,10 @@ pub fn metric_data(s: &ReadState) -> Value {
 
 fn order_frame(s: &ReadState, e: &EngineEvent) -> Option<Value> {
     let EngineEvent::Order { order, status, fill_price, reason, ts_ns } = *e else { return None };
-    // The event carries the whole record (the order may already have left the read model's window).
-    let rec = OrderRecord { order, status, fill_price, reason, updated_ns: ts_ns, txn: 0 };
+    // The order as first sent with its new state (it may already have left the read model's window:
+    // then the event's copy).
+    let first = s.book(order.book).and_then(|b| b.order(order.id)).map_or(order, |r| r.order);
+    let rec = OrderRecord { order: first, status, fill_price, reason, updated_ns: ts_ns, txn: 0 };
     let mut v = views::order(s, s.operation_of_book(order.book), &rec);
     if s.session_book == Some(order.book) {
         v["session"] = json!(true);
@@ -85,6 +88,7 @@ pub fn start(
     let handle = std::thread::Builder::new().name("pinion-publisher".into()).spawn(move || {
         let mut last_account = Instant::now();
         let mut last_status = Instant::now();
+        let mut durable_lost = false;
         let send = |topic: Topic, data: &Value| {
             if let Some(b) = &ws {
                 if let Ok(f) = Frame::json(topic, data) {
@@ -108,9 +112,16 @@ pub fn start(
             }
             let ready = pending.iter().rposition(|e| matches!(e, EngineEvent::Progress { .. })).map_or(0, |i| i + 1);
             let batch = &pending[..ready];
-            if !batch.is_empty() {
+            if !batch.is_empty() && !durable_lost {
                 if let Some(h) = hook.as_mut() {
-                    h(batch);
+                    if !h(batch) {
+                        // The journal failed for good: nothing from here on can be made durable, so
+                        // nothing more becomes visible (the core holds; /health says why).
+                        log::error!("events can no longer be journaled; nothing more is shown until a restart");
+                        durable_lost = true;
+                        pending.clear();
+                        continue;
+                    }
                 }
                 read.apply_batch(batch);
                 // Each refused order is a WARN record (and so a `log` frame, after its `order` frame),

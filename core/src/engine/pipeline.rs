@@ -113,7 +113,7 @@ pub trait EventSink: Send {
 }
 
 /// Settings of the core thread's loop.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CoreConfig {
     /// CPU to pin the core thread to (None: leave unpinned).
     pub pin_cpu: Option<usize>,
@@ -125,6 +125,9 @@ pub struct CoreConfig {
     pub exit_when_feed_ends: bool,
     /// Longest nap when idle.
     pub max_idle_sleep: Duration,
+    /// While set, the core takes no ticks (it still runs commands): nothing happens that could not be
+    /// recorded, e.g. while the journal cannot write. The feed waits on the full tick ring meanwhile.
+    pub hold: Option<Arc<AtomicBool>>,
 }
 
 impl Default for CoreConfig {
@@ -135,6 +138,7 @@ impl Default for CoreConfig {
             account_every_ns: 0,
             exit_when_feed_ends: true,
             max_idle_sleep: Duration::from_micros(200),
+            hold: None,
         }
     }
 }
@@ -179,7 +183,8 @@ pub fn run_core<S: EventSink>(
             stats.commands += 1;
             worked = true;
         }
-        let available = ticks.slots();
+        let held = cfg.hold.as_ref().is_some_and(|h| h.load(Ordering::Acquire));
+        let available = if held { 0 } else { ticks.slots() };
         if available > 0 {
             if let Ok(chunk) = ticks.read_chunk(available.min(cfg.batch)) {
                 let (a, b) = chunk.as_slices();

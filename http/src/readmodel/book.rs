@@ -223,17 +223,34 @@ impl BookRecord {
 
     /// Folds an order event in: a new order joins the window; a newer state replaces the one held
     /// (an order already evicted lives on in the history store only).
-    pub fn apply_order(&mut self, rec: OrderRecord) {
+    /// A later event keeps the order as first sent (a cancel reports no quantity); returns the record
+    /// as it now stands.
+    pub fn apply_order(&mut self, rec: OrderRecord) -> OrderRecord {
         let id = rec.order.id;
         match self.orders.binary_search_by_key(&id, |o| o.order.id) {
-            Ok(i) => self.orders[i] = rec,
-            // Ids grow, so a new order sorts last; one that sorts before the window was evicted.
-            Err(i) if i == self.orders.len() => {
-                self.orders.push_back(rec);
+            Ok(i) => {
+                let o = &mut self.orders[i];
+                o.status = rec.status;
+                o.fill_price = rec.fill_price;
+                o.reason = rec.reason;
+                o.updated_ns = rec.updated_ns;
+                o.txn = rec.txn;
+                return *o;
+            }
+            // Rows are evicted oldest id first, so an unknown id below the whole window was evicted
+            // (its new state goes to the history store only); any other unknown id is a new order.
+            Err(0) if self.counts.orders > self.orders.len() as u64 => {}
+            Err(i) => {
+                self.orders.insert(i, rec);
                 self.counts.orders += 1;
             }
-            Err(_) => {}
         }
+        rec
+    }
+
+    /// The order `id` if the window holds it.
+    pub fn order(&self, id: u64) -> Option<&OrderRecord> {
+        self.orders.binary_search_by_key(&id, |o| o.order.id).ok().map(|i| &self.orders[i])
     }
 
     /// Drops the oldest rows beyond `window` of each list, but only rows the history store holds

@@ -95,7 +95,7 @@ impl ReadState {
                 self.last_transaction_id = seq;
                 let rec =
                     OrderRecord { order: *order, status: *status, fill_price: *fill_price, reason: *reason, updated_ns: *ts_ns, txn: seq };
-                self.book_mut(order.book).apply_order(rec);
+                let rec = self.book_mut(order.book).apply_order(rec);
                 self.rows.push(HistoryRow::Order(rec));
             }
             EngineEvent::Fill(f) => {
@@ -217,6 +217,15 @@ impl ReadModel {
     /// readable from anywhere (a logger included) without taking the state's lock.
     pub fn feed_now_ns(&self) -> i64 {
         self.feed_now.load(Ordering::Acquire)
+    }
+
+    /// The state if no writer holds it now.
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, ReadState>> {
+        match self.state.try_read() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, ReadState> {

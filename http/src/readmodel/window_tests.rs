@@ -38,7 +38,14 @@ impl MemStore {
     fn write(&self, rows: Vec<HistoryRow>) {
         for r in rows.into_iter().filter(|r| r.txn() > self.committed.load(Ordering::Acquire)) {
             match r {
-                HistoryRow::Order(o) => drop(self.orders.lock().unwrap().insert(o.order.id, o)),
+                HistoryRow::Order(mut o) => {
+                    // Like the SQLite store: a later state keeps the order as first sent.
+                    let mut orders = self.orders.lock().unwrap();
+                    if let Some(first) = orders.get(&o.order.id) {
+                        o.order = first.order;
+                    }
+                    orders.insert(o.order.id, o);
+                }
                 HistoryRow::Fill(f) => drop(self.fills.lock().unwrap().insert(f.id, f)),
                 HistoryRow::Trade(t) => drop(self.trades.lock().unwrap().insert(t.id, t)),
             }
@@ -132,13 +139,31 @@ fn events(rounds: u64) -> Vec<EngineEvent> {
             id += 1;
             let entry = mk(id, Side::Buy, OrderPurpose::Entry);
             id += 1;
+            let take_profit = mk(id, Side::Sell, OrderPurpose::TakeProfit);
+            id += 1;
             let exit = mk(id, Side::Sell, OrderPurpose::Exit);
             let pnl = (i as i64 % 5) * 100 - 200;
+            out.push(EngineEvent::Order {
+                order: take_profit,
+                status: OrderStatus::Pending,
+                fill_price: Price(0),
+                reason: None,
+                ts_ns: ts,
+            });
             out.push(EngineEvent::Order { order: entry, status: OrderStatus::Pending, fill_price: Price(0), reason: None, ts_ns: ts });
             out.push(EngineEvent::Order { order: entry, status: OrderStatus::Filled, fill_price: Price(110_000), reason: None, ts_ns: ts });
             out.push(fill(&entry, true, 110_000, 0));
             out.push(EngineEvent::Order { order: exit, status: OrderStatus::Filled, fill_price: Price(110_010), reason: None, ts_ns: ts });
             out.push(fill(&exit, false, 110_010, pnl));
+            // The protection is withdrawn; the cancel reports no quantity.
+            let cancelled = Order { quantity: Quantity(0), ..take_profit };
+            out.push(EngineEvent::Order {
+                order: cancelled,
+                status: OrderStatus::Cancelled,
+                fill_price: Price(0),
+                reason: None,
+                ts_ns: ts,
+            });
             out.push(EngineEvent::Trade(ClosedTrade {
                 book,
                 instrument: InstrumentId(eur.0),
@@ -209,7 +234,7 @@ fn a_small_window_shows_exactly_what_a_whole_history_shows() {
     {
         let s = windowed.read();
         assert!(s.books.iter().all(|b| b.orders.len() == 4 && b.fills.len() == 4 && b.trades.len() == 4), "bounded");
-        assert_eq!(s.books[1].counts.orders, 60);
+        assert_eq!(s.books[1].counts.orders, 90);
     }
     assert_eq!(all_pages(&whole), all_pages(&windowed));
 }
@@ -240,10 +265,11 @@ fn a_snapshot_holds_the_window_only_and_a_restore_fills_the_stores_gap() {
     let store = Arc::new(MemStore::default());
     let m = ReadModel::with_history(InstrumentTable::builtin(), Money::from_units(100_000), store.clone());
     m.set_window(4);
-    fold(&m, &evs[..1140]);
+    let cut = evs.len() - 60;
+    fold(&m, &evs[..cut]);
     // The store stops short of the snapshot: the last rows exist in the window only.
     store.hold.store(true, Ordering::Release);
-    fold(&m, &evs[1140..]);
+    fold(&m, &evs[cut..]);
     let export = m.read().export_state();
     let whole = ReadModel::new(InstrumentTable::builtin(), Money::from_units(100_000));
     fold(&whole, &evs);

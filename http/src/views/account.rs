@@ -17,12 +17,17 @@ use serde_json::Value;
 /// `GET /health`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct HealthView {
-    #[schemars(extend("enum" = ["ok"]))]
+    /// `ok`, or `storage_fault` (answered with 503) while the journal cannot write.
+    #[schemars(extend("enum" = ["ok", "storage_fault"]))]
     pub status: String,
-    /// `running` once the engine has applied an event (or runs without a command queue).
-    #[schemars(extend("enum" = ["running", "stopped"]))]
+    /// `running` once the engine has applied an event (or runs without a command queue); `halted`
+    /// while it waits for storage (it takes no ticks and sends no orders; it resumes by itself).
+    #[schemars(extend("enum" = ["running", "stopped", "halted"]))]
     pub engine: String,
     pub uptime_seconds: u64,
+    /// Why storage fails (only with `storage_fault`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// `GET /account/summary`: flat, with OANDA's field names and arithmetic.

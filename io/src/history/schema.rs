@@ -142,12 +142,15 @@ pub fn write_instruments(c: &Connection, table: &InstrumentTable) -> Result<(), 
     Ok(())
 }
 
-/// Inserts or replaces one order's row.
+/// Inserts one order's row, or updates the state of the row already there (the order as first sent
+/// stays: a cancel reports no quantity).
 pub fn put_order(c: &Connection, r: &OrderRecord) -> Result<(), HistoryError> {
     let o = &r.order;
     c.prepare_cached(
-        "INSERT OR REPLACE INTO orders (id, book, instrument, side, order_type, purpose, quantity, price, created_ns, status, fill_price, reason, updated_ns, txn)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO orders (id, book, instrument, side, order_type, purpose, quantity, price, created_ns, status, fill_price, reason, updated_ns, txn)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, fill_price = excluded.fill_price, reason = excluded.reason,
+             updated_ns = excluded.updated_ns, txn = excluded.txn",
     )
     .and_then(|mut st| {
         st.execute(params![

@@ -39,6 +39,11 @@ struct Shared {
     enqueue: Mutex<Enqueue>,
     durable: AtomicU64,
     failed: AtomicBool,
+    /// Set while writes fail and are retried (a full disk): see [`JournalHandle::fault`].
+    faulted: Arc<AtomicBool>,
+    fault: Mutex<Option<String>>,
+    /// Set by `close`: a retry loop gives up instead of holding the shutdown.
+    closing: AtomicBool,
     state: Mutex<WaitState>,
     cond: Condvar,
     max_payload: u32,
@@ -56,8 +61,11 @@ impl Shared {
     }
 
     fn stop(&self, failure: Option<String>) {
-        if failure.is_some() {
+        if let Some(why) = &failure {
             self.failed.store(true, Ordering::Release);
+            // A journal that failed for good is a storage fault that never clears.
+            *lock(&self.fault) = Some(format!("the journal stopped: {why}; restart pinion once storage works"));
+            self.faulted.store(true, Ordering::Release);
         }
         lock(&self.enqueue).closed = true;
         let mut state = lock(&self.state);
@@ -166,6 +174,9 @@ impl Journal {
             enqueue: Mutex::new(Enqueue { next_seq: self.next_seq(), closed: false }),
             durable: AtomicU64::new(self.durable_seq()),
             failed: AtomicBool::new(false),
+            faulted: Arc::new(AtomicBool::new(false)),
+            fault: Mutex::new(None),
+            closing: AtomicBool::new(false),
             state: Mutex::new(WaitState::default()),
             cond: Condvar::new(),
             max_payload: self.options().max_payload,
@@ -216,6 +227,22 @@ impl JournalHandle {
         }
     }
 
+    /// Why writes are failing right now (they are retried; records wait, nothing is lost), or None
+    /// while the journal writes normally.
+    pub fn fault(&self) -> Option<String> {
+        if self.shared.faulted.load(Ordering::Acquire) {
+            lock(&self.shared.fault).clone()
+        } else {
+            None
+        }
+    }
+
+    /// A flag set exactly while [`fault`](JournalHandle::fault) is Some (for a loop that must not
+    /// run ahead of the journal, checked without a lock).
+    pub fn fault_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.shared.faulted)
+    }
+
     /// Highest seq known to be on disk (0 when none). Never blocks.
     pub fn durable_seq(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
@@ -241,6 +268,7 @@ impl JournalHandle {
     /// later appends from every handle. Join the thread to get the journal.
     pub fn close(self) -> Result<(), JournalError> {
         let (reply, rx) = bounded(1);
+        self.shared.closing.store(true, Ordering::Release);
         {
             let mut q = lock(&self.shared.enqueue);
             if !q.closed {
@@ -301,6 +329,41 @@ fn run(mut journal: Journal, rx: Receiver<Msg>, shared: Arc<Shared>) -> Result<J
     result.map(|()| journal)
 }
 
+/// How long the journal thread waits before writing again after a failed write.
+const RETRY_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs `op` until it succeeds, retrying a [`JournalError::Retryable`] failure every [`RETRY_EVERY`]
+/// with the fault published (and logged once) meanwhile; clears the fault once it succeeds. Gives up
+/// when the journal is being closed.
+fn retrying<T>(shared: &Shared, mut op: impl FnMut() -> Result<T, JournalError>) -> Result<T, JournalError> {
+    let mut since: Option<Instant> = None;
+    loop {
+        match op() {
+            Ok(v) => {
+                if let Some(t0) = since {
+                    *lock(&shared.fault) = None;
+                    shared.faulted.store(false, Ordering::Release);
+                    log::warn!(target: "pinion::storage", "journal writable again after {:.1} s; resuming", t0.elapsed().as_secs_f64());
+                }
+                return Ok(v);
+            }
+            Err(e @ JournalError::Retryable { .. }) => {
+                if since.is_none() {
+                    since = Some(Instant::now());
+                    *lock(&shared.fault) = Some(e.to_string());
+                    shared.faulted.store(true, Ordering::Release);
+                    log::error!(target: "pinion::storage", "{e}; the engine holds until the journal can write again");
+                }
+                if shared.closing.load(Ordering::Acquire) {
+                    return Err(JournalError::Failed(format!("closed during a storage fault: {e}")));
+                }
+                std::thread::sleep(RETRY_EVERY);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn serve(journal: &mut Journal, rx: &Receiver<Msg>, shared: &Shared) -> Result<(), JournalError> {
     let mut compactions = Vec::new();
     loop {
@@ -313,7 +376,7 @@ fn serve(journal: &mut Journal, rx: &Receiver<Msg>, shared: &Shared) -> Result<(
             match msg {
                 Msg::Append { seq, kind, payload } => {
                     debug_assert_eq!(seq, journal.next_seq());
-                    journal.append(kind, &payload)?;
+                    retrying(shared, || journal.append(kind, &payload))?;
                     count += 1;
                     bytes += payload.len();
                 }
@@ -327,7 +390,7 @@ fn serve(journal: &mut Journal, rx: &Receiver<Msg>, shared: &Shared) -> Result<(
                 next = rx.try_recv().ok();
             }
         }
-        let durable = journal.commit()?;
+        let durable = retrying(shared, || journal.commit())?;
         if durable > shared.durable.load(Ordering::Relaxed) {
             shared.publish(durable);
         }

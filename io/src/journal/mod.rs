@@ -32,6 +32,15 @@ pub enum JournalError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A commit failed (a full disk, say) but the segment was cut back to its last durable record: the
+    /// records are still buffered and a later commit can write them.
+    #[error("journal write failed on {}: {source} (nothing was lost; retrying)", path.display())]
+    Retryable {
+        /// The segment file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A record in the middle of the journal is damaged (a torn tail is recovered instead).
     #[error("journal segment {} is corrupt at byte offset {offset}: {reason}", segment.display())]
     Corrupt {

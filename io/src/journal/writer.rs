@@ -184,8 +184,12 @@ impl Journal {
         let rec_len = (RECORD_HEADER_LEN + payload.len()) as u64;
         let projected = self.active_len + self.pending.len() as u64 + rec_len;
         if self.active_records > 0 && projected > self.opts.segment_size {
-            let rotated = self.commit().and_then(|_| self.rotate());
-            self.poison_on_err(rotated)?;
+            self.commit()?;
+            // A new segment that cannot be created (a full disk) is not fatal: the active one grows
+            // past its size and rotation is tried again at the next append.
+            if let Err(e) = self.rotate() {
+                log::warn!("journal: cannot start a new segment, the current one grows meanwhile: {e}");
+            }
         }
         let seq = self.next_seq;
         encode(&mut self.pending, seq, kind, payload);
@@ -195,15 +199,32 @@ impl Journal {
     }
 
     /// Writes buffered records with one write call and one fdatasync; returns
-    /// the durable seq. After an I/O error the journal refuses further writes.
+    /// the durable seq. When the write or the sync fails (a full disk), the
+    /// segment is cut back to its last durable length and the records stay
+    /// buffered: a later `commit` writes them again ([`JournalError::Retryable`]).
+    /// Only when even that cut fails does the journal refuse further writes.
     pub fn commit(&mut self) -> Result<u64, JournalError> {
         self.check_ok()?;
         if self.pending.is_empty() {
             return Ok(self.durable_seq);
         }
-        let path = &self.segments[self.segments.len() - 1].path;
-        let written = self.active.write_all(&self.pending).and_then(|()| self.active.sync_data()).map_err(io_err(path));
-        self.poison_on_err(written)?;
+        let path = self.segments[self.segments.len() - 1].path.clone();
+        let written = self.active.write_all(&self.pending).and_then(|()| self.active.sync_data());
+        if let Err(e) = written {
+            // Whatever part of the batch reached the file is cut off (the file is opened for append, so
+            // the next write lands at the cut); the cut itself is synced before anything is retried.
+            let cut = self.active.set_len(self.active_len).and_then(|()| self.active.sync_all());
+            return match cut {
+                Ok(()) => Err(JournalError::Retryable { path, source: e }),
+                Err(cut_err) => {
+                    let r = Err(JournalError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::new(cut_err.kind(), format!("{e}; then cutting the segment back failed: {cut_err}")),
+                    });
+                    self.poison_on_err(r)
+                }
+            };
+        }
         self.active_len += self.pending.len() as u64;
         self.pending.clear();
         self.durable_seq = self.next_seq - 1;

@@ -20,6 +20,7 @@
 
 mod http;
 mod latency;
+mod soak;
 mod ws;
 
 use crate::config::ServeConfig;
@@ -51,6 +52,30 @@ pub enum BenchWhat {
     Http(HttpArgs),
     /// WebSocket fan-out to many clients: metric frame completeness, delivery latency, core p99.
     Ws(WsArgs),
+    /// A long run with the journal on and operations trading: RSS and snapshot size over time.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+pub struct SoakArgs {
+    /// Tick file replayed as the feed (default: the bundled EUR_USD and AUD_USD samples, looped).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Length of the run.
+    #[arg(long, default_value_t = 10.0)]
+    pub minutes: f64,
+    /// Feed replay speed.
+    #[arg(long, default_value_t = 2000.0)]
+    pub replay_speed: f64,
+    /// ema_cross operations trading (alternating over the fed instruments).
+    #[arg(long, default_value_t = 4)]
+    pub operations: usize,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 10.0)]
+    pub sample_secs: f64,
+    /// Seconds between the server's snapshots.
+    #[arg(long, default_value_t = 30.0)]
+    pub snapshot_secs: f64,
 }
 
 #[derive(Args)]
@@ -112,6 +137,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Latency(a) => latency::run(a),
         BenchWhat::Http(a) => http::run(a),
         BenchWhat::Ws(a) => ws::run(a),
+        BenchWhat::Soak(a) => soak::run(a),
     }
 }
 
