@@ -45,6 +45,43 @@ pub struct ServeConfig {
     /// Orders, fill legs and closed trades each operation keeps in memory (its newest ones); older
     /// ones are read from the history database (`DATA_DIR/history.sqlite3`).
     pub history_window: usize,
+    /// The venue: the embedded paper broker on the replayed feed (default), or OANDA v20.
+    pub broker: BrokerConfig,
+}
+
+/// `[broker]`: which venue, and how to reach it. The OANDA token is never a setting here: it comes from
+/// `PINION_OANDA_TOKEN` or the file `token_file` names (see `crate::live`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// `paper` or `oanda`.
+    pub kind: String,
+    /// OANDA account id (`101-004-1234567-001`).
+    pub account_id: Option<String>,
+    /// `practice` (default) or `live`; live must be written out.
+    pub environment: String,
+    /// A file holding the OANDA token (read at start; `PINION_OANDA_TOKEN` wins).
+    pub token_file: Option<PathBuf>,
+    /// REST base URL (default: OANDA's host for the environment).
+    pub rest_url: Option<String>,
+    /// Streaming base URL (default: OANDA's stream host for the environment).
+    pub stream_url: Option<String>,
+    /// Instruments to stream prices of (default: `training_symbols`).
+    pub instruments: Vec<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            kind: "paper".into(),
+            account_id: None,
+            environment: "practice".into(),
+            token_file: None,
+            rest_url: None,
+            stream_url: None,
+            instruments: Vec::new(),
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -70,6 +107,7 @@ impl Default for ServeConfig {
             snapshot_every_secs: 300.0,
             idle_timeout_secs: 30.0,
             history_window: pinion_http::readmodel::DEFAULT_WINDOW,
+            broker: BrokerConfig::default(),
         }
     }
 }
@@ -147,6 +185,24 @@ impl ServeConfig {
         if let Some(v) = get("PINION_HISTORY_WINDOW") {
             self.history_window = v.parse().with_context(|| format!("PINION_HISTORY_WINDOW={v:?} is not a row count"))?;
         }
+        if let Some(v) = get("PINION_BROKER") {
+            self.broker.kind = v;
+        }
+        if let Some(v) = get("PINION_OANDA_ACCOUNT_ID") {
+            self.broker.account_id = Some(v);
+        }
+        if let Some(v) = get("PINION_OANDA_ENVIRONMENT") {
+            self.broker.environment = v;
+        }
+        if let Some(v) = get("PINION_OANDA_REST_URL") {
+            self.broker.rest_url = Some(v);
+        }
+        if let Some(v) = get("PINION_OANDA_STREAM_URL") {
+            self.broker.stream_url = Some(v);
+        }
+        if let Some(v) = get("PINION_OANDA_INSTRUMENTS") {
+            self.broker.instruments = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
         if let Some(v) = get("PINION_JOURNAL") {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
         }
@@ -180,6 +236,16 @@ impl ServeConfig {
         }
         if !(self.idle_timeout_secs.is_finite() && self.idle_timeout_secs > 0.0 && self.idle_timeout_secs <= 86_400.0) {
             bail!("idle_timeout_secs must be a positive number of seconds (at most a day), got {}", self.idle_timeout_secs);
+        }
+        match self.broker.kind.as_str() {
+            "paper" => {}
+            "oanda" => {
+                pinion_io::oanda::Environment::parse(&self.broker.environment).map_err(|e| anyhow::anyhow!("broker.environment: {e}"))?;
+                if self.broker.account_id.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                    bail!("broker = \"oanda\" needs an account id (broker.account_id or PINION_OANDA_ACCOUNT_ID)");
+                }
+            }
+            other => bail!("broker must be \"paper\" or \"oanda\", got {other:?}"),
         }
         if self.history_window == 0 || self.history_window > 1_000_000 {
             bail!("history_window must be between 1 and 1000000 rows, got {}", self.history_window);

@@ -4,6 +4,7 @@ mod affinity;
 mod commands;
 mod config;
 mod durable;
+mod live;
 mod logging;
 mod server;
 mod session_api;

@@ -82,6 +82,7 @@ pub struct Built {
     commands: Receiver<Command>,
     journal: Option<OpenJournal>,
     history: Arc<SqliteHistory>,
+    live: Option<Arc<crate::live::Live>>,
 }
 
 /// Step 2 done: the engine and the read model hold everything the journal and snapshots had.
@@ -110,6 +111,8 @@ pub struct Server {
     publisher: Option<Publisher>,
     journal: Option<OpenJournal>,
     history: Arc<SqliteHistory>,
+    live: Option<Arc<crate::live::Live>>,
+    pricing: Option<pinion_io::oanda::pricing::PricingStream>,
     session_api: Arc<SessionApi>,
     snapshot_dir: std::path::PathBuf,
 }
@@ -145,11 +148,22 @@ impl Server {
         if crate::affinity::keep_off_cpu(core_cpu) {
             log::info!("I/O threads run off CPU {core_cpu}, which the core thread has to itself");
         }
-        let inputs: Vec<ImportInput> = cfg.ticks.iter().map(ImportInput::new).collect();
-        let data = load_many(&inputs, &ImportOptions::quiet()).context("loading the feed's tick files")?;
-        if data.is_empty() {
-            bail!("the feed's tick files hold no ticks");
-        }
+        // A live broker's streamed instruments take the feed's place (no tick file is replayed).
+        let live = match cfg.broker.kind.as_str() {
+            "oanda" => Some(Arc::new(crate::live::Live::connect(&cfg.broker, &cfg.training_symbols)?)),
+            _ => None,
+        };
+        let data = match &live {
+            Some(l) => TickData::Owned { instruments: l.streamed.clone(), ticks: Vec::new() },
+            None => {
+                let inputs: Vec<ImportInput> = cfg.ticks.iter().map(ImportInput::new).collect();
+                let data = load_many(&inputs, &ImportOptions::quiet()).context("loading the feed's tick files")?;
+                if data.is_empty() {
+                    bail!("the feed's tick files hold no ticks");
+                }
+                data
+            }
+        };
         // The feed's instruments first (ids match the tick records), then the rest of the built-in table.
         let mut table = InstrumentTable::new();
         for inst in data.instruments() {
@@ -187,13 +201,17 @@ impl Server {
             Some(j) => Arc::new(JournalDurability::new(j.handle.clone())),
             None => Arc::new(NoDurability),
         };
-        let http_cfg = HttpConfig {
+        let mut http_cfg = HttpConfig {
             bearer_token: cfg.token.clone(),
             environment: cfg.environment.clone(),
             training_symbols: cfg.training_symbols.clone(),
             allowed_origins: cfg.origins()?,
             ..HttpConfig::default()
         };
+        if let Some(l) = &live {
+            http_cfg.environment = l.cfg.environment.as_str().to_string();
+            http_cfg.account_id = l.cfg.account_id.clone();
+        }
         let app = Arc::new(App {
             commands: commands_tx,
             read: read.clone(),
@@ -204,6 +222,7 @@ impl Server {
             started,
             extensions: Extensions { providers: vec![session_routes.clone()] },
             changes: Mutex::new(()),
+            live: live.clone().map(|l| l as Arc<dyn pinion_http::live_account::LiveAccount>),
         });
         let _ = session_routes.app.set(Arc::downgrade(&app));
         Ok(Built {
@@ -223,6 +242,7 @@ impl Server {
             commands,
             journal,
             history,
+            live,
         })
     }
 }
@@ -295,6 +315,8 @@ impl Recovered {
             publisher: None,
             journal: b.journal,
             history: b.history.clone(),
+            live: b.live.clone(),
+            pricing: None,
             session_api: b.session_api.clone(),
             snapshot_dir: crate::snapshots::dir(&cfg.data_dir),
         };
@@ -304,7 +326,7 @@ impl Recovered {
         server.rest = Some(rest);
         let listener = std::net::TcpListener::bind(&cfg.bind).with_context(|| format!("binding {}", cfg.bind))?;
         let journal_handle = server.journal.as_ref().map(|j| j.handle.clone());
-        let status = crate::storage_watch::status_fn(b.session_api.clone(), journal_handle.clone());
+        let status = crate::storage_watch::status_fn(b.session_api.clone(), journal_handle.clone(), b.live.clone());
         let (on_connect_read, status2) = (b.read.clone(), status.clone());
         let on_connect: Arc<dyn Fn() -> Vec<Frame> + Send + Sync> = Arc::new(move || {
             let s = on_connect_read.read();
@@ -346,9 +368,10 @@ impl Recovered {
             hold: journal_handle.as_ref().map(JournalHandle::fault_flag),
             ..CoreConfig::default()
         };
-        if let Some(j) = &journal_handle {
-            let (read, stop) = (b.read.clone(), server.snapshots_stop.clone());
-            server.storage_watch = Some(crate::storage_watch::start(j.clone(), read, broadcaster_for_watch, status_for_watch, stop)?);
+        if journal_handle.is_some() || b.live.is_some() {
+            let (read, stop, live) = (b.read.clone(), server.snapshots_stop.clone(), b.live.clone());
+            server.storage_watch =
+                Some(crate::storage_watch::start(journal_handle.clone(), live, read, broadcaster_for_watch, status_for_watch, stop)?);
         }
         let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
         server.core = Some(spawn_core(b.engine, consumer, b.commands, b.sink, core_cfg)?);
@@ -358,6 +381,15 @@ impl Recovered {
             let stop = server.snapshots_stop.clone();
             server.snapshots =
                 Some(crate::snapshots::start_periodic(dir, j.handle.clone(), b.app.clone(), b.session_api.clone(), every, stop)?);
+        }
+        if let Some(live) = &server.live {
+            let instruments = live.stream_instruments(&b.table)?;
+            let stream = pinion_io::oanda::pricing::start(live.cfg.clone(), instruments, Default::default(), producer, Box::new(|_| {}))?;
+            live.set_feed(stream.state());
+            live.start_poller()?;
+            server.pricing = Some(stream);
+            log::info!("started in {:.0} ms", b.started.elapsed().as_secs_f64() * 1e3);
+            return Ok(server);
         }
         let (speed, end_index, stop, data) = (cfg.replay_speed, cfg.stop_after_ticks, server.feed_stop.clone(), b.data);
         server.feed = Some(std::thread::Builder::new().name("pinion-feed".into()).spawn(move || {
@@ -400,6 +432,12 @@ impl Server {
         self.feed_stop.store(true, Ordering::Release);
         self.snapshots_stop.store(true, Ordering::Release);
         join("feed", self.feed.take());
+        if let Some(p) = self.pricing.take() {
+            p.stop();
+        }
+        if let Some(l) = &self.live {
+            l.stop();
+        }
         join("snapshot", self.snapshots.take());
         join("storage watch", self.storage_watch.take());
         let engine = self.core.take().and_then(|core| {

@@ -260,6 +260,7 @@ impl SessionApi {
                     .map_err(|e| ApiError::field("cold_start_timeout_sec", format!("{e} seconds")))?
             }
         };
+        pinion_http::app::refuse_live_orders(app, "starting the session")?;
         let committed = app.propose_with(|app| {
             // The pending configuration, or (once a start consumed it) the last session's again.
             let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).clone();

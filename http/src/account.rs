@@ -93,16 +93,35 @@ pub fn route(app: &App, req: &Request) -> Option<ApiResult> {
     Some(match (m, req.path.trim_end_matches('/')) {
         ("GET", "/health") => {
             let uptime_seconds = app.started.elapsed().as_secs();
+            let broker = app.live.as_ref().map_or("paper", |l| l.broker()).to_string();
+            let environment = app.config.environment.clone();
             if let Some(fault) = app.durability.fault() {
                 let detail = format!("storage fault: {fault}; trading is halted until the journal can write again");
-                let h = HealthView { status: "storage_fault".into(), engine: "halted".into(), uptime_seconds, detail: Some(detail) };
+                let h = HealthView {
+                    status: "storage_fault".into(),
+                    engine: "halted".into(),
+                    uptime_seconds,
+                    broker,
+                    environment,
+                    detail: Some(detail),
+                };
                 return Some(Ok(Reply::new(503, views::to_json(&h))));
             }
-            let engine = if app.commands.is_empty() || app.read.read().applied_seq > 0 { "running" } else { "stopped" };
-            let h = HealthView { status: "ok".into(), engine: engine.into(), uptime_seconds, detail: None };
+            let feed = app.live.as_ref().map(|l| l.feed()).filter(|f| f.stale);
+            let engine = match &feed {
+                Some(_) => "feed_stale",
+                None if app.commands.is_empty() || app.read.read().applied_seq > 0 => "running",
+                None => "stopped",
+            };
+            let detail = feed.map(|f| format!("price feed stale: {}", f.reason.unwrap_or_else(|| "no prices".into())));
+            let h = HealthView { status: "ok".into(), engine: engine.into(), uptime_seconds, broker, environment, detail };
             Ok(Reply::ok(views::to_json(&h)))
         }
-        ("GET", "/account/summary") => Ok(Reply::ok(views::to_json(&account::summary(app, &app.read.read())))),
+        ("GET", "/account/summary") => match &app.live {
+            // The broker's own figures, as last polled.
+            Some(live) => live.summary().map(|v| Reply::ok(views::to_json(&v))).map_err(ApiError::unavailable),
+            None => Ok(Reply::ok(views::to_json(&account::summary(app, &app.read.read())))),
+        },
         ("GET", "/account/positions") => positions(app, req),
         ("GET", "/account/trades") => trades(app, req),
         ("GET", "/symbols/training") => {

@@ -98,6 +98,8 @@ pub struct App {
     /// Held from a change's preparation to its application (and by a snapshot's capture), so changes are
     /// journaled in the order they apply and a snapshot never falls between the two.
     pub changes: Mutex<()>,
+    /// The live venue's account view (None: paper trading).
+    pub live: Option<Arc<dyn crate::live_account::LiveAccount>>,
 }
 
 impl App {
@@ -178,6 +180,22 @@ impl App {
             return Err(ApiError::unavailable("state change applied but not yet visible; retry the read"));
         }
         Ok(committed)
+    }
+}
+
+/// Refuses what would send orders to a live venue this build cannot send them to yet: prices, the
+/// account and the instruments come from the broker, orders do not go out (501, naming the broker).
+pub fn refuse_live_orders(app: &App, what: &str) -> Result<(), ApiError> {
+    match &app.live {
+        Some(live) => Err(ApiError::new(
+            501,
+            format!(
+                "{what}: order execution at {} is not available in this build (its prices, account and instruments are live; \
+                 no order is sent); run with broker kind \"paper\" to trade",
+                live.broker()
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

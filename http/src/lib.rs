@@ -12,6 +12,7 @@ pub mod extensions;
 pub mod front;
 pub mod history_pages;
 pub mod json_body;
+pub mod live_account;
 pub mod logs;
 pub mod openapi;
 pub mod operation_body;

@@ -22,10 +22,15 @@ pub struct HealthView {
     pub status: String,
     /// `running` once the engine has applied an event (or runs without a command queue); `halted`
     /// while it waits for storage (it takes no ticks and sends no orders; it resumes by itself).
-    #[schemars(extend("enum" = ["running", "stopped", "halted"]))]
+    /// `feed_stale` while a live broker's price stream is not delivering (no new entries meanwhile).
+    #[schemars(extend("enum" = ["running", "stopped", "halted", "feed_stale"]))]
     pub engine: String,
     pub uptime_seconds: u64,
-    /// Why storage fails (only with `storage_fault`).
+    /// `paper` or the live broker (`oanda`).
+    pub broker: String,
+    /// `practice` or `live`.
+    pub environment: String,
+    /// Why storage fails (with `storage_fault`), or why the feed is stale (with `feed_stale`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -286,7 +291,7 @@ pub struct InstrumentView {
     pub name: String,
     pub displayName: String,
     #[serde(rename = "type")]
-    #[schemars(extend("enum" = ["CURRENCY", "CRYPTO"]))]
+    #[schemars(extend("enum" = ["CURRENCY", "CRYPTO", "CFD", "METAL"]))]
     pub kind: String,
     pub pipLocation: i32,
     pub displayPrecision: u32,
@@ -309,6 +314,9 @@ pub struct InstrumentsView {
 }
 
 pub fn instruments(app: &App) -> InstrumentsView {
+    if let Some(live) = &app.live {
+        return InstrumentsView { instruments: live.instruments(), source: "broker".into() };
+    }
     let instruments = app
         .instruments
         .iter()

@@ -1,0 +1,233 @@
+//! OANDA v20 wired into the server: the start-up check (the account summary with the token: a wrong
+//! token or account stops start-up with OANDA's message), the account's instruments (the streamed ones
+//! become the engine's instrument table, with OANDA's precisions and margin rates; all of them are
+//! `/symbols/oanda`), a poller that keeps the account summary `/account/summary` shows, and the
+//! [`LiveAccount`] view the HTTP side reads. The pricing stream itself is started by the server in
+//! place of the replay feed (`pinion_io::oanda::pricing`).
+//!
+//! The token is read from `PINION_OANDA_TOKEN` or the file `broker.token_file` names, never from a flag
+//! or the TOML file, and only ever leaves in an `Authorization` header.
+
+use crate::config::BrokerConfig;
+use anyhow::{bail, Context};
+use pinion_core::fixed::{parse_decimal, Rate};
+use pinion_core::instrument::{Instrument, InstrumentKind, InstrumentTable};
+use pinion_http::live_account::{FeedStatus, LiveAccount};
+use pinion_http::views::account::{AccountSummaryView, InstrumentView};
+use pinion_io::oanda::pricing::{FeedState, StreamInstrument};
+use pinion_io::oanda::rest::RestClient;
+use pinion_io::oanda::wire::{AccountSummary, InstrumentInfo};
+use pinion_io::oanda::{Environment, OandaConfig, Token};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the account summary is refreshed.
+const SUMMARY_EVERY: Duration = Duration::from_secs(2);
+
+/// The connected OANDA account.
+pub struct Live {
+    pub cfg: OandaConfig,
+    rest: Arc<RestClient>,
+    /// Every tradeable instrument of the account.
+    pub instruments: Vec<InstrumentInfo>,
+    /// The streamed instruments as engine instruments, in stream order (ids 0..n).
+    pub streamed: Vec<Instrument>,
+    summary: Arc<RwLock<(Option<(AccountSummary, i64)>, Option<String>)>>,
+    feed: OnceLock<Arc<FeedState>>,
+    poller_stop: Arc<AtomicBool>,
+    poller: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn read_token(b: &BrokerConfig) -> anyhow::Result<Token> {
+    let raw = match (std::env::var("PINION_OANDA_TOKEN").ok().filter(|t| !t.trim().is_empty()), &b.token_file) {
+        (Some(t), _) => t,
+        (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading the OANDA token file {}", path.display()))?,
+        (None, None) => bail!("broker kind \"oanda\" needs the token: set PINION_OANDA_TOKEN or broker.token_file"),
+    };
+    Ok(Token::new(&raw)?)
+}
+
+/// An engine instrument from OANDA's description (its precisions and margin rate).
+fn instrument_of(i: &InstrumentInfo) -> anyhow::Result<Instrument> {
+    let (base, quote) = i.name.split_once('_').with_context(|| format!("OANDA instrument {:?} is not BASE_QUOTE", i.name))?;
+    let price_precision = u8::try_from(i.displayPrecision).context("displayPrecision")?;
+    let size_precision = u8::try_from(i.tradeUnitsPrecision).context("tradeUnitsPrecision")?;
+    let min = parse_decimal(i.minimumTradeSize.as_bytes(), size_precision)
+        .map_err(|e| anyhow::anyhow!("{}: minimumTradeSize {:?}: {e:?}", i.name, i.minimumTradeSize))?;
+    Ok(Instrument {
+        symbol: i.name.clone(),
+        base: base.to_string(),
+        quote: quote.to_string(),
+        kind: InstrumentKind::Currency,
+        price_precision,
+        size_precision,
+        pip_location: i8::try_from(i.pipLocation).context("pipLocation")?,
+        margin_rate: Rate::parse(&i.marginRate).map_err(|e| anyhow::anyhow!("{}: marginRate {:?}: {e:?}", i.name, i.marginRate))?,
+        min_trade_size: min.max(1),
+    })
+}
+
+fn dec(s: &str) -> f64 {
+    s.parse::<f64>().unwrap_or(0.0)
+}
+
+impl Live {
+    /// Checks the account with the token and reads its instruments; `streamed` (default: the training
+    /// symbols) must all be tradeable on it.
+    pub fn connect(b: &BrokerConfig, default_instruments: &[String]) -> anyhow::Result<Live> {
+        let environment = Environment::parse(&b.environment)?;
+        let account = b.account_id.as_deref().unwrap_or_default();
+        let cfg = OandaConfig::new(account, read_token(b)?, environment, b.rest_url.as_deref(), b.stream_url.as_deref())?;
+        let rest = Arc::new(RestClient::new(cfg.clone(), Duration::from_secs(10)));
+        let summary = rest.account_summary().map_err(|e| anyhow::anyhow!("OANDA start-up check: {e}"))?;
+        let instruments = rest.instruments().map_err(|e| anyhow::anyhow!("OANDA start-up check: {e}"))?;
+        let names = if b.instruments.is_empty() { default_instruments.to_vec() } else { b.instruments.clone() };
+        let mut streamed = Vec::new();
+        for n in &names {
+            let info = instruments.iter().find(|i| &i.name == n).with_context(|| {
+                format!("instrument {n} is not tradeable on OANDA account {} (set broker.instruments)", cfg.account_id)
+            })?;
+            streamed.push(instrument_of(info)?);
+        }
+        if streamed.is_empty() {
+            bail!("no instruments to stream (set broker.instruments or training_symbols)");
+        }
+        log::info!(
+            "OANDA {} account {}: balance {} {}, NAV {}, {} open trades, {} instruments; streaming {}",
+            environment.as_str(),
+            summary.id,
+            summary.balance,
+            summary.currency,
+            summary.NAV,
+            summary.openTradeCount,
+            instruments.len(),
+            names.join(",")
+        );
+        if environment == Environment::Live {
+            log::warn!("LIVE OANDA account {}: real money", summary.id);
+        }
+        let now = crate::live::wall_ns();
+        Ok(Live {
+            cfg,
+            rest,
+            instruments,
+            streamed,
+            summary: Arc::new(RwLock::new((Some((summary, now)), None))),
+            feed: OnceLock::new(),
+            poller_stop: Arc::new(AtomicBool::new(false)),
+            poller: Mutex::new(None),
+        })
+    }
+
+    /// The streamed instruments with their engine ids in `table`.
+    pub fn stream_instruments(&self, table: &InstrumentTable) -> anyhow::Result<Vec<StreamInstrument>> {
+        self.streamed
+            .iter()
+            .map(|i| {
+                let id = table.find(&i.symbol).with_context(|| format!("{} is not in the instrument table", i.symbol))?;
+                Ok(StreamInstrument { name: i.symbol.clone(), id, price_precision: i.price_precision, size_precision: i.size_precision })
+            })
+            .collect()
+    }
+
+    /// Hands over the feed's state once the stream runs.
+    pub fn set_feed(&self, state: Arc<FeedState>) {
+        let _ = self.feed.set(state);
+    }
+
+    /// Starts the summary poller.
+    pub fn start_poller(&self) -> std::io::Result<()> {
+        let (rest, summary, stop) = (self.rest.clone(), self.summary.clone(), self.poller_stop.clone());
+        let h = std::thread::Builder::new().name("pinion-oanda-account".into()).spawn(move || {
+            let mut next = Instant::now() + SUMMARY_EVERY;
+            while !stop.load(Ordering::Acquire) {
+                if Instant::now() < next {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                next = Instant::now() + SUMMARY_EVERY;
+                let got = rest.account_summary();
+                let mut s = summary.write().unwrap_or_else(|p| p.into_inner());
+                match got {
+                    Ok(a) => *s = (Some((a, wall_ns())), None),
+                    Err(e) => {
+                        if s.1.is_none() {
+                            log::warn!(target: "pinion::broker", "OANDA account summary: {e}; showing the last one");
+                        }
+                        s.1 = Some(e.to_string());
+                    }
+                }
+            }
+        })?;
+        *self.poller.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
+        Ok(())
+    }
+
+    /// Stops the poller.
+    pub fn stop(&self) {
+        self.poller_stop.store(true, Ordering::Release);
+        if let Some(h) = self.poller.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+pub fn wall_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+impl LiveAccount for Live {
+    fn broker(&self) -> &'static str {
+        "oanda"
+    }
+
+    fn summary(&self) -> Result<AccountSummaryView, String> {
+        let s = self.summary.read().unwrap_or_else(|p| p.into_inner());
+        let Some((a, at)) = &s.0 else {
+            return Err(format!("no OANDA account summary yet: {}", s.1.clone().unwrap_or_default()));
+        };
+        Ok(AccountSummaryView {
+            accountId: a.id.clone(),
+            currency: a.currency.clone(),
+            environment: self.cfg.environment.as_str().into(),
+            balance: dec(&a.balance),
+            NAV: dec(&a.NAV),
+            equity: dec(&a.NAV),
+            unrealizedPL: dec(&a.unrealizedPL),
+            pl: dec(&a.pl),
+            commission: a.commission.as_deref().map_or(0.0, dec),
+            marginUsed: dec(&a.marginUsed),
+            marginAvailable: dec(&a.marginAvailable),
+            openPositionCount: a.openPositionCount,
+            openTradeCount: a.openTradeCount,
+            lastTransactionID: a.lastTransactionID.clone(),
+            asOf: pinion_core::time::format_iso(*at),
+        })
+    }
+
+    fn instruments(&self) -> Vec<InstrumentView> {
+        self.instruments
+            .iter()
+            .map(|i| InstrumentView {
+                name: i.name.clone(),
+                displayName: i.displayName.clone().unwrap_or_else(|| i.name.replace('_', "/")),
+                kind: i.kind.clone(),
+                pipLocation: i.pipLocation,
+                displayPrecision: i.displayPrecision,
+                tradeUnitsPrecision: i.tradeUnitsPrecision,
+                minimumTradeSize: i.minimumTradeSize.clone(),
+                marginRate: i.marginRate.clone(),
+                fed: self.streamed.iter().any(|s| s.symbol == i.name),
+            })
+            .collect()
+    }
+
+    fn feed(&self) -> FeedStatus {
+        match self.feed.get() {
+            Some(f) => FeedStatus { connected: f.is_connected(), stale: f.is_stale(), reason: f.reason() },
+            None => FeedStatus { connected: false, stale: true, reason: Some("the pricing stream has not started".into()) },
+        }
+    }
+}
