@@ -26,6 +26,13 @@ use std::time::{Duration, Instant};
 /// How often the account summary is refreshed.
 const SUMMARY_EVERY: Duration = Duration::from_secs(2);
 
+/// The latest account summary with when it was fetched (wall ns), and the last poll error.
+#[derive(Default)]
+struct Polled {
+    summary: Option<(AccountSummary, i64)>,
+    error: Option<String>,
+}
+
 /// The connected OANDA account.
 pub struct Live {
     pub cfg: OandaConfig,
@@ -34,7 +41,7 @@ pub struct Live {
     pub instruments: Vec<InstrumentInfo>,
     /// The streamed instruments as engine instruments, in stream order (ids 0..n).
     pub streamed: Vec<Instrument>,
-    summary: Arc<RwLock<(Option<(AccountSummary, i64)>, Option<String>)>>,
+    summary: Arc<RwLock<Polled>>,
     feed: OnceLock<Arc<FeedState>>,
     poller_stop: Arc<AtomicBool>,
     poller: Mutex<Option<JoinHandle<()>>>,
@@ -86,9 +93,10 @@ impl Live {
         let names = if b.instruments.is_empty() { default_instruments.to_vec() } else { b.instruments.clone() };
         let mut streamed = Vec::new();
         for n in &names {
-            let info = instruments.iter().find(|i| &i.name == n).with_context(|| {
-                format!("instrument {n} is not tradeable on OANDA account {} (set broker.instruments)", cfg.account_id)
-            })?;
+            let info = instruments
+                .iter()
+                .find(|i| &i.name == n)
+                .with_context(|| format!("instrument {n} is not tradeable on OANDA account {} (set broker.instruments)", cfg.account_id))?;
             streamed.push(instrument_of(info)?);
         }
         if streamed.is_empty() {
@@ -114,7 +122,7 @@ impl Live {
             rest,
             instruments,
             streamed,
-            summary: Arc::new(RwLock::new((Some((summary, now)), None))),
+            summary: Arc::new(RwLock::new(Polled { summary: Some((summary, now)), error: None })),
             feed: OnceLock::new(),
             poller_stop: Arc::new(AtomicBool::new(false)),
             poller: Mutex::new(None),
@@ -151,12 +159,12 @@ impl Live {
                 let got = rest.account_summary();
                 let mut s = summary.write().unwrap_or_else(|p| p.into_inner());
                 match got {
-                    Ok(a) => *s = (Some((a, wall_ns())), None),
+                    Ok(a) => *s = Polled { summary: Some((a, wall_ns())), error: None },
                     Err(e) => {
-                        if s.1.is_none() {
+                        if s.error.is_none() {
                             log::warn!(target: "pinion::broker", "OANDA account summary: {e}; showing the last one");
                         }
-                        s.1 = Some(e.to_string());
+                        s.error = Some(e.to_string());
                     }
                 }
             }
@@ -185,8 +193,8 @@ impl LiveAccount for Live {
 
     fn summary(&self) -> Result<AccountSummaryView, String> {
         let s = self.summary.read().unwrap_or_else(|p| p.into_inner());
-        let Some((a, at)) = &s.0 else {
-            return Err(format!("no OANDA account summary yet: {}", s.1.clone().unwrap_or_default()));
+        let Some((a, at)) = &s.summary else {
+            return Err(format!("no OANDA account summary yet: {}", s.error.clone().unwrap_or_default()));
         };
         Ok(AccountSummaryView {
             accountId: a.id.clone(),

@@ -5,8 +5,8 @@
 //! again); the journal and stream threads write the log lines.
 
 use crate::live::Live;
-use pinion_http::live_account::LiveAccount;
 use crate::session_api::SessionApi;
+use pinion_http::live_account::LiveAccount;
 use pinion_http::publisher::StatusFn;
 use pinion_http::readmodel::ReadModel;
 use pinion_http::ws::{Broadcaster, Frame, Topic};

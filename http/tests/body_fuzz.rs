@@ -33,7 +33,7 @@ fn app() -> App {
         started: Instant::now(),
         extensions: Extensions { providers: Vec::new() },
         changes: Mutex::new(()),
-            live: None,
+        live: None,
     }
 }
 

@@ -63,7 +63,7 @@ fn rig() -> Rig {
         started: Instant::now(),
         extensions: Extensions::default(),
         changes: Mutex::new(()),
-            live: None,
+        live: None,
     });
     let status: pinion_http::publisher::StatusFn = Arc::new(|_| serde_json::json!({}));
     std::mem::forget(pinion_http::publisher::start(events, read, None, status, None, Default::default()).unwrap());

@@ -80,11 +80,24 @@ pub fn get(base: &str, path: &str, bearer: &str, poll: Duration, connect_timeout
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {bearer}\r\nAccept: application/json\r\nAccept-Datetime-Format: RFC3339\r\nUser-Agent: pinion\r\nConnection: keep-alive\r\n\r\n"
     );
     conn.write_all(req.as_bytes()).map_err(|e| StreamError::Io(format!("sending the request: {e}")))?;
-    let mut s = LineStream { conn, raw: Vec::with_capacity(16 * 1024), data: Vec::new(), chunked: false, length_left: None, chunk_left: None, ended: false };
+    let mut s = LineStream {
+        conn,
+        raw: Vec::with_capacity(16 * 1024),
+        data: Vec::new(),
+        chunked: false,
+        length_left: None,
+        chunk_left: None,
+        ended: false,
+    };
     let head = s.read_head(connect_timeout.max(poll))?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or_else(|| StreamError::Io("malformed status line".into()))?;
+    let status: u16 =
+        head.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or_else(|| StreamError::Io("malformed status line".into()))?;
     let header = |name: &str| {
-        head.lines().skip(1).filter_map(|l| l.split_once(':')).find(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string())
+        head.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
     };
     s.chunked = header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     if !s.chunked {
@@ -301,7 +314,8 @@ mod tests {
     #[test]
     fn a_refusal_carries_its_status_and_body_and_silence_is_idle() {
         let body = "{\"errorMessage\":\"Insufficient authorization to perform request.\"}";
-        let base = serve(vec![format!("HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()], Duration::ZERO);
+        let base =
+            serve(vec![format!("HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()], Duration::ZERO);
         match get(&base, "/x", "Bearer t", Duration::from_millis(20), Duration::from_secs(2)) {
             Err(e @ StreamError::Status { status: 401, .. }) => {
                 let o = e.into_oanda("pricing stream", "1-2");

@@ -132,9 +132,9 @@ fn checked_url(name: &str, url: &str) -> Result<String, OandaError> {
     match scheme {
         "https" => Ok(u.to_string()),
         "http" if matches!(host, "127.0.0.1" | "localhost" | "[::1]") => Ok(u.to_string()),
-        "http" => Err(OandaError::Config(format!(
-            "{name} {u:?}: the token is only sent over https, or over plain http to a loopback address"
-        ))),
+        "http" => {
+            Err(OandaError::Config(format!("{name} {u:?}: the token is only sent over https, or over plain http to a loopback address")))
+        }
         _ => Err(OandaError::Config(format!("{name} {u:?} is not an http(s) URL"))),
     }
 }
@@ -154,7 +154,9 @@ pub enum OandaError {
     #[error("OANDA configuration: {0}")]
     Config(String),
     /// 401/403: the token is wrong, expired, or not allowed on this account.
-    #[error("OANDA refused the token for account {account} ({status}): {message}; check PINION_OANDA_TOKEN, the account id and practice/live")]
+    #[error(
+        "OANDA refused the token for account {account} ({status}): {message}; check PINION_OANDA_TOKEN, the account id and practice/live"
+    )]
     Unauthorized {
         /// The account asked for.
         account: String,

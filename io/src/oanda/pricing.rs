@@ -213,7 +213,9 @@ pub fn start(
             if was != stale {
                 match &change {
                     FeedChange::Live => log::info!(target: "pinion::feed", "OANDA prices flow"),
-                    FeedChange::Stale(r) => log::warn!(target: "pinion::feed", "OANDA prices stale: {r}; no new entries until they flow again"),
+                    FeedChange::Stale(r) => {
+                        log::warn!(target: "pinion::feed", "OANDA prices stale: {r}; no new entries until they flow again")
+                    }
                 }
                 on_change(&change);
             }
@@ -315,9 +317,13 @@ mod tests {
         assert_eq!(pinion_core::time::format_iso(t.ts_ns), "2020-01-30T15:27:51.438000000Z");
         let mut hb = br#"{"type":"HEARTBEAT","time":"2020-01-30T15:27:51.438000000Z"}"#.to_vec();
         assert_eq!(parse_line(&mut hb, &eur()), Ok(None));
-        let mut other = br#"{"type":"PRICE","time":"2020-01-30T15:27:51Z","bids":[{"price":"1"}],"asks":[{"price":"1"}],"instrument":"GBP_USD"}"#.to_vec();
+        let mut other =
+            br#"{"type":"PRICE","time":"2020-01-30T15:27:51Z","bids":[{"price":"1"}],"asks":[{"price":"1"}],"instrument":"GBP_USD"}"#
+                .to_vec();
         assert!(parse_line(&mut other, &eur()).unwrap_err().contains("GBP_USD"));
-        let mut crossed = br#"{"type":"PRICE","time":"2020-01-30T15:27:51Z","bids":[{"price":"1.2"}],"asks":[{"price":"1.1"}],"instrument":"EUR_USD"}"#.to_vec();
+        let mut crossed =
+            br#"{"type":"PRICE","time":"2020-01-30T15:27:51Z","bids":[{"price":"1.2"}],"asks":[{"price":"1.1"}],"instrument":"EUR_USD"}"#
+                .to_vec();
         assert!(parse_line(&mut crossed, &eur()).is_err());
         let mut junk = b"{not json".to_vec();
         assert!(parse_line(&mut junk, &eur()).is_err());

@@ -21,12 +21,8 @@ pub struct RestClient {
 impl RestClient {
     /// A client with `timeout` for each whole call.
     pub fn new(cfg: OandaConfig, timeout: Duration) -> RestClient {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .user_agent("pinion")
-            .build()
-            .into();
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).user_agent("pinion").build().into();
         RestClient { cfg, agent }
     }
 
@@ -53,7 +49,8 @@ impl RestClient {
             .read_to_string()
             .map_err(|e| OandaError::Transport { what: what.to_string(), detail: redact(format!("reading the answer: {e}")) })?;
         if !(200..300).contains(&status) {
-            let message = redact(serde_json::from_str::<ErrorBody>(&body).map_or_else(|_| body.chars().take(300).collect(), |b| b.error_message));
+            let message =
+                redact(serde_json::from_str::<ErrorBody>(&body).map_or_else(|_| body.chars().take(300).collect(), |b| b.error_message));
             return Err(if status == 401 || status == 403 {
                 OandaError::Unauthorized { account: self.cfg.account_id.clone(), status, message }
             } else {

@@ -20,6 +20,7 @@
 
 mod http;
 mod latency;
+mod prices;
 mod soak;
 mod ws;
 
@@ -54,6 +55,21 @@ pub enum BenchWhat {
     Ws(WsArgs),
     /// A long run with the journal on and operations trading: RSS and snapshot size over time.
     Soak(SoakArgs),
+    /// OANDA pricing stream lines -> ticks in the ring: parse + push per line.
+    Prices(PricesArgs),
+}
+
+#[derive(Args)]
+pub struct PricesArgs {
+    /// Tick file the PRICE lines are built from (default: the AUD/USD quotes).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Lines per run.
+    #[arg(long, default_value_t = 100_000)]
+    pub lines: usize,
+    /// Runs; the figures are medians over them.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
 }
 
 #[derive(Args)]
@@ -138,6 +154,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Http(a) => http::run(a),
         BenchWhat::Ws(a) => ws::run(a),
         BenchWhat::Soak(a) => soak::run(a),
+        BenchWhat::Prices(a) => prices::run(a),
     }
 }
 
