@@ -13,10 +13,10 @@ use anyhow::{bail, Context};
 use pinion_core::fixed::{parse_decimal, Rate};
 use pinion_core::instrument::{Instrument, InstrumentKind, InstrumentTable};
 use pinion_http::live_account::{FeedStatus, LiveAccount};
-use pinion_http::views::account::{AccountSummaryView, InstrumentView};
+use pinion_http::views::account::{AccountPositionView, AccountSummaryView, AccountTradeView, InstrumentView};
 use pinion_io::oanda::pricing::{FeedState, StreamInstrument};
 use pinion_io::oanda::rest::RestClient;
-use pinion_io::oanda::wire::{AccountSummary, InstrumentInfo};
+use pinion_io::oanda::wire::{AccountSummary, InstrumentInfo, Position, Trade};
 use pinion_io::oanda::{Environment, OandaConfig, Token};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -30,6 +30,8 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(2);
 #[derive(Default)]
 struct Polled {
     summary: Option<(AccountSummary, i64)>,
+    trades: Option<Vec<Trade>>,
+    positions: Option<Vec<Position>>,
     error: Option<String>,
 }
 
@@ -122,7 +124,7 @@ impl Live {
             rest,
             instruments,
             streamed,
-            summary: Arc::new(RwLock::new(Polled { summary: Some((summary, now)), error: None })),
+            summary: Arc::new(RwLock::new(Polled { summary: Some((summary, now)), ..Polled::default() })),
             feed: OnceLock::new(),
             poller_stop: Arc::new(AtomicBool::new(false)),
             poller: Mutex::new(None),
@@ -156,10 +158,10 @@ impl Live {
                     continue;
                 }
                 next = Instant::now() + SUMMARY_EVERY;
-                let got = rest.account_summary();
+                let got = rest.account_summary().and_then(|a| Ok((a, rest.open_trades()?, rest.open_positions()?)));
                 let mut s = summary.write().unwrap_or_else(|p| p.into_inner());
                 match got {
-                    Ok(a) => *s = Polled { summary: Some((a, wall_ns())), error: None },
+                    Ok((a, t, p)) => *s = Polled { summary: Some((a, wall_ns())), trades: Some(t), positions: Some(p), error: None },
                     Err(e) => {
                         if s.error.is_none() {
                             log::warn!(target: "pinion::broker", "OANDA account summary: {e}; showing the last one");
@@ -230,6 +232,63 @@ impl LiveAccount for Live {
                 fed: self.streamed.iter().any(|s| s.symbol == i.name),
             })
             .collect()
+    }
+
+    fn positions(&self) -> Result<Vec<AccountPositionView>, String> {
+        let s = self.summary.read().unwrap_or_else(|p| p.into_inner());
+        let list = s.positions.as_ref().ok_or_else(|| format!("no OANDA positions yet: {}", s.error.clone().unwrap_or_default()))?;
+        let mut rows = Vec::new();
+        for p in list {
+            for side in [&p.long, &p.short] {
+                let units = dec(&side.units);
+                if units == 0.0 {
+                    continue;
+                }
+                rows.push(AccountPositionView {
+                    instrument: p.instrument.clone(),
+                    units,
+                    side: if units > 0.0 { "BUY" } else { "SELL" }.into(),
+                    avgPrice: side.averagePrice.as_deref().map_or(0.0, dec),
+                    currentPrice: None,
+                    unrealizedPL: side.unrealizedPL.as_deref().map_or(0.0, dec),
+                    marginUsed: p.marginUsed.as_deref().map_or(0.0, dec),
+                    stopLoss: None,
+                    takeProfit: None,
+                    holder: None,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    fn open_trades(&self) -> Result<Vec<(u64, AccountTradeView)>, String> {
+        let s = self.summary.read().unwrap_or_else(|p| p.into_inner());
+        let list = s.trades.as_ref().ok_or_else(|| format!("no OANDA trades yet: {}", s.error.clone().unwrap_or_default()))?;
+        let mut rows: Vec<(u64, AccountTradeView)> = list
+            .iter()
+            .map(|t| {
+                let id = t.id.parse::<u64>().unwrap_or(0);
+                (
+                    id,
+                    AccountTradeView {
+                        id: t.id.clone(),
+                        instrument: t.instrument.clone(),
+                        units: dec(&t.currentUnits),
+                        entry_price: dec(&t.price),
+                        status: "OPEN".into(),
+                        pnl: t.unrealizedPL.as_deref().map_or(0.0, dec),
+                        commission: None,
+                        open_timestamp: t.openTime.clone(),
+                        close_timestamp: None,
+                        close_price: None,
+                        // Opened outside pinion unless its client id is pinion's: reported, never touched.
+                        holder: None,
+                    },
+                )
+            })
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        Ok(rows)
     }
 
     fn feed(&self) -> FeedStatus {

@@ -22,7 +22,11 @@ fn positions(app: &App, req: &Request) -> ApiResult {
     if p.before_id.is_some() {
         return Err(ApiError::field("before_id", "positions have no row ids; page them with offset"));
     }
-    let rows = views::account::positions(&app.read.read());
+    let rows = match &app.live {
+        // The broker's own positions (trades opened outside pinion included), as last polled.
+        Some(live) => live.positions().map_err(ApiError::unavailable)?,
+        None => views::account::positions(&app.read.read()),
+    };
     Ok(take_page(rows, p, |v| views::to_json(&v)).reply(req))
 }
 
@@ -30,6 +34,12 @@ fn positions(app: &App, req: &Request) -> ApiResult {
 /// every book's evicted trades, else the closed trades from the history store merged with the lots.
 fn trades(app: &App, req: &Request) -> ApiResult {
     let p = page(req)?;
+    if let Some(live) = &app.live {
+        // The broker's open trades, newest first (its trade ids are the row ids).
+        let rows = live.open_trades().map_err(ApiError::unavailable)?;
+        let total = rows.len();
+        return Ok(take_page_by_id(rows.into_iter(), total, p, |(id, _)| *id, |(_, v)| views::to_json(&v)).reply(req));
+    }
     let below = p.before_id.unwrap_or(u64::MAX);
     let (txn, total, lots) = {
         let s = app.read.read();

@@ -4,7 +4,7 @@
 //! (`/health`, `status` frames). The binary implements it for OANDA (`src/live.rs`); without one the
 //! server is on paper and the routes show the paper broker's figures.
 
-use crate::views::account::{AccountSummaryView, InstrumentView};
+use crate::views::account::{AccountPositionView, AccountSummaryView, AccountTradeView, InstrumentView};
 
 /// The feed's state as the routes show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,4 +28,9 @@ pub trait LiveAccount: Send + Sync {
     fn instruments(&self) -> Vec<InstrumentView>;
     /// The price feed's state.
     fn feed(&self) -> FeedStatus;
+    /// The account's open positions as the broker reports them (Err: none fetched yet, and why).
+    fn positions(&self) -> Result<Vec<AccountPositionView>, String>;
+    /// The account's open trades as the broker reports them, newest first, with the trade id as the
+    /// row id (Err: none fetched yet, and why).
+    fn open_trades(&self) -> Result<Vec<(u64, AccountTradeView)>, String>;
 }

@@ -4,7 +4,10 @@
 //! is decoded into the `wire` shapes, and a non-2xx answer becomes an [`OandaError`] carrying OANDA's
 //! `errorMessage`. Endpoints: developer.oanda.com/rest-live-v20/account-ep and instrument-ep.
 
-use super::wire::{AccountSummary, AccountSummaryResponse, CandlesResponse, ErrorBody, InstrumentInfo, InstrumentsResponse};
+use super::wire::{
+    AccountSummary, AccountSummaryResponse, CandlesResponse, ErrorBody, InstrumentInfo, InstrumentsResponse, OpenPositionsResponse,
+    OpenTradesResponse, Position, Trade,
+};
 use super::{OandaConfig, OandaError};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -70,6 +73,18 @@ impl RestClient {
     pub fn instruments(&self) -> Result<Vec<InstrumentInfo>, OandaError> {
         let r: InstrumentsResponse = self.get("instruments", &format!("/v3/accounts/{}/instruments", self.cfg.account_id))?;
         Ok(r.instruments)
+    }
+
+    /// `GET /v3/accounts/{id}/openTrades`.
+    pub fn open_trades(&self) -> Result<Vec<Trade>, OandaError> {
+        let r: OpenTradesResponse = self.get("open trades", &format!("/v3/accounts/{}/openTrades", self.cfg.account_id))?;
+        Ok(r.trades)
+    }
+
+    /// `GET /v3/accounts/{id}/openPositions`.
+    pub fn open_positions(&self) -> Result<Vec<Position>, OandaError> {
+        let r: OpenPositionsResponse = self.get("open positions", &format!("/v3/accounts/{}/openPositions", self.cfg.account_id))?;
+        Ok(r.positions)
     }
 
     /// The last `count` (at most [`MAX_CANDLES`]) mid candles of `instrument` at `granularity`

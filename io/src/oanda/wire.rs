@@ -165,3 +165,95 @@ pub struct ErrorBody {
     #[serde(rename = "errorMessage")]
     pub error_message: String,
 }
+
+/// `GET /v3/accounts/{id}/openTrades` (trade-ep).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpenTradesResponse {
+    /// Open trades.
+    pub trades: Vec<Trade>,
+}
+
+/// One trade (Trade in trade-df).
+#[derive(Debug, Clone, Deserialize)]
+#[allow(non_snake_case)]
+pub struct Trade {
+    /// OANDA's trade id.
+    pub id: String,
+    /// `EUR_USD`.
+    pub instrument: String,
+    /// Entry price.
+    pub price: String,
+    /// RFC 3339.
+    pub openTime: String,
+    /// Units still open, signed.
+    pub currentUnits: String,
+    /// Unrealized P/L.
+    #[serde(default)]
+    pub unrealizedPL: Option<String>,
+    /// Margin the trade holds.
+    #[serde(default)]
+    pub marginUsed: Option<String>,
+    /// The attached stop loss.
+    #[serde(default)]
+    pub stopLossOrder: Option<PricedOrder>,
+    /// The attached take profit.
+    #[serde(default)]
+    pub takeProfitOrder: Option<PricedOrder>,
+    /// The client's id for the trade (pinion's, when it opened it).
+    #[serde(default)]
+    pub clientExtensions: Option<ClientExtensions>,
+}
+
+/// An order reduced to its price (a trade's stop loss or take profit).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PricedOrder {
+    /// Trigger price.
+    pub price: String,
+}
+
+/// Client extensions: the id a client gave an order or trade.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientExtensions {
+    /// The client's id.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// `GET /v3/accounts/{id}/openPositions` (position-ep).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpenPositionsResponse {
+    /// Positions with open trades.
+    pub positions: Vec<Position>,
+}
+
+/// One instrument's position, long and short sides (Position in position-df).
+#[derive(Debug, Clone, Deserialize)]
+#[allow(non_snake_case)]
+pub struct Position {
+    /// `EUR_USD`.
+    pub instrument: String,
+    /// Unrealized P/L of both sides.
+    #[serde(default)]
+    pub unrealizedPL: Option<String>,
+    /// Margin used.
+    #[serde(default)]
+    pub marginUsed: Option<String>,
+    /// The long side.
+    pub long: PositionSide,
+    /// The short side.
+    pub short: PositionSide,
+}
+
+/// One side of a position (PositionSide in position-df).
+#[derive(Debug, Clone, Deserialize)]
+#[allow(non_snake_case)]
+pub struct PositionSide {
+    /// Signed units (0 when flat on this side).
+    pub units: String,
+    /// Average entry price (absent when flat).
+    #[serde(default)]
+    pub averagePrice: Option<String>,
+    /// Unrealized P/L of this side.
+    #[serde(default)]
+    pub unrealizedPL: Option<String>,
+}
