@@ -132,6 +132,24 @@ pub trait HistoryStore: Send + Sync {
     fn trades(&self, q: HistoryQuery) -> Result<Vec<TradeRecord>, HistoryError>;
     /// How many closed trades of every book have ids strictly between `above_id` and `below_id`.
     fn count_trades(&self, above_id: u64, below_id: u64) -> Result<u64, HistoryError>;
+    /// Records which operation trades through which book (queued like rows), so the stored history
+    /// can be read per operation.
+    fn note_operations(&self, ops: Vec<OperationRow>);
+}
+
+/// An operation as the history store keeps it: its id, its book, and what it trades.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRow {
+    /// The operation id the API shows.
+    pub id: u64,
+    /// The book its orders, fills and trades carry.
+    pub book: BookId,
+    /// The asset as the client spelled it.
+    pub asset: String,
+    /// The strategy's name.
+    pub strategy: String,
+    /// Creation time, UTC epoch ns.
+    pub created_ns: i64,
 }
 
 /// No store: nothing is written, so the read model keeps its whole history in memory (unit tests).
@@ -161,4 +179,5 @@ impl HistoryStore for NoHistory {
     fn count_trades(&self, _above_id: u64, _below_id: u64) -> Result<u64, HistoryError> {
         Ok(0)
     }
+    fn note_operations(&self, _ops: Vec<OperationRow>) {}
 }

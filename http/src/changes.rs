@@ -49,10 +49,19 @@ pub fn apply_outside_engine(app: &App, c: &Committed) {
                 b.initial_capital = spec.initial_capital;
                 b.equity = crate::readmodel::book::EquityCurve::new(spec.initial_capital);
             }
+            let row = pinion_core::records::OperationRow {
+                id: *op_id,
+                book: *book,
+                asset: meta.asset.clone(),
+                strategy: meta.strategy_name.clone(),
+                created_ns: meta.created_ns,
+            };
             match s.operations.iter_mut().find(|o| o.id == *op_id) {
                 Some(existing) => *existing = meta,
                 None => s.operations.push(meta),
             }
+            drop(s);
+            app.read.history().note_operations(vec![row]);
         }
         Change::OperationLifecycle { op_id, .. } | Change::CrashRecoveryApplied { op_id, .. } => {
             let mut s = app.read.write();

@@ -339,6 +339,18 @@ impl ReadModel {
             self.feed_now.store(s.now_ns, Ordering::Release);
             // The store may have stopped short of the snapshot (rows still in its window then).
             self.history.restore(Self::window_rows(&s), s.txn_seq, false).map_err(|e| e.to_string())?;
+            let ops = s
+                .operations
+                .iter()
+                .map(|o| pinion_core::records::OperationRow {
+                    id: o.id,
+                    book: o.book,
+                    asset: o.asset.clone(),
+                    strategy: o.strategy_name.clone(),
+                    created_ns: o.created_ns,
+                })
+                .collect();
+            self.history.note_operations(ops);
             s.applied_seq
         };
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = seq;

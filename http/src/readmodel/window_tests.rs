@@ -97,6 +97,7 @@ impl HistoryStore for MemStore {
     fn trades(&self, q: HistoryQuery) -> Result<Vec<TradeRecord>, HistoryError> {
         Ok(pick(&self.trades.lock().unwrap(), q, |t| t.trade.book))
     }
+    fn note_operations(&self, _ops: Vec<pinion_core::records::OperationRow>) {}
     fn count_trades(&self, above: u64, below: u64) -> Result<u64, HistoryError> {
         Ok(self.trades.lock().unwrap().range(above.saturating_add(1)..below).count() as u64)
     }

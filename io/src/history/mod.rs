@@ -15,7 +15,7 @@ pub use schema::{SCHEMA, SCHEMA_VERSION};
 
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use pinion_core::instrument::InstrumentTable;
-use pinion_core::records::{FillRecord, HistoryError, HistoryQuery, HistoryRow, HistoryStore, OrderRecord, TradeRecord};
+use pinion_core::records::{FillRecord, HistoryError, HistoryQuery, HistoryRow, HistoryStore, OperationRow, OrderRecord, TradeRecord};
 use rusqlite::{params, Connection, OpenFlags, Row};
 use schema::storage;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ const RETRY: Duration = Duration::from_secs(1);
 
 enum Msg {
     Rows(Vec<HistoryRow>),
+    Operations(Vec<OperationRow>),
     Restore { rows: Vec<HistoryRow>, txn: u64, ahead_is_foreign: bool, done: Sender<Result<(), HistoryError>> },
     Stop,
 }
@@ -111,7 +112,7 @@ impl SqliteHistory {
         let shared = committed.clone();
         let writer = std::thread::Builder::new()
             .name("pinion-history".into())
-            .spawn(move || Writer { conn: c, committed: shared, pending: Vec::new(), failing: None }.run(rx))
+            .spawn(move || Writer { conn: c, committed: shared, pending: Vec::new(), operations: Vec::new(), failing: None }.run(rx))
             .map_err(|e| storage("starting the writer thread", e))?;
         Ok(SqliteHistory { path: path.to_path_buf(), queue, committed, reader: Mutex::new(reader), writer: Mutex::new(Some(writer)) })
     }
@@ -207,6 +208,12 @@ impl HistoryStore for SqliteHistory {
         self.query(&select("trades", schema::TRADE_COLUMNS), q, schema::trade_from_row)
     }
 
+    fn note_operations(&self, ops: Vec<OperationRow>) {
+        if !ops.is_empty() {
+            let _ = self.queue.send(Msg::Operations(ops));
+        }
+    }
+
     fn count_trades(&self, above_id: u64, below_id: u64) -> Result<u64, HistoryError> {
         let c = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         let (a, b) = (i64::try_from(above_id).unwrap_or(i64::MAX), i64::try_from(below_id).unwrap_or(i64::MAX));
@@ -222,6 +229,8 @@ struct Writer {
     committed: Arc<Committed>,
     /// Rows not yet written (kept across failed attempts).
     pending: Vec<HistoryRow>,
+    /// Operations not yet written.
+    operations: Vec<OperationRow>,
     /// Since when writes fail, and why (logged once per outage).
     failing: Option<(Instant, String)>,
 }
@@ -229,9 +238,10 @@ struct Writer {
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         loop {
-            let wait = if self.pending.is_empty() { Duration::from_secs(3600) } else { RETRY };
+            let wait = if self.pending.is_empty() && self.operations.is_empty() { Duration::from_secs(3600) } else { RETRY };
             match rx.recv_timeout(wait) {
                 Ok(Msg::Rows(rows)) => self.pending.extend(rows),
+                Ok(Msg::Operations(ops)) => self.operations.extend(ops),
                 Ok(Msg::Restore { rows, txn, ahead_is_foreign, done }) => {
                     self.flush();
                     let _ = done.send(self.restore(rows, txn, ahead_is_foreign));
@@ -247,6 +257,7 @@ impl Writer {
             while let Ok(m) = rx.try_recv() {
                 match m {
                     Msg::Rows(rows) => self.pending.extend(rows),
+                    Msg::Operations(ops) => self.operations.extend(ops),
                     Msg::Restore { rows, txn, ahead_is_foreign, done } => {
                         self.flush();
                         let _ = done.send(self.restore(rows, txn, ahead_is_foreign));
@@ -263,13 +274,14 @@ impl Writer {
 
     /// Writes the pending rows in one transaction; on failure keeps them for the next attempt.
     fn flush(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.operations.is_empty() {
             return;
         }
         let from = self.committed.txn.load(Ordering::Acquire);
         match self.write(from) {
             Ok(to) => {
                 self.pending.clear();
+                self.operations.clear();
                 if let Some((since, _)) = self.failing.take() {
                     log::warn!(target: "pinion::history", "history store writable again after {:.1} s; caught up to transaction {to}", since.elapsed().as_secs_f64());
                 }
@@ -286,6 +298,9 @@ impl Writer {
 
     fn write(&mut self, from: u64) -> Result<u64, HistoryError> {
         let tx = self.conn.transaction().map_err(|e| storage("starting a history transaction", e))?;
+        for o in &self.operations {
+            schema::put_operation(&tx, o)?;
+        }
         let mut to = from;
         for row in self.pending.iter().filter(|r| r.txn() > from) {
             match row {
@@ -308,7 +323,7 @@ impl Writer {
         let tx = self.conn.transaction().map_err(|e| storage("starting a history restore", e))?;
         if held > txn {
             log::warn!(target: "pinion::history", "the history store holds transactions up to {held}, past this server's {txn}: it belongs to another history and is emptied");
-            tx.execute_batch("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades;")
+            tx.execute_batch("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM operations;")
                 .map_err(|e| storage("emptying the history", e))?;
         }
         for row in &rows {

@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS instruments (
     price_scale     INTEGER NOT NULL,
     size_scale      INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operations (
+    id         INTEGER PRIMARY KEY,
+    book       INTEGER NOT NULL,
+    asset      TEXT NOT NULL,
+    strategy   TEXT NOT NULL,
+    created_ns INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS orders (
     id          INTEGER PRIMARY KEY,
     book        INTEGER NOT NULL,
@@ -172,6 +179,14 @@ pub fn put_order(c: &Connection, r: &OrderRecord) -> Result<(), HistoryError> {
     })
     .map(|_| ())
     .map_err(|e| storage("writing an order", e))
+}
+
+/// Inserts or replaces one operation's row.
+pub fn put_operation(c: &Connection, o: &pinion_core::records::OperationRow) -> Result<(), HistoryError> {
+    c.prepare_cached("INSERT OR REPLACE INTO operations (id, book, asset, strategy, created_ns) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .and_then(|mut st| st.execute(params![o.id as i64, o.book.0, o.asset, o.strategy, o.created_ns]))
+        .map(|_| ())
+        .map_err(|e| storage("writing an operation", e))
 }
 
 /// Inserts or replaces one fill leg's row.

@@ -171,4 +171,16 @@ fn the_views_show_decimal_prices() {
         c.query_row("SELECT symbol, pnl_usd FROM trades_view WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("view");
     assert!(!symbol.is_empty());
     assert_eq!(pnl, -0.77);
+    h.note_operations(vec![pinion_core::records::OperationRow {
+        id: 7,
+        book: BookId(0),
+        asset: "EURUSD".into(),
+        strategy: "ema_cross".into(),
+        created_ns: 5,
+    }]);
+    h.close();
+    let op: i64 = c
+        .query_row("SELECT o.id FROM trades t JOIN operations o ON o.book = t.book WHERE t.id = 1", [], |r| r.get(0))
+        .expect("operation of the trade");
+    assert_eq!(op, 7);
 }
