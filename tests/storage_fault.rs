@@ -10,9 +10,32 @@ mod server;
 use serde_json::{json, Value};
 use server::{tail, Server};
 use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tungstenite::Message;
+
+/// Collects the data of every `status` frame `/ws` pushes, on a thread, until the connection ends.
+fn watch_status(addr: &str) -> Arc<Mutex<Vec<Value>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (out, addr) = (seen.clone(), addr.to_string());
+    std::thread::spawn(move || {
+        let Ok(stream) = TcpStream::connect(&addr) else { return };
+        let Ok((mut ws, _)) = tungstenite::client(format!("ws://{addr}/ws"), stream) else { return };
+        while let Ok(m) = ws.read() {
+            if let Message::Text(t) = m {
+                if let Ok(v) = serde_json::from_str::<Value>(t.as_str()) {
+                    if v["type"] == "status" {
+                        out.lock().unwrap().push(v["data"].clone());
+                    }
+                }
+            }
+        }
+    });
+    seen
+}
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -78,6 +101,7 @@ fn a_full_disk_halts_trading_shows_nothing_undurable_and_resumes_by_itself() {
         "crash_recovery_mode": "RESUME" });
     let id = srv.post("/api/operations", &op, 201)["id"].as_u64().expect("operation id");
     let limit_before = srv.get("/risk")["risk"]["max_concurrent_positions"].clone();
+    let status_frames = watch_status(&srv.addr);
     poll("some orders", Duration::from_secs(60), || (orders(&srv, id).len() >= 10).then_some(()));
 
     // The disk fills up: the journal's next write fails.
@@ -98,11 +122,24 @@ fn a_full_disk_halts_trading_shows_nothing_undurable_and_resumes_by_itself() {
     assert_eq!(st, 503, "{text}");
     assert!(text.contains("storage fault"), "{text}");
     assert!(tail(&log, 200).contains("ERROR") && tail(&log, 200).contains("journal write failed"), "{}", tail(&log, 40));
+    poll("a status frame saying halted", Duration::from_secs(10), || {
+        status_frames
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|d| d["engine"] == "halted" && d["storage_fault"].as_str().is_some_and(|f| f.contains("journal")))
+            .then_some(())
+    });
 
     // Space comes back: pinion resumes by itself and trades on.
     std::fs::remove_file(&filler).expect("removing the filler");
     poll("/health to answer 200 again", Duration::from_secs(30), || (srv.raw("GET", "/health", None).0 == 200).then_some(()));
     assert!(tail(&log, 200).contains("journal writable again"), "{}", tail(&log, 40));
+    poll("a status frame saying running again", Duration::from_secs(10), || {
+        let frames = status_frames.lock().unwrap();
+        let halted = frames.iter().position(|d| d["engine"] == "halted");
+        halted.is_some_and(|i| frames[i..].iter().any(|d| d["engine"] == "running")).then_some(())
+    });
     poll("new orders after the resume", Duration::from_secs(60), || (orders(&srv, id).len() > seen.len()).then_some(()));
     assert_eq!(srv.get("/risk")["risk"]["max_concurrent_positions"], limit_before, "the refused change is not in force");
     let shown = orders(&srv, id);
