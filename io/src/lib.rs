@@ -6,6 +6,7 @@ pub mod backtest;
 pub mod history;
 pub mod import;
 pub mod journal;
+pub mod oanda_fake;
 pub mod replay;
 pub mod tickfile;
 
