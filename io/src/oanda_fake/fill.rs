@@ -4,7 +4,7 @@
 //! closes and triggered take-profit / stop-loss orders close one named trade. Each step records the
 //! transactions OANDA records, in OANDA's order: order, fill, cancels of linked orders, new TP, SL.
 
-use super::ledger::{obj, ClientExtensions, Ledger, MarketSpec, OnFill, Order, OrderKind, OrderState, Trade};
+use super::ledger::{obj, ClientExtensions, Dependent, DependentReason, Ledger, MarketSpec, OnFill, Order, OrderKind, OrderState, Trade};
 use super::market::Market;
 use super::money::{fmt_money, vwap};
 use super::shapes;
@@ -297,11 +297,10 @@ impl Ledger {
             }
         }
         if let Some(tid) = opened {
-            if let Some((p, ext)) = r.take_profit {
-                related.push(self.create_dependent(batch, now, tid, fill_id, false, (p, ext)));
-            }
-            if let Some((p, ext)) = r.stop_loss {
-                related.push(self.create_dependent(batch, now, tid, fill_id, true, (p, ext)));
+            let levels = [(false, r.take_profit), (true, r.stop_loss)];
+            for (stop, (price, ext)) in levels.into_iter().filter_map(|(s, l)| l.map(|l| (s, l))) {
+                let d = Dependent { stop, price, ext, reason: DependentReason::OnFill(fill_id) };
+                related.push(self.create_dependent(batch, now, tid, d));
             }
         }
         (fill_id, related)

@@ -79,8 +79,9 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reads one request. `Closed` when the peer closed cleanly before sending anything.
-pub(crate) fn read_request<R: BufRead>(r: &mut R) -> Result<Request, ReadError> {
+/// Reads one request. `Closed` when the peer closed cleanly before sending anything. A client that
+/// sent `Expect: 100-continue` is told to go on through `w` before its body is read.
+pub(crate) fn read_request<R: BufRead, W: Write>(r: &mut R, w: &mut W) -> Result<Request, ReadError> {
     let mut head = r.by_ref().take(MAX_HEAD);
     let mut line = String::new();
     // Skip blank lines between requests (RFC 9112 allows one).
@@ -136,6 +137,10 @@ pub(crate) fn read_request<R: BufRead>(r: &mut R) -> Result<Request, ReadError> 
     };
     if len > MAX_BODY {
         return Err(ReadError::Bad(format!("body of {len} bytes is over the {MAX_BODY} byte limit")));
+    }
+    if len > 0 && req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        w.flush()?;
     }
     req.body = vec![0; len];
     r.read_exact(&mut req.body)?;
@@ -212,19 +217,22 @@ mod tests {
     #[test]
     fn parses_requests_and_keep_alive() {
         let raw = b"GET /v3/accounts/1/pricing/stream?instruments=EUR_USD%2CAUD_USD&x HTTP/1.1\r\nAuthorization: Bearer t\r\n\r\n\
-                    POST /o HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}";
+                    POST /o HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}";
         let mut r = BufReader::new(&raw[..]);
-        let a = read_request(&mut r).unwrap();
+        let mut sink = Vec::new();
+        let a = read_request(&mut r, &mut sink).unwrap();
         assert_eq!((a.method.as_str(), a.path.as_str()), ("GET", "/v3/accounts/1/pricing/stream"));
         assert_eq!(a.query("instruments"), Some("EUR_USD,AUD_USD"));
         assert_eq!(a.query("x"), Some(""));
         assert_eq!(a.header("authorization"), Some("Bearer t"));
         assert!(a.keep_alive);
-        let b = read_request(&mut r).unwrap();
+        assert!(sink.is_empty());
+        let b = read_request(&mut r, &mut sink).unwrap();
         assert_eq!((b.body.as_slice(), b.keep_alive), (&b"{}"[..], false));
-        assert!(matches!(read_request(&mut r), Err(ReadError::Closed)));
+        assert_eq!(sink, b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert!(matches!(read_request(&mut r, &mut sink), Err(ReadError::Closed)));
         let bad = b"GARBAGE\r\n\r\n";
-        assert!(matches!(read_request(&mut BufReader::new(&bad[..])), Err(ReadError::Bad(_))));
+        assert!(matches!(read_request(&mut BufReader::new(&bad[..]), &mut sink), Err(ReadError::Bad(_))));
         assert_eq!(percent_decode("a%2Cb%zz+c%", true), "a,b%zz c%");
     }
 }

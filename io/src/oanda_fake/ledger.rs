@@ -56,6 +56,26 @@ pub(crate) struct MarketSpec {
     pub trade_close: Option<(u64, String)>,
 }
 
+/// Why a take-profit / stop-loss order is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DependentReason {
+    /// With the fill (this ORDER_FILL id) of an order that carried it.
+    OnFill(u64),
+    /// Through the trade, where it had none.
+    Client,
+    /// Through the trade, replacing `order` (cancelled by transaction `cancel`).
+    Replacing { order: u64, cancel: u64 },
+}
+
+/// A take-profit (`stop` false) or stop-loss order to create on a trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dependent {
+    pub stop: bool,
+    pub price: i64,
+    pub ext: Option<ClientExtensions>,
+    pub reason: DependentReason,
+}
+
 /// What an order is.
 #[derive(Debug, Clone)]
 pub(crate) enum OrderKind {
@@ -351,17 +371,10 @@ impl Ledger {
         self.orders.insert(order.id, order);
     }
 
-    /// Creates a take-profit or stop-loss order on a freshly opened trade (`reason` ON_FILL),
-    /// recording a TAKE_PROFIT_ORDER / STOP_LOSS_ORDER transaction; returns the order id.
-    pub fn create_dependent(
-        &mut self,
-        batch: u64,
-        now: i64,
-        trade_id: u64,
-        fill_id: u64,
-        stop: bool,
-        (price, ext): (i64, Option<ClientExtensions>),
-    ) -> u64 {
+    /// Creates a take-profit or stop-loss order on a trade, recording a TAKE_PROFIT_ORDER /
+    /// STOP_LOSS_ORDER transaction; returns the order id.
+    pub fn create_dependent(&mut self, batch: u64, now: i64, trade_id: u64, d: Dependent) -> u64 {
+        let Dependent { stop, price, ext, reason } = d;
         let Some(trade) = self.trades.get(&trade_id) else { return 0 };
         let prec = self.insts[trade.inst].display_precision;
         let client_trade_id = trade.client_ext.as_ref().and_then(|c| c.id.clone());
@@ -372,9 +385,21 @@ impl Ledger {
             "price": pinion_core::fixed::format_decimal(price, prec),
             "timeInForce": "GTC",
             "triggerCondition": "DEFAULT",
-            "reason": "ON_FILL",
-            "orderFillTransactionID": fill_id.to_string(),
         }));
+        match reason {
+            DependentReason::OnFill(fill) => {
+                f.insert("reason".into(), json!("ON_FILL"));
+                f.insert("orderFillTransactionID".into(), json!(fill.to_string()));
+            }
+            DependentReason::Client => {
+                f.insert("reason".into(), json!("CLIENT_ORDER"));
+            }
+            DependentReason::Replacing { order, cancel } => {
+                f.insert("reason".into(), json!("REPLACEMENT"));
+                f.insert("replacesOrderID".into(), json!(order.to_string()));
+                f.insert("cancellingTransactionID".into(), json!(cancel.to_string()));
+            }
+        }
         if let Some(c) = client_trade_id {
             f.insert("clientTradeID".into(), json!(c));
         }
@@ -395,9 +420,14 @@ impl Ledger {
     }
 
     /// Cancels a pending order with an ORDER_CANCEL transaction and unlinks it from its trade.
+    /// A cancel for replacement (`CLIENT_REQUEST_REPLACED`) names the order that will replace it:
+    /// the next one recorded.
     pub fn cancel_order(&mut self, batch: u64, now: i64, order_id: u64, reason: &str) -> Option<u64> {
         let o = self.orders.get(&order_id).filter(|o| o.state == OrderState::Pending)?;
         let mut f = obj(json!({"type": "ORDER_CANCEL", "orderID": order_id.to_string(), "reason": reason}));
+        if reason == "CLIENT_REQUEST_REPLACED" {
+            f.insert("replacedByOrderID".into(), json!((self.next_id() + 1).to_string()));
+        }
         if let Some(c) = o.client_id() {
             f.insert("clientOrderID".into(), json!(c));
         }

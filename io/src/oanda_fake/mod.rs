@@ -15,17 +15,33 @@
 //! fake.stop();
 //! ```
 //!
-//! Endpoints (all under `/v3`, bearer token required when configured): `accounts`,
-//! `accounts/{id}` (+ `/summary`, `/instruments`, `/instruments/{i}/candles`, `/pricing`,
-//! `/pricing/stream`, `/openTrades`, `/trades`, `/trades/{spec}`, `PUT /trades/{spec}/close`,
-//! `/openPositions`, `/positions`, `/positions/{i}`, `/pendingOrders`, `GET|POST /orders`,
-//! `/orders/{spec}` (spec may be `@clientOrderID`), `PUT /orders/{spec}/cancel`,
-//! `/transactions/sinceid`, `/transactions/idrange`, `/transactions/{id}`, `/transactions/stream`,
-//! `/changes`) and `instruments/{i}/candles`. Only MARKET orders are accepted.
+//! Endpoints (all under `/v3`; `Authorization: Bearer <token>` required when a token is set):
+//! `accounts`, `accounts/{id}`, and under `accounts/{id}`: `/summary`, `/instruments`,
+//! `/instruments/{i}/candles`, `/pricing`, `/pricing/stream`, `/openTrades`, `/trades`,
+//! `/trades/{spec}`, `PUT /trades/{spec}/close`, `PUT /trades/{spec}/orders`, `/openPositions`,
+//! `/positions`, `/positions/{i}`, `/pendingOrders`, `GET|POST /orders`, `/orders/{spec}`,
+//! `PUT /orders/{spec}/cancel`, `/transactions/sinceid`, `/transactions/idrange`,
+//! `/transactions/{id}`, `/transactions/stream`, `/changes`; plus `instruments/{i}/candles`.
+//! Order and trade specifiers may be `@clientID`.
+//!
+//! Shapes follow developer.oanda.com/rest-live-v20/: account-ep / account-df, instrument-ep,
+//! order-ep / order-df, trade-ep / trade-df, position-df, transaction-ep / transaction-df,
+//! pricing-ep / pricing-df, primitives-df and troubleshooting-errors (cross-checked against
+//! OANDA's own OpenAPI files, github.com/oanda/v20-openapi). What the fake simplifies:
+//! * Only MARKET orders (positionFill DEFAULT / REDUCE_FIRST), take-profit and stop-loss orders
+//!   (trigger condition DEFAULT); no limit, stop, trailing or guaranteed orders, no hedging.
+//! * Times are the market clock (the latest replayed tick), always RFC 3339 with nanoseconds
+//!   (`Accept-Datetime-Format: UNIX` is ignored); there is no financing, commission or
+//!   guaranteed-execution fee (all `0.0000`), closeout prices equal the top of book and a
+//!   price has a single bucket.
+//! * Money is kept in integer cents of the home currency and written with 4 decimals.
+//!   Quote-to-home conversion uses the current mid of the instrument (home is its base) or of a
+//!   `QUOTE_HOME` / `HOME_QUOTE` pair; margin is |units| × mid × marginRate.
 
 mod candles;
 mod changes;
 pub mod config;
+mod dependents;
 pub mod faults;
 mod fill;
 mod http;

@@ -5,6 +5,7 @@
 
 use super::candles::{self, CandleQuery};
 use super::changes;
+use super::dependents;
 use super::fill::Outcome;
 use super::http::Request;
 use super::ledger::{Ledger, OrderState};
@@ -111,6 +112,7 @@ fn account_route(sh: &Shared, req: &Request, rest: &[&str]) -> Routed {
             }
         }
         ("PUT", ["trades", spec, "close"]) => close_trade(sh, req, spec),
+        ("PUT", ["trades", spec, "orders"]) => dependents::set_dependent_orders(sh, req, spec),
         ("GET", ["openPositions"]) => {
             let s = st();
             let list: Vec<Value> = s.ledger.open_instruments().into_iter().map(|i| shapes::position(&s.ledger, &s.market, i)).collect();
@@ -201,7 +203,7 @@ fn is_known(rest: &[&str]) -> bool {
             | "changes"]
             | ["pricing" | "transactions", "stream"]
             | ["trades" | "orders" | "positions" | "transactions", _]
-            | ["trades", _, "close"]
+            | ["trades", _, "close" | "orders"]
             | ["orders", _, "cancel"]
             | ["instruments", _, "candles"]
     )

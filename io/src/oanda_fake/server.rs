@@ -45,7 +45,7 @@ fn serve_conn(sh: &Shared, stream: TcpStream) {
     let mut reader = BufReader::new(read_half);
     let mut w = stream;
     while !sh.stopping() {
-        match read_request(&mut reader) {
+        match read_request(&mut reader, &mut w) {
             Ok(req) => {
                 if !handle(sh, &req, &mut w, key) {
                     break;
