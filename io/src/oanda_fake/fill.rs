@@ -276,7 +276,7 @@ impl Ledger {
                 to.insert("clientExtensions".into(), shapes::client_ext(e));
             }
             f.insert("tradeOpened".into(), Value::Object(to));
-            self.trades.insert(fill_id, new_trade(fill_id, r.inst, price, now, remaining, margin, r.trade_ext.clone()));
+            self.insert_trade(new_trade(fill_id, r.inst, price, now, remaining, margin, r.trade_ext.clone()));
         }
         let recorded = self.record(batch, now, f);
         debug_assert_eq!(recorded, fill_id);
@@ -287,6 +287,10 @@ impl Ledger {
             o.trade_opened = opened;
             o.trade_reduced = reduced_id;
             o.trades_closed = closed_ids.clone();
+        }
+        self.settle(None, Some(r.order_id));
+        for &tid in &closed_ids {
+            self.settle(Some(tid), None);
         }
         let mut related = vec![fill_id];
         for tid in closed_ids {

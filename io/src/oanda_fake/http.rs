@@ -200,13 +200,11 @@ pub(crate) fn write_stream_head<W: Write>(w: &mut W, request_id: &str) -> io::Re
     w.flush()
 }
 
-/// Writes one chunk holding `line` and a newline.
+/// Writes one chunk holding `line` and a newline (not flushed: the caller decides when).
 pub(crate) fn write_chunk<W: Write>(w: &mut W, line: &[u8]) -> io::Result<()> {
-    let mut buf = format!("{:x}\r\n", line.len() + 1).into_bytes();
-    buf.extend_from_slice(line);
-    buf.extend_from_slice(b"\n\r\n");
-    w.write_all(&buf)?;
-    w.flush()
+    write!(w, "{:x}\r\n", line.len() + 1)?;
+    w.write_all(line)?;
+    w.write_all(b"\n\r\n")
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::market::{Market, Quote};
 use super::money::{fmt_money, Conv, Scale};
 use super::shapes;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Client-supplied identifiers on an order or trade (OANDA `ClientExtensions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -186,6 +186,9 @@ pub(crate) struct Ledger {
     pub txns: Vec<Value>,
     pub orders: BTreeMap<u64, Order>,
     pub trades: BTreeMap<u64, Trade>,
+    /// Ids of open trades and of pending orders, so per-tick work does not scan the history.
+    open_ids: BTreeSet<u64>,
+    pending_ids: BTreeSet<u64>,
     pub client_order_ids: HashMap<String, u64>,
     /// Realized P&L per instrument: [long side, short side].
     pub position_pl: Vec<[i64; 2]>,
@@ -212,6 +215,8 @@ impl Ledger {
             txns: Vec::new(),
             orders: BTreeMap::new(),
             trades: BTreeMap::new(),
+            open_ids: BTreeSet::new(),
+            pending_ids: BTreeSet::new(),
             client_order_ids: HashMap::new(),
             position_pl: vec![[0, 0]; cfg.instruments.len()],
             dup_scope: cfg.duplicate_client_ids,
@@ -310,7 +315,23 @@ impl Ledger {
 
     /// Open trades, oldest first.
     pub fn open_trades(&self) -> impl DoubleEndedIterator<Item = &Trade> {
-        self.trades.values().filter(|t| t.is_open())
+        self.open_ids.iter().filter_map(|id| self.trades.get(id))
+    }
+
+    /// Stores a newly opened trade.
+    pub fn insert_trade(&mut self, t: Trade) {
+        self.open_ids.insert(t.id);
+        self.trades.insert(t.id, t);
+    }
+
+    /// Marks a trade closed (its units are 0) and an order no longer pending.
+    pub fn settle(&mut self, closed_trade: Option<u64>, done_order: Option<u64>) {
+        if let Some(t) = closed_trade {
+            self.open_ids.remove(&t);
+        }
+        if let Some(o) = done_order {
+            self.pending_ids.remove(&o);
+        }
     }
 
     /// Sum of the live figures over all open trades.
@@ -327,7 +348,7 @@ impl Ledger {
 
     /// Pending orders, oldest first.
     pub fn pending_orders(&self) -> impl DoubleEndedIterator<Item = &Order> {
-        self.orders.values().filter(|o| o.state == OrderState::Pending)
+        self.pending_ids.iter().filter_map(|id| self.orders.get(id))
     }
 
     /// Instruments with at least one open trade.
@@ -367,6 +388,9 @@ impl Ledger {
     pub fn insert_order(&mut self, order: Order) {
         if let Some(cid) = order.client_id() {
             self.client_order_ids.insert(cid.to_string(), order.id);
+        }
+        if order.state == OrderState::Pending {
+            self.pending_ids.insert(order.id);
         }
         self.orders.insert(order.id, order);
     }
@@ -441,6 +465,7 @@ impl Ledger {
             o.cancelling_txn = Some(id);
             o.cancelled_time = Some(now);
         }
+        self.settle(None, Some(order_id));
         if let Some(t) = trade.and_then(|tid| self.trades.get_mut(&tid)) {
             if t.take_profit == Some(order_id) {
                 t.take_profit = None;
@@ -457,17 +482,16 @@ impl Ledger {
     /// trade's compare with the ask. A stop triggers at or through its price, a take-profit at or past it.
     pub fn triggered(&self, inst: usize, q: Quote) -> Vec<(u64, u64, bool)> {
         let mut out = Vec::new();
-        for o in self.pending_orders() {
-            let (trade_id, price, stop) = match o.kind {
-                OrderKind::TakeProfit { trade_id, price } => (trade_id, price, false),
-                OrderKind::StopLoss { trade_id, price } => (trade_id, price, true),
-                OrderKind::Market(_) => continue,
-            };
-            let Some(t) = self.trades.get(&trade_id).filter(|t| t.is_open() && t.inst == inst) else { continue };
-            if would_trigger(t.current_units > 0, stop, price, q) {
-                out.push((o.id, trade_id, stop));
+        for t in self.open_trades().filter(|t| t.inst == inst) {
+            for (order, stop) in [(t.take_profit, false), (t.stop_loss, true)] {
+                let Some(o) = order.and_then(|id| self.orders.get(&id)).filter(|o| o.state == OrderState::Pending) else { continue };
+                let (OrderKind::TakeProfit { price, .. } | OrderKind::StopLoss { price, .. }) = o.kind else { continue };
+                if would_trigger(t.current_units > 0, stop, price, q) {
+                    out.push((o.id, t.id, stop));
+                }
             }
         }
+        out.sort_unstable();
         out
     }
 }

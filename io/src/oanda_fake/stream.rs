@@ -9,21 +9,25 @@ use super::shapes;
 use super::shared::{Shared, POLL};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use serde_json::Value;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a stalled pricing stream sleeps between checks.
 const STALL_POLL: Duration = Duration::from_millis(5);
+/// Buffered stream bytes that force a flush while prices keep coming.
+const FLUSH_AT: usize = 32 * 1024;
 
-fn send<W: Write>(w: &mut W, v: &Value) -> bool {
-    write_chunk(w, v.to_string().as_bytes()).is_ok()
+/// Writes one line; flushes when `flush` or when the buffer is full.
+fn send(w: &mut BufWriter<TcpStream>, v: &Value, flush: bool) -> bool {
+    write_chunk(w, v.to_string().as_bytes()).is_ok() && (!(flush || w.buffer().len() >= FLUSH_AT) || w.flush().is_ok())
 }
 
 /// Serves a pricing stream of the instruments `insts` until the client leaves, a fault cuts the
 /// connection or the fake stops.
-pub(crate) fn serve_pricing(sh: &Shared, mut w: TcpStream, insts: Vec<usize>, request_id: &str) {
+pub(crate) fn serve_pricing(sh: &Shared, w: TcpStream, insts: Vec<usize>, request_id: &str) {
+    let mut w = BufWriter::with_capacity(2 * FLUSH_AT, w);
     let (rx, snapshot) = {
         let mut st = sh.state();
         let rx = st.subscribe_prices();
@@ -33,7 +37,7 @@ pub(crate) fn serve_pricing(sh: &Shared, mut w: TcpStream, insts: Vec<usize>, re
             .collect();
         (rx, snap)
     };
-    if write_stream_head(&mut w, request_id).is_err() || !snapshot.iter().all(|p| send(&mut w, p)) {
+    if write_stream_head(&mut w, request_id).is_err() || !snapshot.iter().all(|p| send(&mut w, p, true)) {
         return;
     }
     let every = sh.cfg.heartbeat_every;
@@ -46,8 +50,9 @@ pub(crate) fn serve_pricing(sh: &Shared, mut w: TcpStream, insts: Vec<usize>, re
             continue;
         }
         match rx.try_recv() {
+            // Lines queue in the buffer while prices keep coming; it is flushed before waiting.
             Ok((i, q)) => {
-                if insts.contains(&i) && !send(&mut w, &price(i, q)) {
+                if insts.contains(&i) && !send(&mut w, &price(i, q), false) {
                     return;
                 }
                 continue;
@@ -58,7 +63,7 @@ pub(crate) fn serve_pricing(sh: &Shared, mut w: TcpStream, insts: Vec<usize>, re
         let now = Instant::now();
         if now >= next_beat {
             let beat = shapes::pricing_heartbeat(sh.state().market.now_ns());
-            if !send(&mut w, &beat) {
+            if !send(&mut w, &beat, true) {
                 return;
             }
             next_beat = now + every;
@@ -67,9 +72,12 @@ pub(crate) fn serve_pricing(sh: &Shared, mut w: TcpStream, insts: Vec<usize>, re
         if pull && sh.state().step() {
             continue;
         }
+        if w.flush().is_err() {
+            return;
+        }
         match rx.recv_timeout(next_beat.saturating_duration_since(now).min(POLL)) {
             Ok((i, q)) => {
-                if insts.contains(&i) && !send(&mut w, &price(i, q)) {
+                if insts.contains(&i) && !send(&mut w, &price(i, q), rx.is_empty()) {
                     return;
                 }
             }
@@ -80,7 +88,8 @@ pub(crate) fn serve_pricing(sh: &Shared, mut w: TcpStream, insts: Vec<usize>, re
 }
 
 /// Serves the transaction stream until the client leaves, a fault cuts it or the fake stops.
-pub(crate) fn serve_transactions(sh: &Shared, mut w: TcpStream, request_id: &str) {
+pub(crate) fn serve_transactions(sh: &Shared, w: TcpStream, request_id: &str) {
+    let mut w = BufWriter::new(w);
     let rx = sh.state().subscribe_transactions();
     if write_stream_head(&mut w, request_id).is_err() {
         return;
@@ -96,7 +105,7 @@ pub(crate) fn serve_transactions(sh: &Shared, mut w: TcpStream, request_id: &str
                 let st = sh.state();
                 (rx.try_iter().collect::<Vec<Value>>(), shapes::transaction_heartbeat(st.market.now_ns(), st.ledger.last_id()))
             };
-            if !pending.iter().chain(std::iter::once(&beat)).all(|v| send(&mut w, v)) {
+            if !pending.iter().chain(std::iter::once(&beat)).all(|v| send(&mut w, v, true)) {
                 return;
             }
             next_beat = now + every;
@@ -104,7 +113,7 @@ pub(crate) fn serve_transactions(sh: &Shared, mut w: TcpStream, request_id: &str
         }
         match rx.recv_timeout(next_beat.saturating_duration_since(now).min(POLL)) {
             Ok(t) => {
-                if !send(&mut w, &t) {
+                if !send(&mut w, &t, true) {
                     return;
                 }
             }
