@@ -27,8 +27,12 @@ pub(crate) struct Reply {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Routed {
     Reply(Reply),
-    /// A pricing stream of these instrument indexes.
-    Pricing(Vec<usize>),
+    /// A pricing stream of these instrument indexes; `snapshot` sends their current prices first
+    /// (the `snapshot` query parameter, default true).
+    Pricing {
+        insts: Vec<usize>,
+        snapshot: bool,
+    },
     /// The transaction stream.
     Transactions,
 }
@@ -98,7 +102,7 @@ fn account_route(sh: &Shared, req: &Request, rest: &[&str]) -> Routed {
             Err(e) => e,
         },
         ("GET", ["pricing", "stream"]) => match instruments_param(sh, req) {
-            Ok(list) => Routed::Pricing(list),
+            Ok(insts) => Routed::Pricing { insts, snapshot: req.query("snapshot") != Some("false") },
             Err(e) => e,
         },
         ("GET", ["transactions", "stream"]) => Routed::Transactions,

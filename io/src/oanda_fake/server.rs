@@ -120,10 +120,10 @@ fn handle(sh: &Shared, req: &Request, w: &mut TcpStream, key: u64) -> bool {
     }
     match routed {
         Routed::Reply(r) => write(w, r.status, r.headers, &r.body, req.keep_alive, &request_id),
-        Routed::Pricing(insts) => {
+        Routed::Pricing { insts, snapshot } => {
             lock(&sh.faults.conns).set_kind(key, ConnKind::Pricing);
             if let Ok(s) = w.try_clone() {
-                serve_pricing(sh, s, insts, &request_id);
+                serve_pricing(sh, s, insts, snapshot, &request_id);
             }
             false
         }

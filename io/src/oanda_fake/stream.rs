@@ -26,13 +26,14 @@ fn send(w: &mut BufWriter<TcpStream>, v: &Value, flush: bool) -> bool {
 
 /// Serves a pricing stream of the instruments `insts` until the client leaves, a fault cuts the
 /// connection or the fake stops.
-pub(crate) fn serve_pricing(sh: &Shared, w: TcpStream, insts: Vec<usize>, request_id: &str) {
+pub(crate) fn serve_pricing(sh: &Shared, w: TcpStream, insts: Vec<usize>, snapshot: bool, request_id: &str) {
     let mut w = BufWriter::with_capacity(2 * FLUSH_AT, w);
     let (rx, snapshot) = {
         let mut st = sh.state();
         let rx = st.subscribe_prices();
         let snap: Vec<Value> = insts
             .iter()
+            .filter(|_| snapshot)
             .filter_map(|&i| st.market.latest(i).map(|q| shapes::client_price(&sh.cfg.instruments[i], q, sh.cfg.liquidity)))
             .collect();
         (rx, snap)

@@ -91,6 +91,8 @@ fn pricing_stream_sends_prices_then_heartbeats() {
     assert!(t.elapsed() < Duration::from_secs(2));
     assert_eq!(s.next().unwrap()["type"], "HEARTBEAT");
     assert_eq!(fake.remaining_ticks(), 0);
+    let mut quiet = c.stream(&c.acct("/pricing/stream?instruments=EUR_USD&snapshot=false")).unwrap();
+    assert_eq!(quiet.next().unwrap()["type"], "HEARTBEAT");
 }
 
 #[test]
