@@ -7,6 +7,7 @@ pub mod history;
 pub mod import;
 pub mod journal;
 pub mod oanda;
+pub mod oanda_fake;
 pub mod replay;
 pub mod tickfile;
 
