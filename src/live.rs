@@ -92,6 +92,8 @@ impl Live {
         let rest = Arc::new(RestClient::new(cfg.clone(), Duration::from_secs(10)));
         let summary = rest.account_summary().map_err(|e| anyhow::anyhow!("OANDA start-up check: {e}"))?;
         let instruments = rest.instruments().map_err(|e| anyhow::anyhow!("OANDA start-up check: {e}"))?;
+        let trades = rest.open_trades().map_err(|e| anyhow::anyhow!("OANDA start-up check: {e}"))?;
+        let positions = rest.open_positions().map_err(|e| anyhow::anyhow!("OANDA start-up check: {e}"))?;
         let names = if b.instruments.is_empty() { default_instruments.to_vec() } else { b.instruments.clone() };
         let mut streamed = Vec::new();
         for n in &names {
@@ -124,7 +126,12 @@ impl Live {
             rest,
             instruments,
             streamed,
-            summary: Arc::new(RwLock::new(Polled { summary: Some((summary, now)), ..Polled::default() })),
+            summary: Arc::new(RwLock::new(Polled {
+                summary: Some((summary, now)),
+                trades: Some(trades),
+                positions: Some(positions),
+                error: None,
+            })),
             feed: OnceLock::new(),
             poller_stop: Arc::new(AtomicBool::new(false)),
             poller: Mutex::new(None),

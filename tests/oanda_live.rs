@@ -1,0 +1,217 @@
+//! pinion against a fake OANDA v20 server (`pinion_io::oanda_fake`, fed from `../shared/data` ticks),
+//! end to end, as a trader runs it: `pinion serve` with `PINION_BROKER=oanda` and the three account
+//! variables. A wrong token stops start-up with OANDA's message (and never the token); prices stream
+//! into the engine; `/account/summary` is the fake's account truth and `/symbols/oanda` its instruments;
+//! a dropped stream shows `feed_stale` in `/health` and recovers by itself, and so does a stalled one
+//! after 10 s of silence; the token appears in no answer and no log line. Orders are not sent by this
+//! build: creating an operation answers 501 naming the broker.
+
+use pinion_core::instrument::InstrumentTable;
+use pinion_io::oanda_fake::{FakeConfig, FakeOanda};
+use pinion_io::{load_many, ImportInput, ImportOptions};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ACCOUNT: &str = "101-004-1234567-001";
+const TOKEN: &str = "fake-token-7f3a91";
+
+fn data_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/audusd_truefx_20200130-31_quotes.csv.gz")
+}
+
+fn fake(speed: f64) -> FakeOanda {
+    let data = load_many(&[ImportInput::new(data_file())], &ImportOptions::quiet()).expect("loading the AUD/USD quotes");
+    let mut cfg = FakeConfig::from_tick_data(ACCOUNT, &data, &InstrumentTable::builtin()).expect("fake config");
+    cfg.token = Some(TOKEN.to_string());
+    cfg.speed = speed;
+    cfg.warmup_ticks = 100;
+    cfg.heartbeat_every = Duration::from_millis(500);
+    FakeOanda::start(cfg).expect("starting the fake OANDA")
+}
+
+/// `pinion serve` against `base` with `token`; stderr to `log`.
+fn spawn(dir: &Path, base: &str, token: &str, log: &Path) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinion"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PINION_") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.arg("serve")
+        .args(["--bind", "127.0.0.1:0", "--log-level", "info"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("PINION_BROKER", "oanda")
+        .env("PINION_OANDA_ACCOUNT_ID", ACCOUNT)
+        .env("PINION_OANDA_TOKEN", token)
+        .env("PINION_OANDA_REST_URL", base)
+        .env("PINION_OANDA_STREAM_URL", base)
+        .env("PINION_OANDA_INSTRUMENTS", "AUD_USD")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("stderr log"));
+    cmd.spawn().expect("spawning pinion serve")
+}
+
+struct Pinion {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Pinion {
+    fn start(dir: &Path, base: &str) -> Pinion {
+        let log = dir.join("stderr.log");
+        let mut child = spawn(dir, base, TOKEN, &log);
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let v: Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|_| panic!("no listening line ({line:?}): {}", std::fs::read_to_string(&log).unwrap_or_default()));
+        Pinion { child, addr: v["listening"].as_str().expect("address").to_string(), log }
+    }
+
+    fn req(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut r = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        if method == "POST" {
+            r.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        }
+        r.push_str("\r\n");
+        r.push_str(&body);
+        s.write_all(r.as_bytes()).expect("write");
+        let mut raw = String::new();
+        let _ = s.read_to_string(&mut raw);
+        let status = raw.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let body = raw.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+        assert!(!raw.contains(TOKEN), "{method} {path}: the token is in the answer");
+        (status, body)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (st, body) = self.req("GET", path, None);
+        assert_eq!(st, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Pinion {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- pinion stderr ----\n{}", self.log());
+        }
+    }
+}
+
+fn poll(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < within, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 0.005
+}
+
+#[test]
+fn a_wrong_token_stops_start_up_with_oandas_message_and_never_the_token() {
+    let fake = fake(1.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr.log");
+    let wrong = "wrong-token-55c1d0";
+    let mut child = spawn(dir.path(), &fake.base_url(), wrong, &log);
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "pinion kept running with a wrong token");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("OANDA refused the token") && text.contains(ACCOUNT), "{text}");
+    assert!(!text.contains(wrong), "the token is in the log: {text}");
+}
+
+#[test]
+fn prices_stream_in_the_account_is_oandas_and_a_dropped_or_silent_stream_recovers() {
+    let fake = fake(20.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("prices to flow", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
+    let h = p.get("/health");
+    assert_eq!((h["broker"].as_str(), h["environment"].as_str()), (Some("oanda"), Some("practice")), "{h}");
+
+    // The account is OANDA's.
+    let truth = fake.account();
+    let s = p.get("/account/summary");
+    assert_eq!(s["accountId"], json!(ACCOUNT), "{s}");
+    assert!(close(s["balance"].as_f64().unwrap_or(-1.0), truth.balance.as_f64()), "{s} vs {truth:?}");
+    assert!(close(s["NAV"].as_f64().unwrap_or(-1.0), truth.nav.as_f64()), "{s} vs {truth:?}");
+    assert!(close(s["marginUsed"].as_f64().unwrap_or(-1.0), truth.margin_used.as_f64()), "{s}");
+    let symbols = p.get("/symbols/oanda");
+    assert_eq!(symbols["source"], "broker", "{symbols}");
+    let aud = symbols["instruments"].as_array().expect("list").iter().find(|i| i["name"] == "AUD_USD").cloned().expect("AUD_USD");
+    assert_eq!(aud["fed"], true, "{aud}");
+
+    // Orders are not sent by this build: a clear refusal, nothing reaches the fake.
+    let op = json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
+        "strategy_config": { "fast": 2, "slow": 5, "trade_size": 1000 }, "stop_loss_type": "PIPS", "stop_loss_value": 10 });
+    let (st, body) = p.req("POST", "/api/operations", Some(&op));
+    assert_eq!(st, 501, "{body}");
+    assert!(body.contains("oanda"), "{body}");
+    assert!(fake.order_counts().is_empty(), "an order reached OANDA");
+
+    // A trade opened outside pinion: reported with OANDA's id and no holder, and left alone.
+    let outside = fake.open_trade_outside("AUD_USD", 1000, None, None).expect("a trade outside pinion");
+    poll("the outside trade in /account/trades", Duration::from_secs(10), || {
+        p.get("/account/trades").as_array().is_some_and(|rows| rows.iter().any(|r| r["id"] == json!(outside.to_string())))
+    });
+    let row =
+        p.get("/account/trades").as_array().expect("rows").iter().find(|r| r["id"] == json!(outside.to_string())).cloned().expect("row");
+    assert_eq!((row["units"].as_f64(), row["status"].as_str(), row["holder"].is_null()), (Some(1000.0), Some("OPEN"), true), "{row}");
+    let positions = p.get("/account/positions");
+    assert!(positions.as_array().expect("rows").iter().any(|r| r["instrument"] == "AUD_USD" && r["units"] == json!(1000.0)), "{positions}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(fake.account().trades.iter().any(|t| t.id == outside), "pinion touched a trade it did not open");
+
+    // A dropped stream: feed_stale, then prices again by themselves.
+    let mut saw_stale = false;
+    assert!(fake.faults().drop_pricing_streams() >= 1, "no stream to drop");
+    poll("prices to flow again after a drop", Duration::from_secs(30), || {
+        let h = p.get("/health");
+        saw_stale |= h["engine"] == "feed_stale";
+        saw_stale && h["engine"] == "running"
+    });
+    // A silent stream (no price, no heartbeat): dropped after 10 s, then recovered.
+    fake.faults().stall_pricing(Duration::from_secs(13));
+    poll("feed_stale after 10 s of silence", Duration::from_secs(20), || {
+        let h = p.get("/health");
+        h["engine"] == "feed_stale" && h["detail"].as_str().is_some_and(|d| d.contains("no price or heartbeat"))
+    });
+    poll("prices after the stall", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
+    let log = p.log();
+    assert!(log.contains("OANDA prices stale") && log.contains("OANDA prices flow"), "{log}");
+    assert!(!log.contains(TOKEN), "the token is in the log");
+}
