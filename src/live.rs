@@ -117,6 +117,20 @@ impl Live {
             instruments.len(),
             names.join(",")
         );
+        // Trades pinion did not open are reported and left alone (never closed silently).
+        for t in &trades {
+            let ours = t.clientExtensions.as_ref().and_then(|c| c.id.as_deref()).is_some_and(|id| id.starts_with("pinion-"));
+            if !ours {
+                log::warn!(
+                    target: "pinion::broker",
+                    "OANDA trade {} ({} {} units at {}) was not opened by pinion: reported, left alone",
+                    t.id,
+                    t.instrument,
+                    t.currentUnits,
+                    t.price
+                );
+            }
+        }
         if environment == Environment::Live {
             log::warn!("LIVE OANDA account {}: real money", summary.id);
         }
