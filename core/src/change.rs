@@ -77,6 +77,13 @@ pub enum Change {
         /// The instruments whose positions it closes (decided when the change is prepared).
         closes: Vec<String>,
     },
+    /// An external venue (a live broker) reported on an order it was sent, or on a stop or target it
+    /// filled on its own; journaled before it applies like every change, so a replay books the same
+    /// fills at the same tick.
+    VenueReported {
+        /// The report.
+        report: crate::broker::VenueReport,
+    },
 }
 
 impl Change {
@@ -93,6 +100,7 @@ impl Change {
             Change::SessionStopped => "session_stopped",
             Change::SessionFailed { .. } => "session_failed",
             Change::CrashRecoveryApplied { .. } => "crash_recovery_applied",
+            Change::VenueReported { .. } => "venue_reported",
         }
     }
 }

@@ -140,6 +140,17 @@ impl std::fmt::Display for OperationAction {
 /// Everything that happens inside the engine, in the order it happened.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EngineEvent {
+    /// An order for an external venue (a live broker), with the stop-loss and take-profit to attach
+    /// on fill: what the venue adapter sends once the batch is journaled. Emitted once per order, after
+    /// its `SUBMITTED` [`EngineEvent::Order`].
+    OrderRequest {
+        /// The order (its id is the client id's source).
+        order: Order,
+        /// Stop-loss price to attach at the venue.
+        stop_loss: Option<Price>,
+        /// Take-profit price to attach at the venue.
+        take_profit: Option<Price>,
+    },
     /// An order changed state (created pending, filled, cancelled or rejected).
     Order {
         /// The order as sent (or as attached, for protective orders).

@@ -86,6 +86,8 @@ pub enum OrderStatus {
     Cancelled,
     /// Refused before execution; the event's `reason` says why (see [`RejectReason`]).
     Rejected,
+    /// Sent to an external venue (a live broker); its report has not arrived yet.
+    Submitted,
 }
 
 /// Why an order exists: who decided it and what it does to the position.
@@ -144,6 +146,8 @@ pub enum RejectReason {
     PerSymbolLimit,
     /// The session's target capital cap.
     TargetCapital,
+    /// The external venue (a live broker) refused or cancelled the order.
+    VenueRejected,
 }
 
 impl RejectReason {
@@ -161,6 +165,7 @@ impl RejectReason {
             RejectReason::MaxConcurrentPositions => "max_concurrent_positions reached",
             RejectReason::PerSymbolLimit => "per_symbol_limit would be exceeded",
             RejectReason::TargetCapital => "session target_capital_usd exposure cap would be exceeded",
+            RejectReason::VenueRejected => "refused by the broker",
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::api::ApiError;
 use crate::app::{change_error, App, Committed};
 use crate::logs::CONTROL_TARGET;
 use crate::readmodel::OperationMeta;
+use pinion_core::broker::VenueReport;
 use pinion_core::change::{Change, JournaledChange, OperationSpec};
 use pinion_core::engine::pipeline::AppliedChange;
 use pinion_core::engine::{ChangeResources, Engine};
@@ -117,6 +118,17 @@ pub fn describe(change: &Change) -> String {
             serde_json::json!(mode).as_str().unwrap_or_default(),
             if closes.is_empty() { "nothing".to_string() } else { closes.join(", ") }
         ),
+        Change::VenueReported { report } => match report {
+            VenueReport::Filled { order_id, price, .. } => format!("broker filled order {order_id} at {} (price steps)", price.0),
+            VenueReport::Rejected { order_id, message, .. } => format!("broker refused order {order_id}: {message}"),
+            VenueReport::ClosedAtVenue { book, purpose, quantity, price, .. } => format!(
+                "broker closed {} units of book {} by its {} at {} (price steps)",
+                quantity.0,
+                book.0,
+                serde_json::json!(purpose).as_str().unwrap_or_default(),
+                price.0
+            ),
+        },
     }
 }
 

@@ -4,4 +4,4 @@ pub mod conversion;
 pub mod paper;
 pub mod position;
 
-pub use paper::{BrokerState, PaperBroker, PaperConfig};
+pub use paper::{Awaiting, BrokerState, PaperBroker, PaperConfig, VenueReport};

@@ -55,7 +55,17 @@ pub struct PaperBroker {
     realized: Money,
     commission: Money,
     next_order_id: OrderId,
+    /// Orders go to an external venue (a live broker) instead of filling here (see `venue`).
+    external: bool,
+    /// Orders sent to the external venue whose report has not been applied, oldest first.
+    awaiting: Vec<venue::Awaiting>,
 }
+
+#[path = "paper_state.rs"]
+mod state;
+#[path = "venue.rs"]
+mod venue;
+pub use venue::{Awaiting, VenueReport};
 
 /// The paper venue's state as saved in a snapshot (the instruments and settings come from configuration).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -76,45 +86,12 @@ pub struct BrokerState {
     pub commission: Money,
     /// The id the next order will get.
     pub next_order_id: OrderId,
+    /// Orders awaiting the external venue's report (none on paper).
+    #[serde(default)]
+    pub awaiting: Vec<Awaiting>,
 }
 
 impl PaperBroker {
-    /// Everything that changes as the venue trades.
-    pub fn save_state(&self) -> BrokerState {
-        BrokerState {
-            mids_x2: self.rates.mids_x2().to_vec(),
-            quotes: self.quotes.clone(),
-            positions: self.positions.values().cloned().collect(),
-            protected: self.protected.clone(),
-            balance: self.balance,
-            realized: self.realized,
-            commission: self.commission,
-            next_order_id: self.next_order_id,
-        }
-    }
-
-    /// Replaces the venue's state with a saved one; the instrument table must be the one it was saved with.
-    pub fn load_state(&mut self, s: BrokerState) -> Result<(), String> {
-        let n = self.instruments.len();
-        if s.quotes.len() != n || s.protected.len() != n || !self.rates.set_mids_x2(&s.mids_x2) {
-            return Err(format!("broker state is for {} instruments, this server has {n}", s.quotes.len()));
-        }
-        if let Some(p) = s.positions.iter().find(|p| self.instruments.try_get(p.instrument).is_none()) {
-            return Err(format!("broker state holds a position in unknown instrument id {}", p.instrument.0));
-        }
-        self.quotes = s.quotes;
-        self.positions = s.positions.into_iter().map(|p| ((p.book, p.instrument), p)).collect();
-        self.protected = s.protected;
-        for books in &mut self.protected {
-            books.reserve(16);
-        }
-        self.balance = s.balance;
-        self.realized = s.realized;
-        self.commission = s.commission;
-        self.next_order_id = s.next_order_id;
-        Ok(())
-    }
-
     /// A fresh venue: no quotes or positions, balance at `config.starting_balance`, first order id 1.
     pub fn new(instruments: InstrumentTable, config: PaperConfig) -> PaperBroker {
         let n = instruments.len();
@@ -127,6 +104,8 @@ impl PaperBroker {
             realized: Money::ZERO,
             commission: Money::ZERO,
             next_order_id: 1,
+            external: false,
+            awaiting: Vec::new(),
             instruments,
             config,
         }
@@ -178,6 +157,10 @@ impl PaperBroker {
         let Some(q) = self.quotes.get_mut(id.0 as usize) else { return };
         *q = Quote { bid: tick.bid, ask: tick.ask, ts_ns: tick.ts_ns };
         self.rates.update(id, tick.bid, tick.ask);
+        if self.external {
+            // Stops and targets rest at the external venue, which reports what they fill.
+            return;
+        }
         let mut i = 0;
         while i < self.protected[id.0 as usize].len() {
             let book = self.protected[id.0 as usize][i];
@@ -329,6 +312,22 @@ impl PaperBroker {
                 return reject(out, RejectReason::InsufficientMargin);
             }
         }
+        if self.external {
+            self.send_external(order, ts, out);
+            return Ok(());
+        }
+        self.book_fill(order, price, ts, out);
+        Ok(())
+    }
+
+    /// Books `order` as filled in full at `price`: the FILLED order event, its exit and entry legs, the
+    /// position and the account.
+    fn book_fill(&mut self, order: Order, price: Price, ts: i64, out: &mut Vec<EngineEvent>) {
+        let key = (order.book, order.instrument);
+        let held = self.positions.get(&key).map_or(0, |p| p.quantity);
+        let dir = order.side.sign();
+        let exit_qty = if held != 0 && held.signum() != dir { order.quantity.0.min(held.abs()) } else { 0 };
+        let entry_qty = order.quantity.0 - exit_qty;
         out.push(EngineEvent::Order { order, status: OrderStatus::Filled, fill_price: price, reason: None, ts_ns: ts });
         if exit_qty > 0 {
             self.book_exit(&order, exit_qty, price, ts, out);
@@ -338,7 +337,6 @@ impl PaperBroker {
         }
         self.publish_position(key, ts, out);
         out.push(EngineEvent::Account(self.account_state(ts)));
-        Ok(())
     }
 
     fn commission_for(&self, instrument: InstrumentId, qty: i64, price: Price) -> Money {
@@ -422,6 +420,9 @@ impl PaperBroker {
         out: &mut Vec<EngineEvent>,
     ) {
         let key = (book, instrument);
+        if self.external && self.attach_to_awaiting(book, instrument, stop, take) {
+            return;
+        }
         self.clear_protection(key, ts, out);
         let Some(p) = self.positions.get(&key).filter(|p| !p.is_flat()) else { return };
         let side = if p.quantity > 0 { Side::Sell } else { Side::Buy };

@@ -91,6 +91,14 @@ impl Engine {
                     .collect();
                 Ok(Change::CrashRecoveryApplied { op_id, book, mode, emergency_stop_loss_pct, closes })
             }
+            Change::VenueReported { ref report } => {
+                if !self.broker.is_external() {
+                    return Err(ChangeError::Conflict("venue reports need an external venue; this engine trades on paper".into()));
+                }
+                // A report for an order already reported (a retry, a reconnect) is refused, not applied twice.
+                self.broker.check_report(report).map_err(ChangeError::Conflict)?;
+                Ok(change)
+            }
         }
     }
 
@@ -143,6 +151,9 @@ impl Engine {
                         .ok_or_else(|| ChangeError::invalid("closes", format!("unknown instrument {symbol:?}")))?;
                     self.close_positions(*book, inst, OrderPurpose::Recovery);
                 }
+            }
+            Change::VenueReported { report } => {
+                self.broker.apply_report(report, &mut self.events).map_err(ChangeError::Conflict)?;
             }
         }
         Ok(())

@@ -145,6 +145,19 @@ impl Engine {
     pub fn broker(&self) -> &PaperBroker {
         &self.broker
     }
+
+    /// Sends orders to an external venue (a live broker) instead of filling them on paper; see
+    /// `broker::venue`. Set once, before the first tick.
+    pub fn set_external_venue(&mut self, on: bool) {
+        self.broker.set_external(on);
+    }
+
+    /// Publishes the venue requests of orders submitted since the last call (external venue only).
+    pub fn emit_venue_requests(&mut self) {
+        if self.broker.is_external() {
+            self.broker.emit_requests(&mut self.events);
+        }
+    }
     /// Every book ever added, indexed by `BookId` (closed books stay).
     pub fn books(&self) -> &[Book] {
         &self.books
@@ -597,6 +610,8 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod venue_tests;
 
 #[cfg(test)]
 mod session_tests;

@@ -227,6 +227,7 @@ pub fn run_core<S: EventSink>(
 }
 
 fn flush<S: EventSink>(engine: &mut Engine, sink: &mut S) {
+    engine.emit_venue_requests();
     if !engine.events.is_empty() {
         engine.events.push(EngineEvent::Progress { ticks: engine.ticks_processed(), ts_ns: engine.now_ns() });
         sink.publish(&engine.events);

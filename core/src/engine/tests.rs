@@ -26,13 +26,13 @@ impl Strategy for EnterOnce {
     }
 }
 
-fn engine() -> Engine {
+pub(super) fn engine() -> Engine {
     let mut t = InstrumentTable::new();
     t.add(Instrument::fx("EUR", "USD")).unwrap();
     Engine::new(t, PaperConfig { starting_balance: Money::from_units(100_000), commission_rate: Rate::ZERO })
 }
 
-fn spec(side: Side, q: Option<i64>, sl: Option<(StopLossType, f64)>, tp: Option<(TakeProfitType, f64)>) -> BookSpec {
+pub(super) fn spec(side: Side, q: Option<i64>, sl: Option<(StopLossType, f64)>, tp: Option<(TakeProfitType, f64)>) -> BookSpec {
     BookSpec {
         instrument: InstrumentId(0),
         bar_sizes: vec![BarSize::parse("1 min").unwrap()],
@@ -45,7 +45,7 @@ fn spec(side: Side, q: Option<i64>, sl: Option<(StopLossType, f64)>, tp: Option<
     }
 }
 
-fn tick(ts: i64, bid: i64, ask: i64) -> Tick {
+pub(super) fn tick(ts: i64, bid: i64, ask: i64) -> Tick {
     Tick::quote(ts, InstrumentId(0), Price(bid), Price(ask), Quantity(1), Quantity(1))
 }
 

@@ -138,6 +138,8 @@ impl ReadState {
             }
             // The export is taken by `ReadModel::apply_batch` before this event is counted.
             EngineEvent::Checkpoint { .. } => {}
+            // For the venue adapter; the SUBMITTED order event before it is what the read side shows.
+            EngineEvent::OrderRequest { .. } => {}
         }
     }
 

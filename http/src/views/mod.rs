@@ -174,7 +174,7 @@ pub struct OrderView {
     pub price: Option<f64>,
     /// The limit/stop trigger price (null for market orders).
     pub trigger_price: Option<f64>,
-    #[schemars(extend("enum" = ["PENDING", "FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED"]))]
+    #[schemars(extend("enum" = ["PENDING", "SUBMITTED", "FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED"]))]
     pub status: String,
     /// Why it was rejected or cancelled (null otherwise).
     pub reason: Option<String>,

@@ -1,0 +1,116 @@
+//! The engine with an external venue: an entry is published SUBMITTED with a request carrying its stop
+//! and target and fills only when the venue reports, at the venue's price; a refusal, a stop the venue
+//! filled, a duplicate report; and a replay of the same ticks and reports gives the same events.
+
+use super::tests::{engine, spec, tick};
+use super::*;
+use crate::broker::VenueReport;
+use crate::change::{Change, ChangeError};
+use crate::order::OrderStatus;
+
+fn live_engine() -> Engine {
+    let mut e = engine();
+    e.set_external_venue(true);
+    e.add_book(spec(Side::Buy, Some(1000), Some((StopLossType::Pips, 20.0)), Some((TakeProfitType::RiskReward, 2.0)))).unwrap();
+    e
+}
+
+fn take_events(e: &mut Engine) -> Vec<EngineEvent> {
+    e.emit_venue_requests();
+    let mut out = Vec::new();
+    e.drain_events(|ev| out.push(*ev));
+    out
+}
+
+fn report(e: &mut Engine, r: VenueReport) -> Result<Vec<EngineEvent>, ChangeError> {
+    let c = e.prepare_change(Change::VenueReported { report: r }, &ChangeResources::default())?;
+    e.apply_change(&c, ChangeResources::default())?;
+    Ok(take_events(e))
+}
+
+#[test]
+fn an_entry_waits_for_the_venue_and_fills_at_its_price_with_the_stop_and_target_attached() {
+    let mut e = live_engine();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    let evs = take_events(&mut e);
+    let submitted = evs.iter().find_map(|ev| match ev {
+        EngineEvent::Order { order, status: OrderStatus::Submitted, .. } => Some(*order),
+        _ => None,
+    });
+    let order = submitted.expect("a SUBMITTED order");
+    let request = evs.iter().find_map(|ev| match ev {
+        EngineEvent::OrderRequest { order, stop_loss, take_profit } => Some((*order, *stop_loss, *take_profit)),
+        _ => None,
+    });
+    assert_eq!(request, Some((order, Some(Price(109_810)), Some(Price(110_410)))), "the request carries the levels");
+    assert!(e.broker().position(BookId(0), InstrumentId(0)).is_none(), "nothing is booked before the report");
+    // A later tick neither fills it nor sends it again.
+    e.on_tick(&tick(2, 110_020, 110_030));
+    assert!(!take_events(&mut e).iter().any(|ev| matches!(ev, EngineEvent::OrderRequest { .. })));
+
+    let evs = report(&mut e, VenueReport::Filled { order_id: order.id, price: Price(110_015), ts_ns: 3 }).expect("the fill applies");
+    assert!(evs.iter().any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Filled, fill_price: Price(110_015), .. })));
+    let p = e.broker().position(BookId(0), InstrumentId(0)).expect("an open position");
+    assert_eq!(
+        (p.quantity, p.stop_loss.map(|s| s.price), p.take_profit.map(|t| t.price)),
+        (1000, Some(Price(109_810)), Some(Price(110_410)))
+    );
+    // The stop rests at the venue: a tick through it does nothing here.
+    e.on_tick(&tick(4, 109_000, 109_010));
+    assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 1000);
+    // The same report again is refused, not applied twice.
+    let again = report(&mut e, VenueReport::Filled { order_id: order.id, price: Price(110_015), ts_ns: 3 });
+    assert!(matches!(again, Err(ChangeError::Conflict(ref m)) if m.contains("not awaiting")), "{again:?}");
+    // The venue fills the stop: the position closes at the venue's price under the stop's order id.
+    let stop_id = e.broker().position(BookId(0), InstrumentId(0)).and_then(|p| p.stop_loss).map(|s| s.order_id).expect("stop");
+    let q = Quantity(1000);
+    let evs = report(
+        &mut e,
+        VenueReport::ClosedAtVenue {
+            book: BookId(0),
+            instrument: InstrumentId(0),
+            purpose: OrderPurpose::StopLoss,
+            quantity: q,
+            price: Price(109_805),
+            ts_ns: 5,
+        },
+    )
+    .expect("the close applies");
+    assert!(evs.iter().any(|ev| matches!(ev, EngineEvent::Order { order, status: OrderStatus::Filled, .. } if order.id == stop_id)));
+    assert!(evs.iter().any(|ev| matches!(ev, EngineEvent::Trade(t) if t.exit_price == Price(109_805))));
+    assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 0);
+}
+
+#[test]
+fn a_refused_order_is_rejected_with_the_venues_reason_and_paper_engines_refuse_reports() {
+    let mut e = live_engine();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    let id = e.broker().awaiting()[0].order.id;
+    let evs = report(&mut e, VenueReport::Rejected { order_id: id, message: "INSUFFICIENT_MARGIN".into(), ts_ns: 2 }).expect("applies");
+    assert!(evs
+        .iter()
+        .any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, reason: Some(RejectReason::VenueRejected), .. })));
+    assert!(e.broker().awaiting().is_empty());
+    let paper = engine();
+    let r = paper.prepare_change(
+        Change::VenueReported { report: VenueReport::Rejected { order_id: 1, message: String::new(), ts_ns: 0 } },
+        &ChangeResources::default(),
+    );
+    assert!(matches!(r, Err(ChangeError::Conflict(_))), "{r:?}");
+}
+
+#[test]
+fn the_same_ticks_and_reports_replay_to_the_same_events_and_state() {
+    let run = || {
+        let mut e = live_engine();
+        let mut all = Vec::new();
+        e.on_tick(&tick(1, 110_000, 110_010));
+        all.extend(take_events(&mut e));
+        let id = e.broker().awaiting()[0].order.id;
+        all.extend(report(&mut e, VenueReport::Filled { order_id: id, price: Price(110_012), ts_ns: 2 }).expect("fill"));
+        e.on_tick(&tick(3, 110_100, 110_110));
+        all.extend(take_events(&mut e));
+        (format!("{all:?}"), e.save_state().map(|s| format!("{:?}", s.broker)).unwrap_or_default())
+    };
+    assert_eq!(run(), run());
+}
