@@ -7,6 +7,7 @@
 //! loopback address (the test fake); [`OandaConfig::new`] refuses anything else.
 
 pub mod http_stream;
+pub mod orders;
 pub mod pricing;
 pub mod rest;
 pub mod wire;
