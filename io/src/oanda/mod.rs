@@ -10,6 +10,7 @@ pub mod http_stream;
 pub mod orders;
 pub mod pricing;
 pub mod rest;
+pub mod transactions;
 pub mod wire;
 
 use std::fmt;

@@ -82,6 +82,21 @@ pub fn order_body(o: &OrderToSend) -> Value {
     json!({ "order": order })
 }
 
+/// What became of a sent order: the report to apply, and the OANDA trade it opened (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// The report for the engine.
+    pub report: VenueReport,
+    /// `tradeOpened.tradeID` of the fill.
+    pub trade_opened: Option<String>,
+}
+
+impl From<VenueReport> for Executed {
+    fn from(report: VenueReport) -> Executed {
+        Executed { report, trade_opened: None }
+    }
+}
+
 /// An answer to a sent order, before it is read.
 enum Answer {
     /// Status and parsed body.
@@ -144,7 +159,7 @@ impl OrderClient {
     /// Sends `o` (after looking it up first when it may have been sent already) and returns the report
     /// the engine should apply. Err only when even the lookup cannot tell what happened (the order
     /// stays SUBMITTED; the caller retries the lookup later, never the send).
-    pub fn execute(&self, o: &OrderToSend) -> Result<VenueReport, OandaError> {
+    pub fn execute(&self, o: &OrderToSend) -> Result<Executed, OandaError> {
         let id = client_id(o.order.book, o.order.id);
         if o.maybe_sent {
             if let Some(r) = self.lookup(o)? {
@@ -173,7 +188,8 @@ impl OrderClient {
                         order_id: o.order.id,
                         message: format!("OANDA {status}: {reason}"),
                         ts_ns: o.order.created_ns,
-                    });
+                    }
+                    .into());
                 }
                 Answer::Got(status, _, _) => {
                     log::warn!(target: "pinion::broker", "order {id}: OANDA answered {status}; looking it up before anything else");
@@ -189,7 +205,7 @@ impl OrderClient {
 
     /// After an ambiguous send: waits a moment for OANDA to finish, then looks the order up; not found
     /// means not executed (reported refused, never re-sent).
-    fn resolve(&self, o: &OrderToSend) -> Result<VenueReport, OandaError> {
+    fn resolve(&self, o: &OrderToSend) -> Result<Executed, OandaError> {
         std::thread::sleep(Duration::from_millis(500));
         match self.lookup(o)? {
             Some(r) => Ok(r),
@@ -197,12 +213,13 @@ impl OrderClient {
                 order_id: o.order.id,
                 message: "not executed: OANDA holds no order with its client id after an unanswered send (not re-sent)".into(),
                 ts_ns: o.order.created_ns,
-            }),
+            }
+            .into()),
         }
     }
 
     /// What OANDA knows of the order by its client id: a report, or None when it has no such order.
-    pub fn lookup(&self, o: &OrderToSend) -> Result<Option<VenueReport>, OandaError> {
+    pub fn lookup(&self, o: &OrderToSend) -> Result<Option<Executed>, OandaError> {
         let id = client_id(o.order.book, o.order.id);
         let what = format!("looking up order {id}");
         let path = format!("/v3/accounts/{}/orders/@{id}", self.cfg.account_id);
@@ -226,17 +243,20 @@ impl OrderClient {
                 };
                 self.fill_report(o, &fill).map(Some)
             }
-            Some("CANCELLED") => Ok(Some(VenueReport::Rejected {
-                order_id: o.order.id,
-                message: format!("OANDA cancelled it ({})", order["cancellingTransactionID"].as_str().unwrap_or("?")),
-                ts_ns: o.order.created_ns,
-            })),
+            Some("CANCELLED") => Ok(Some(
+                VenueReport::Rejected {
+                    order_id: o.order.id,
+                    message: format!("OANDA cancelled it ({})", order["cancellingTransactionID"].as_str().unwrap_or("?")),
+                    ts_ns: o.order.created_ns,
+                }
+                .into(),
+            )),
             // PENDING or TRIGGERED: a FOK market order does not stay; ask again later.
             other => Err(OandaError::Decode { what, detail: format!("order state {other:?}") }),
         }
     }
 
-    fn read_create(&self, o: &OrderToSend, v: &Value) -> Result<VenueReport, OandaError> {
+    fn read_create(&self, o: &OrderToSend, v: &Value) -> Result<Executed, OandaError> {
         if v.get("orderFillTransaction").is_some_and(Value::is_object) {
             return self.fill_report(o, &v["orderFillTransaction"]);
         }
@@ -245,18 +265,26 @@ impl OrderClient {
                 order_id: o.order.id,
                 message: format!("OANDA cancelled it: {}", c["reason"].as_str().unwrap_or("no reason given")),
                 ts_ns: time_ns(&c["time"]).max(o.order.created_ns),
-            });
+            }
+            .into());
         }
         // Created but neither filled nor cancelled in the answer: find out.
         self.resolve(o)
     }
 
-    fn fill_report(&self, o: &OrderToSend, fill: &Value) -> Result<VenueReport, OandaError> {
+    fn fill_report(&self, o: &OrderToSend, fill: &Value) -> Result<Executed, OandaError> {
         let what = format!("the fill of order {}", client_id(o.order.book, o.order.id));
         let price = fill["price"].as_str().ok_or_else(|| OandaError::Decode { what: what.clone(), detail: "no price".into() })?;
         let steps = parse_decimal(price.as_bytes(), o.price_precision)
             .map_err(|e| OandaError::Decode { what: what.clone(), detail: format!("price {price:?}: {e:?}") })?;
-        Ok(VenueReport::Filled { order_id: o.order.id, price: Price(steps), ts_ns: time_ns(&fill["time"]).max(o.order.created_ns) })
+        Ok(Executed {
+            report: VenueReport::Filled {
+                order_id: o.order.id,
+                price: Price(steps),
+                ts_ns: time_ns(&fill["time"]).max(o.order.created_ns),
+            },
+            trade_opened: fill["tradeOpened"]["tradeID"].as_str().map(String::from),
+        })
     }
 }
 

@@ -53,8 +53,10 @@ fn a_fill_at_the_ask_with_protection_and_pinions_client_id_and_a_lookup_instead_
     let f = fake();
     let c = client(&f);
     let o = buy(7, 1000);
-    let r = c.execute(&o).expect("executed");
+    let e = c.execute(&o).expect("executed");
+    let r = e.report.clone();
     assert!(matches!(r, VenueReport::Filled { order_id: 7, price: Price(110_246), .. }), "{r:?}");
+    assert!(e.trade_opened.is_some(), "{e:?}");
     let truth = f.account();
     assert_eq!(truth.trades.len(), 1, "{truth:?}");
     let t = &truth.trades[0];
@@ -64,7 +66,7 @@ fn a_fill_at_the_ask_with_protection_and_pinions_client_id_and_a_lookup_instead_
     assert!(format!("{t:?}").contains("pinion-2-7") && format!("{t:?}").contains("109000"), "{t:?}");
     // After a restart the same order may have been sent: it is looked up, not sent again.
     let again = c.execute(&OrderToSend { maybe_sent: true, ..o }).expect("looked up");
-    assert_eq!(again, r);
+    assert_eq!(again.report, r);
     assert_eq!(f.orders_received("pinion-2-7"), 1, "sent twice");
 }
 
@@ -73,11 +75,11 @@ fn an_answer_lost_after_execution_is_resolved_by_the_client_id_and_a_503_is_neve
     let f = fake();
     let c = client(&f);
     f.faults().swallow_next("POST /orders", 1);
-    let r = c.execute(&buy(8, 500)).expect("resolved");
+    let r = c.execute(&buy(8, 500)).expect("resolved").report;
     assert!(matches!(r, VenueReport::Filled { order_id: 8, price: Price(110_246), .. }), "{r:?}");
     assert_eq!(f.orders_received("pinion-2-8"), 1);
     f.faults().fail_next_503("POST /orders", 1);
-    let r = c.execute(&buy(9, 500)).expect("resolved");
+    let r = c.execute(&buy(9, 500)).expect("resolved").report;
     assert!(matches!(r, VenueReport::Rejected { order_id: 9, ref message, .. } if message.contains("not executed")), "{r:?}");
     assert_eq!(f.account().trades.len(), 1, "the 503'd order must not exist");
 }
@@ -88,7 +90,7 @@ fn a_refusal_is_reported_with_oandas_reason() {
     let c = client(&f);
     let mut o = buy(10, 1000);
     o.instrument = "NOT_AN_INSTRUMENT".into();
-    let r = c.execute(&o).expect("answered");
+    let r = c.execute(&o).expect("answered").report;
     assert!(matches!(r, VenueReport::Rejected { order_id: 10, ref message, .. } if message.starts_with("OANDA 4")), "{r:?}");
     assert_eq!(decimal(-123_456, 5), "-1.23456");
     assert_eq!(decimal(5, 5), "0.00005");
