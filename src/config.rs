@@ -241,6 +241,11 @@ impl ServeConfig {
             "paper" => {}
             "oanda" => {
                 pinion_io::oanda::Environment::parse(&self.broker.environment).map_err(|e| anyhow::anyhow!("broker.environment: {e}"))?;
+                if !self.journal {
+                    bail!(
+                        "broker = \"oanda\" needs the journal on (journal = true): live orders and prices are journaled before they count"
+                    );
+                }
                 if self.broker.account_id.as_deref().is_none_or(|a| a.trim().is_empty()) {
                     bail!("broker = \"oanda\" needs an account id (broker.account_id or PINION_OANDA_ACCOUNT_ID)");
                 }

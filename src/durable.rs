@@ -34,6 +34,7 @@ pub fn kind_name(code: u16) -> &'static str {
         CHANGE => "change",
         PROGRESS => "progress",
         EVENT => "event",
+        crate::live_ticks::TICK => "tick",
         _ => "unknown",
     }
 }
@@ -98,11 +99,14 @@ fn event_json(e: &EngineEvent) -> Option<Value> {
     })
 }
 
+/// Runs on a batch once it is durable (hands orders to a live broker).
+pub type AfterDurable = Box<dyn FnMut(&[EngineEvent]) + Send>;
+
 /// The publisher hook: journals each batch's orders, fills and trades plus its last progress marker, and
 /// returns only once that marker is durable (so clients never see what a crash could lose). While the
 /// journal cannot write (a full disk) this waits: the journal retries, the core holds, and the batch
 /// becomes visible once it is durable. False only when the journal failed for good.
-pub fn event_hook(handle: JournalHandle) -> BatchHook {
+pub fn event_hook(handle: JournalHandle, mut after_durable: Option<AfterDurable>) -> BatchHook {
     Box::new(move |batch: &[EngineEvent]| {
         let mut progress = None;
         let mut wrote = false;
@@ -123,6 +127,10 @@ pub fn event_hook(handle: JournalHandle) -> BatchHook {
                 log::error!("journal progress not durable: {err:#}");
                 return false;
             }
+        }
+        // Durable now: what may leave the process (orders to a live broker) leaves.
+        if let Some(f) = after_durable.as_mut() {
+            f(batch);
         }
         true
     })
@@ -172,7 +180,9 @@ pub fn read_log(dir: &Path, from_seq: u64, after_tick: u64) -> anyhow::Result<Jo
             EVENT => {
                 serde_json::from_slice::<Value>(r.payload).map(|v| unmarked_fills += u64::from(v["e"] == "fill")).map_err(|e| e.to_string())
             }
-            other => Err(format!("record kind {other} is not one this build reads (1 change, 20 progress, 21 event)")),
+            // Live prices: read by `live_ticks::read` when the feed is a live broker's.
+            crate::live_ticks::TICK => Ok(()),
+            other => Err(format!("record kind {other} is not one this build reads (1 change, 20 progress, 21 event, 22 tick)")),
         };
         log.records += 1;
         if let Err(why) = parsed {
@@ -206,6 +216,8 @@ pub struct Feed<'a> {
     pub ticks: &'a [Tick],
     pub account_every_ns: i64,
     pub from: Option<&'a crate::snapshots::Restored>,
+    /// The ticks are a live broker's, journaled from the snapshot's tick position on (not looped).
+    pub live: bool,
 }
 
 /// Where the recovered engine stands.
@@ -223,7 +235,12 @@ pub fn recover(engine: &mut Engine, app: &App, log: &JournalLog, feed: &Feed) ->
     let (ticks, account_every_ns, from) = (feed.ticks, feed.account_every_ns, feed.from);
     let start = from.map_or(0, |r| r.tick_pos);
     let held_cmds = from.map_or(0, |r| r.commands);
-    let end = log.changes.iter().map(|c| c.tick_pos).max().unwrap_or(0).max(log.progress_ticks).max(start);
+    let mut end = log.changes.iter().map(|c| c.tick_pos).max().unwrap_or(0).max(log.progress_ticks).max(start);
+    if feed.live {
+        // Every journaled live tick is re-executed (one journaled but not processed before the crash
+        // too: nothing it caused was sent), so the feed's index goes on from the last one.
+        end = end.max(start + ticks.len() as u64);
+    }
     let period = loop_period(ticks);
     let mut pending = log.changes.iter().peekable();
     let mut batch = Vec::with_capacity(8192);
@@ -253,7 +270,17 @@ pub fn recover(engine: &mut Engine, app: &App, log: &JournalLog, feed: &Feed) ->
         if i == end || ticks.is_empty() {
             break;
         }
-        let t = virtual_tick(ticks, period, i);
+        let t = if feed.live {
+            match ticks.get((i - start) as usize) {
+                Some(t) => *t,
+                None => {
+                    log::error!("journal replay: live tick {i} is missing (the journal holds {} after tick {start})", ticks.len());
+                    break;
+                }
+            }
+        } else {
+            virtual_tick(ticks, period, i)
+        };
         engine.on_tick(&t);
         if account_every_ns > 0 && t.ts_ns.saturating_sub(last_account) >= account_every_ns {
             last_account = t.ts_ns;

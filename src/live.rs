@@ -163,6 +163,17 @@ impl Live {
             .collect()
     }
 
+    /// The account's open trades as read at start (or last polled).
+    pub fn open_trades_at_start(&self) -> Vec<Trade> {
+        self.summary.read().unwrap_or_else(|p| p.into_inner()).trades.clone().unwrap_or_default()
+    }
+
+    /// The account's last transaction id as read at start (or last polled).
+    pub fn last_transaction_at_start(&self) -> u64 {
+        let s = self.summary.read().unwrap_or_else(|p| p.into_inner());
+        s.summary.as_ref().and_then(|(a, _)| a.lastTransactionID.parse().ok()).unwrap_or(0)
+    }
+
     /// Hands over the feed's state once the stream runs.
     pub fn set_feed(&self, state: Arc<FeedState>) {
         let _ = self.feed.set(state);

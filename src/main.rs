@@ -5,6 +5,8 @@ mod commands;
 mod config;
 mod durable;
 mod live;
+mod live_exec;
+mod live_ticks;
 mod logging;
 mod server;
 mod session_api;

@@ -113,6 +113,7 @@ pub struct Server {
     history: Arc<SqliteHistory>,
     live: Option<Arc<crate::live::Live>>,
     pricing: Option<pinion_io::oanda::pricing::PricingStream>,
+    live_exec: Option<crate::live_exec::LiveExec>,
     session_api: Arc<SessionApi>,
     snapshot_dir: std::path::PathBuf,
 }
@@ -177,6 +178,8 @@ impl Server {
         let commission_rate = Rate::parse(&cfg.commission_rate).map_err(|e| anyhow::anyhow!("commission_rate: {e}"))?;
         let paper = PaperConfig { starting_balance: balance, commission_rate };
         let mut engine = Engine::new(table.clone(), paper);
+        // With a live broker, orders go to it and fill at its prices (`broker::venue`).
+        engine.set_external_venue(live.is_some());
         engine.set_risk(Some(RiskEngine::new(RiskLimits::default())));
         let session_size =
             pinion_core::bars::BarSize::parse(&cfg.session_bar_size).map_err(|e| anyhow::anyhow!("session_bar_size: {e}"))?;
@@ -274,7 +277,12 @@ impl Built {
             // An empty journal: whatever the history database holds is from another data directory.
             self.history.restore(Vec::new(), 0, true)?;
         }
-        let feed = crate::durable::Feed { ticks: self.data.ticks(), account_every_ns: ACCOUNT_EVERY_NS, from: from.as_ref() };
+        let live_ticks = match &self.live {
+            Some(_) => crate::live_ticks::read(&journal_dir, from.map_or(0, |r| r.tick_pos))?,
+            None => Vec::new(),
+        };
+        let ticks = if self.live.is_some() { &live_ticks[..] } else { self.data.ticks() };
+        let feed = crate::durable::Feed { ticks, account_every_ns: ACCOUNT_EVERY_NS, from: from.as_ref(), live: self.live.is_some() };
         let r = crate::durable::recover(&mut self.engine, &self.app, &log, &feed)?;
         log::info!(
             "recovered in {:.0} ms: snapshot {}, {} state changes and {} journal records after it, re-executed ticks {}..{} ({} fills)",
@@ -317,6 +325,7 @@ impl Recovered {
             history: b.history.clone(),
             live: b.live.clone(),
             pricing: None,
+            live_exec: None,
             session_api: b.session_api.clone(),
             snapshot_dir: crate::snapshots::dir(&cfg.data_dir),
         };
@@ -355,7 +364,13 @@ impl Recovered {
         server.front = Some(front);
         let _ = LOG_FRAMES.set((broadcaster.clone(), b.read.clone()));
         let _ = b.session_api.frames.set(broadcaster.clone());
-        let hook = server.journal.as_ref().map(|j| crate::durable::event_hook(j.handle.clone()));
+        if let Some(live) = &server.live {
+            let awaiting = b.engine.broker().awaiting().iter().map(|a| a.order.id).collect();
+            let last_txn = b.engine.broker().last_venue_txn();
+            server.live_exec = Some(crate::live_exec::LiveExec::start(live, Arc::downgrade(&b.app), b.table.clone(), awaiting, last_txn)?);
+        }
+        let forward = server.live_exec.as_ref().map(|x| x.forwarder());
+        let hook = server.journal.as_ref().map(|j| crate::durable::event_hook(j.handle.clone(), forward));
         let (broadcaster_for_watch, status_for_watch) = (broadcaster.clone(), status.clone());
         server.publisher =
             Some(pinion_http::publisher::start(b.events, b.read.clone(), Some(broadcaster), status, hook, Default::default())?);
@@ -384,7 +399,18 @@ impl Recovered {
         }
         if let Some(live) = &server.live {
             let instruments = live.stream_instruments(&b.table)?;
-            let stream = pinion_io::oanda::pricing::start(live.cfg.clone(), instruments, Default::default(), producer, Box::new(|_| {}))?;
+            // Each price is journaled before the engine sees it: recovery re-executes them.
+            let record = server.journal.as_ref().map(|j| {
+                let (handle, mut index) = (j.handle.clone(), start_index);
+                Box::new(move |t: &Tick| {
+                    if let Err(e) = handle.append_nowait(crate::live_ticks::TICK, crate::live_ticks::encode(index, t)) {
+                        log::error!("journaling a live tick: {e}");
+                    }
+                    index += 1;
+                }) as pinion_io::oanda::pricing::TickRecorder
+            });
+            let stream =
+                pinion_io::oanda::pricing::start(live.cfg.clone(), instruments, Default::default(), producer, Box::new(|_| {}), record)?;
             live.set_feed(stream.state());
             live.start_poller()?;
             server.pricing = Some(stream);
@@ -434,6 +460,9 @@ impl Server {
         join("feed", self.feed.take());
         if let Some(p) = self.pricing.take() {
             p.stop();
+        }
+        if let Some(x) = self.live_exec.take() {
+            x.stop();
         }
         if let Some(l) = &self.live {
             l.stop();

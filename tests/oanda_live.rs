@@ -3,8 +3,9 @@
 //! variables. A wrong token stops start-up with OANDA's message (and never the token); prices stream
 //! into the engine; `/account/summary` is the fake's account truth and `/symbols/oanda` its instruments;
 //! a dropped stream shows `feed_stale` in `/health` and recovers by itself, and so does a stalled one
-//! after 10 s of silence; the token appears in no answer and no log line. Orders are not sent by this
-//! build: creating an operation answers 501 naming the broker.
+//! after 10 s of silence; the token appears in no answer and no log line. An operation trades live:
+//! every order reaches OANDA exactly once under pinion's client id, fills at OANDA's price, and stops
+//! OANDA fills on its own are booked by pinion.
 
 use pinion_core::instrument::InstrumentTable;
 use pinion_io::oanda_fake::{FakeConfig, FakeOanda};
@@ -179,14 +180,6 @@ fn prices_stream_in_the_account_is_oandas_and_a_dropped_or_silent_stream_recover
     let aud = symbols["instruments"].as_array().expect("list").iter().find(|i| i["name"] == "AUD_USD").cloned().expect("AUD_USD");
     assert_eq!(aud["fed"], true, "{aud}");
 
-    // Orders are not sent by this build: a clear refusal, nothing reaches the fake.
-    let op = json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
-        "strategy_config": { "fast": 2, "slow": 5, "trade_size": 1000 }, "stop_loss_type": "PIPS", "stop_loss_value": 10 });
-    let (st, body) = p.req("POST", "/api/operations", Some(&op));
-    assert_eq!(st, 501, "{body}");
-    assert!(body.contains("oanda"), "{body}");
-    assert!(fake.order_counts().is_empty(), "an order reached OANDA");
-
     // A trade opened outside pinion: reported with OANDA's id and no holder, and left alone.
     let outside = fake.open_trade_outside("AUD_USD", -1000, None, None).expect("a trade outside pinion");
     poll("the outside trade in /account/trades", Duration::from_secs(10), || {
@@ -218,4 +211,65 @@ fn prices_stream_in_the_account_is_oandas_and_a_dropped_or_silent_stream_recover
     let log = p.log();
     assert!(log.contains("OANDA prices stale") && log.contains("OANDA prices flow"), "{log}");
     assert!(!log.contains(TOKEN), "the token is in the log");
+}
+
+/// Every ORDER_FILL of the fake for one of pinion's orders: client id -> fill price.
+fn pinion_fills(fake: &FakeOanda) -> std::collections::BTreeMap<String, String> {
+    fake.transactions()
+        .iter()
+        .filter(|t| t["type"] == "ORDER_FILL")
+        .filter_map(|t| Some((t["clientOrderID"].as_str()?.to_string(), t["price"].as_str()?.to_string())))
+        .filter(|(c, _)| c.starts_with("pinion-"))
+        .collect()
+}
+
+#[test]
+fn an_operation_trades_live_each_order_once_at_oandas_price_and_stops_at_oanda_are_booked() {
+    let fake = fake(30.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("prices to flow", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
+    let op = json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
+        "strategy_config": { "fast": 20, "slow": 60, "trade_size": 1000 }, "stop_loss_type": "PIPS", "stop_loss_value": 2,
+        "take_profit_type": "PIPS", "take_profit_value": 2, "crash_recovery_mode": "RESUME" });
+    let (st, body) = p.req("POST", "/api/operations", Some(&op));
+    assert_eq!(st, 201, "{body}");
+    let id: u64 = serde_json::from_str::<Value>(&body).expect("json")["id"].as_u64().expect("id");
+    let orders = |p: &Pinion| p.get(&format!("/api/operations/{id}/orders?limit=1000")).as_array().cloned().unwrap_or_default();
+    poll("entries filled at OANDA and a stop or target filled by OANDA", Duration::from_secs(120), || {
+        let os = orders(&p);
+        let entries = os.iter().filter(|o| o["purpose"] == "ENTRY" && o["status"] == "FILLED").count();
+        let by_oanda =
+            os.iter().filter(|o| matches!(o["purpose"].as_str(), Some("STOP_LOSS" | "TAKE_PROFIT")) && o["status"] == "FILLED").count();
+        entries >= 2 && by_oanda >= 1
+    });
+    // Stop the operation (its position closes at OANDA too), then compare with OANDA's books.
+    let (st, body) = p.req("DELETE", &format!("/api/operations/{id}"), None);
+    assert_eq!(st, 200, "{body}");
+    poll("nothing awaiting OANDA", Duration::from_secs(30), || orders(&p).iter().all(|o| o["status"] != "SUBMITTED"));
+    std::thread::sleep(Duration::from_millis(500));
+    let fills = pinion_fills(&fake);
+    for (client, n) in fake.order_counts() {
+        assert_eq!(n, 1, "{client} was sent {n} times");
+    }
+    let mine: Vec<Value> = orders(&p)
+        .into_iter()
+        .filter(|o| o["status"] == "FILLED" && !matches!(o["purpose"].as_str(), Some("STOP_LOSS" | "TAKE_PROFIT")))
+        .collect();
+    assert!(!mine.is_empty());
+    for o in &mine {
+        let client = fills
+            .iter()
+            .find(|(c, _)| c.ends_with(&format!("-{}", o["id"])))
+            .unwrap_or_else(|| panic!("pinion order {o} has no fill at OANDA"));
+        let oanda: f64 = client.1.parse().expect("price");
+        assert!((o["price"].as_f64().unwrap_or(0.0) - oanda).abs() < 1e-9, "pinion booked {o} at another price than OANDA's {oanda}");
+    }
+    assert!(
+        fake.account().trades.iter().all(|t| !format!("{t:?}").contains("pinion-")),
+        "a pinion trade is still open at OANDA: {:?}",
+        fake.account().trades
+    );
+    let positions = p.get(&format!("/api/operations/{id}/positions"));
+    assert_eq!(positions.as_array().map(Vec::len), Some(0), "{positions}");
 }

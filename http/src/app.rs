@@ -183,15 +183,14 @@ impl App {
     }
 }
 
-/// Refuses what would send orders to a live venue this build cannot send them to yet: prices, the
-/// account and the instruments come from the broker, orders do not go out (501, naming the broker).
+/// Refuses what this build cannot do with a live venue yet (the model session): 501, naming the broker.
 pub fn refuse_live_orders(app: &App, what: &str) -> Result<(), ApiError> {
     match &app.live {
         Some(live) => Err(ApiError::new(
             501,
             format!(
-                "{what}: order execution at {} is not available in this build (its prices, account and instruments are live; \
-                 no order is sent); run with broker kind \"paper\" to trade",
+                "{what} with the live broker {} is not available in this build yet (operations trade live; the model \
+                 session does not); run with broker kind \"paper\" for the session",
                 live.broker()
             ),
         )),

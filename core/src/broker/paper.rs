@@ -59,6 +59,8 @@ pub struct PaperBroker {
     external: bool,
     /// Orders sent to the external venue whose report has not been applied, oldest first.
     awaiting: Vec<venue::Awaiting>,
+    /// The venue's id of the last fill it made on its own that was applied.
+    last_venue_txn: u64,
 }
 
 #[path = "paper_state.rs"]
@@ -89,6 +91,9 @@ pub struct BrokerState {
     /// Orders awaiting the external venue's report (none on paper).
     #[serde(default)]
     pub awaiting: Vec<Awaiting>,
+    /// The venue's id of the last fill it made on its own that was applied (0 on paper).
+    #[serde(default)]
+    pub last_venue_txn: u64,
 }
 
 impl PaperBroker {
@@ -106,6 +111,7 @@ impl PaperBroker {
             next_order_id: 1,
             external: false,
             awaiting: Vec::new(),
+            last_venue_txn: 0,
             instruments,
             config,
         }

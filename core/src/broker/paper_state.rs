@@ -15,6 +15,7 @@ impl PaperBroker {
             commission: self.commission,
             next_order_id: self.next_order_id,
             awaiting: self.awaiting.clone(),
+            last_venue_txn: self.last_venue_txn,
         }
     }
 
@@ -38,6 +39,7 @@ impl PaperBroker {
         self.commission = s.commission;
         self.next_order_id = s.next_order_id;
         self.awaiting = s.awaiting;
+        self.last_venue_txn = s.last_venue_txn;
         Ok(())
     }
 }

@@ -67,6 +67,9 @@ pub enum VenueReport {
         price: Price,
         /// Execution time, UTC epoch ns.
         ts_ns: i64,
+        /// The venue's id for the fill (its transaction id): a report at or below the last one applied
+        /// is refused, so a fill handed over again after a reconnect or a restart books once.
+        venue_txn: u64,
     },
 }
 
@@ -79,6 +82,16 @@ impl PaperBroker {
     /// Whether orders go to an external venue.
     pub fn is_external(&self) -> bool {
         self.external
+    }
+
+    /// The venue's id of the last fill it made on its own that was applied (0: none).
+    pub fn last_venue_txn(&self) -> u64 {
+        self.last_venue_txn
+    }
+
+    /// Whether an order of `book` in `instrument` awaits the venue's report (allocation-free).
+    pub fn has_awaiting(&self, book: BookId, instrument: InstrumentId) -> bool {
+        self.awaiting.iter().any(|a| a.order.book == book && a.order.instrument == instrument)
     }
 
     /// Orders awaiting the venue's report, oldest first.
@@ -125,7 +138,10 @@ impl PaperBroker {
                 Ok(())
             }
             VenueReport::Rejected { order_id, .. } => self.awaiting_index(*order_id).map(|_| ()),
-            VenueReport::ClosedAtVenue { book, instrument, quantity, price, .. } => {
+            VenueReport::ClosedAtVenue { book, instrument, quantity, price, venue_txn, .. } => {
+                if *venue_txn <= self.last_venue_txn {
+                    return Err(format!("venue transaction {venue_txn} is at or below the last one applied ({})", self.last_venue_txn));
+                }
                 let held = self.net_quantity(*book, *instrument);
                 if held == 0 {
                     return Err(format!("book {} holds no position in instrument {} to close", book.0, instrument.0));
@@ -168,7 +184,8 @@ impl PaperBroker {
                     ts_ns,
                 });
             }
-            VenueReport::ClosedAtVenue { book, instrument, purpose, quantity, price, ts_ns } => {
+            VenueReport::ClosedAtVenue { book, instrument, purpose, quantity, price, ts_ns, venue_txn } => {
+                self.last_venue_txn = venue_txn;
                 let held = self.net_quantity(book, instrument);
                 // The resting order that filled keeps its id (detached first, so the close does not
                 // cancel it); any other close gets a new one.

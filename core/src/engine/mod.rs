@@ -500,6 +500,12 @@ impl Engine {
     }
 
     fn execute_intents(&mut self, b: usize) {
+        // With an order of this book still at the external venue, the position it acts on is unknown
+        // until the report: nothing more is decided meanwhile.
+        if self.broker.has_awaiting(BookId(b as u32), self.books[b].instrument) {
+            self.books[b].intents.clear();
+            return;
+        }
         let n = self.books[b].intents.len();
         for k in 0..n {
             let Some(intent) = self.books[b].intents.get(k) else { continue };

@@ -73,12 +73,14 @@ fn an_entry_waits_for_the_venue_and_fills_at_its_price_with_the_stop_and_target_
             quantity: q,
             price: Price(109_805),
             ts_ns: 5,
+            venue_txn: 77,
         },
     )
     .expect("the close applies");
     assert!(evs.iter().any(|ev| matches!(ev, EngineEvent::Order { order, status: OrderStatus::Filled, .. } if order.id == stop_id)));
     assert!(evs.iter().any(|ev| matches!(ev, EngineEvent::Trade(t) if t.exit_price == Price(109_805))));
     assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 0);
+    assert_eq!(e.broker().last_venue_txn(), 77);
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! of every change so the server can refuse new entries (stops and targets stay at the broker) and say
 //! so in `/health` and a `status` frame.
 //!
-//! Parsing allocates (simd-json over the line) but runs here, never on the core thread; the ring push
-//! never blocks: a full ring drops the tick and counts it (a live feed must not fall behind).
+//! Parsing allocates (simd-json over the line) but runs here, never on the core thread. Without a
+//! recorder a full ring drops the tick and counts it; with one (the journal: recovery re-executes what
+//! it recorded) the tick is recorded first and the push waits for room.
 
 use super::http_stream::{self, Next};
 use super::wire::StreamLine;
@@ -128,6 +129,9 @@ pub enum FeedChange {
     Stale(String),
 }
 
+/// Records each tick before the engine sees it (the journal).
+pub type TickRecorder = Box<dyn FnMut(&Tick) + Send>;
+
 /// The running stream thread.
 pub struct PricingStream {
     stop: Arc<AtomicBool>,
@@ -195,6 +199,7 @@ pub fn start(
     opts: PricingOptions,
     mut ring: rtrb::Producer<Tick>,
     on_change: Box<dyn Fn(&FeedChange) + Send>,
+    mut record: Option<TickRecorder>,
 ) -> std::io::Result<PricingStream> {
     let stop = Arc::new(AtomicBool::new(false));
     let state = Arc::new(FeedState { stale: AtomicBool::new(true), ..FeedState::default() });
@@ -265,7 +270,20 @@ pub fn start(
                         state2.last_line_ns.store(wall_ns(), Ordering::Relaxed);
                         match parse_line(&mut line, &instruments) {
                             Ok(Some(t)) => {
-                                if ring.push(t).is_ok() {
+                                if let Some(rec) = record.as_mut() {
+                                    // Journaled before the engine sees it (recovery re-executes it), so it
+                                    // must reach the engine: wait for room instead of dropping it.
+                                    rec(&t);
+                                    let mut pending = t;
+                                    while let Err(rtrb::PushError::Full(back)) = ring.push(pending) {
+                                        if stop2.load(Ordering::Acquire) {
+                                            return;
+                                        }
+                                        pending = back;
+                                        std::thread::sleep(Duration::from_millis(1));
+                                    }
+                                    state2.ticks.fetch_add(1, Ordering::Relaxed);
+                                } else if ring.push(t).is_ok() {
                                     state2.ticks.fetch_add(1, Ordering::Relaxed);
                                 } else {
                                     state2.dropped.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,7 @@
 
 use super::wire::{
     AccountSummary, AccountSummaryResponse, CandlesResponse, ErrorBody, InstrumentInfo, InstrumentsResponse, OpenPositionsResponse,
-    OpenTradesResponse, Position, Trade,
+    OpenTradesResponse, Position, Trade, TradeResponse,
 };
 use super::{OandaConfig, OandaError};
 use serde::de::DeserializeOwned;
@@ -141,6 +141,15 @@ impl RestClient {
     pub fn open_trades(&self) -> Result<Vec<Trade>, OandaError> {
         let r: OpenTradesResponse = self.get("open trades", &format!("/v3/accounts/{}/openTrades", self.cfg.account_id))?;
         Ok(r.trades)
+    }
+
+    /// `GET /v3/accounts/{id}/trades/{trade id}` (open or closed).
+    pub fn trade(&self, trade_id: &str) -> Result<Trade, OandaError> {
+        if trade_id.is_empty() || !trade_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(OandaError::Config(format!("bad trade id {trade_id:?}")));
+        }
+        let r: TradeResponse = self.get("trade", &format!("/v3/accounts/{}/trades/{trade_id}", self.cfg.account_id))?;
+        Ok(r.trade)
     }
 
     /// `GET /v3/accounts/{id}/openPositions`.

@@ -173,6 +173,13 @@ pub struct OpenTradesResponse {
     pub trades: Vec<Trade>,
 }
 
+/// `GET /v3/accounts/{id}/trades/{spec}` (trade-ep).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TradeResponse {
+    /// The trade.
+    pub trade: Trade,
+}
+
 /// One trade (Trade in trade-df).
 #[derive(Debug, Clone, Deserialize)]
 #[allow(non_snake_case)]

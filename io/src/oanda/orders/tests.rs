@@ -96,3 +96,22 @@ fn a_refusal_is_reported_with_oandas_reason() {
     assert_eq!(decimal(5, 5), "0.00005");
     assert_eq!(decimal(-1000, 0), "-1000");
 }
+
+#[test]
+fn a_stop_oanda_fills_on_its_own_reaches_the_watcher_once() {
+    let f = fake();
+    let c = client(&f);
+    let e = c.execute(&buy(11, 1000)).expect("filled");
+    assert!(matches!(e.report, VenueReport::Filled { .. }), "{e:?}");
+    let token = Token::new("fake-token").expect("token");
+    let cfg = OandaConfig::new(ACCOUNT, token, Environment::Practice, Some(&f.base_url()), Some(&f.base_url())).expect("config");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let last = f.account().last_transaction_id;
+    let w = crate::oanda::transactions::start(cfg, last, Box::new(move |c| drop(tx.send(c)))).expect("watcher");
+    std::thread::sleep(Duration::from_millis(300));
+    f.push_price_text("EUR_USD", "1.08990", "1.09000").expect("price through the stop");
+    let close = rx.recv_timeout(Duration::from_secs(10)).expect("the stop's fill");
+    assert_eq!((close.reason.as_str(), close.units.as_str(), Some(close.trade_id.clone())), ("STOP_LOSS_ORDER", "1000", e.trade_opened));
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "handed over twice");
+    w.stop();
+}
