@@ -261,6 +261,8 @@ impl Built {
         let from = match crate::snapshots::restore_newest(&snapshot_dir, &self.table, self.paper, &self.app, &self.session_api)? {
             Some((restored_engine, r)) => {
                 self.engine = restored_engine;
+                // A setting, not state: the restored engine trades where this server's does.
+                self.engine.set_external_venue(self.live.is_some());
                 Some(r)
             }
             None if journal.first_seq > 1 => bail!(

@@ -273,3 +273,54 @@ fn an_operation_trades_live_each_order_once_at_oandas_price_and_stops_at_oanda_a
     let positions = p.get(&format!("/api/operations/{id}/positions"));
     assert_eq!(positions.as_array().map(Vec::len), Some(0), "{positions}");
 }
+
+#[test]
+fn a_crash_between_sending_an_order_and_its_answer_applies_the_fill_once_and_sends_nothing_twice() {
+    let fake = fake(30.0);
+    // OANDA executes the order but answers late; pinion dies meanwhile.
+    fake.faults().delay_next("POST /orders", 1, Duration::from_secs(30));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("prices to flow", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
+    let op = json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "BuyAndHoldStrategy", "strategy_config": {},
+        "stop_loss_type": "PIPS", "stop_loss_value": 50, "crash_recovery_mode": "RESUME" });
+    let (st, body) = p.req("POST", "/api/operations", Some(&op));
+    assert_eq!(st, 201, "{body}");
+    poll("the order to reach OANDA", Duration::from_secs(120), || !fake.order_counts().is_empty());
+    let entry = p.get("/api/operations/1/orders").as_array().cloned().unwrap_or_default();
+    assert!(entry.iter().any(|o| o["purpose"] == "ENTRY" && o["status"] == "SUBMITTED"), "{entry:?}");
+    drop(p); // SIGKILL, the answer still on its way
+
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("the entry filled after the restart", Duration::from_secs(60), || {
+        p.get("/api/operations/1/orders").as_array().is_some_and(|os| os.iter().any(|o| o["purpose"] == "ENTRY" && o["status"] == "FILLED"))
+    });
+    let counts = fake.order_counts();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "an order was sent twice: {counts:?}");
+    let fills = pinion_fills(&fake);
+    let (_, oanda_price) = fills.iter().next().expect("a fill at OANDA");
+    let filled = p.get("/api/operations/1/orders").as_array().cloned().unwrap_or_default();
+    let e = filled.iter().find(|o| o["purpose"] == "ENTRY" && o["status"] == "FILLED").expect("entry");
+    assert!((e["price"].as_f64().unwrap_or(0.0) - oanda_price.parse::<f64>().expect("price")).abs() < 1e-9, "{e} vs {oanda_price}");
+    let truth = fake.account();
+    let positions = p.get("/api/operations/1/positions");
+    let units: f64 =
+        positions.as_array().expect("rows").iter().map(|r| r["quantity"].as_f64().or(r["units"].as_f64()).unwrap_or(0.0)).sum();
+    let oanda_units: i64 = truth.trades.iter().map(|t| t.units).sum();
+    assert_eq!(units.abs() as i64, oanda_units.abs(), "pinion {positions} vs OANDA {:?}", truth.trades);
+    assert!(p.log().contains("broker filled order"), "{}", p.log());
+
+    // Down again; meanwhile OANDA fills the stop. The restart books it from OANDA's history.
+    drop(p);
+    fake.push_price_text("AUD_USD", "0.66000", "0.66010").expect("a price through the stop");
+    poll("OANDA to fill the stop", Duration::from_secs(10), || fake.account().trades.is_empty());
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("the stop booked after the restart", Duration::from_secs(30), || {
+        p.get("/api/operations/1/orders")
+            .as_array()
+            .is_some_and(|os| os.iter().any(|o| o["purpose"] == "STOP_LOSS" && o["status"] == "FILLED"))
+    });
+    assert_eq!(p.get("/api/operations/1/positions").as_array().map(Vec::len), Some(0));
+    assert_eq!(fake.order_counts().len(), 1, "nothing more was sent");
+}

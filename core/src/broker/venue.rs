@@ -42,6 +42,9 @@ pub enum VenueReport {
         price: Price,
         /// Execution time, UTC epoch ns.
         ts_ns: i64,
+        /// The venue's id for the fill (0: unknown). The first one also marks where the venue's own
+        /// fills of pinion's positions can start, so a restart reads the venue's history from there.
+        venue_txn: u64,
     },
     /// The venue refused or cancelled the order (or it was never executed there).
     Rejected {
@@ -84,7 +87,8 @@ impl PaperBroker {
         self.external
     }
 
-    /// The venue's id of the last fill it made on its own that was applied (0: none).
+    /// Where the venue's own fills may start: the id of the last one applied, or just before pinion's
+    /// first fill there (0: nothing traded at the venue yet).
     pub fn last_venue_txn(&self) -> u64 {
         self.last_venue_txn
     }
@@ -162,7 +166,10 @@ impl PaperBroker {
     pub fn apply_report(&mut self, r: &VenueReport, out: &mut Vec<EngineEvent>) -> Result<(), String> {
         self.check_report(r)?;
         match *r {
-            VenueReport::Filled { order_id, price, ts_ns } => {
+            VenueReport::Filled { order_id, price, ts_ns, venue_txn } => {
+                if self.last_venue_txn == 0 && venue_txn > 0 {
+                    self.last_venue_txn = venue_txn - 1;
+                }
                 let a = self.awaiting.remove(self.awaiting_index(order_id)?);
                 self.book_fill(a.order, price, ts_ns, out);
                 if a.stop_loss.is_some() || a.take_profit.is_some() {

@@ -48,7 +48,8 @@ fn an_entry_waits_for_the_venue_and_fills_at_its_price_with_the_stop_and_target_
     e.on_tick(&tick(2, 110_020, 110_030));
     assert!(!take_events(&mut e).iter().any(|ev| matches!(ev, EngineEvent::OrderRequest { .. })));
 
-    let evs = report(&mut e, VenueReport::Filled { order_id: order.id, price: Price(110_015), ts_ns: 3 }).expect("the fill applies");
+    let evs = report(&mut e, VenueReport::Filled { order_id: order.id, price: Price(110_015), ts_ns: 3, venue_txn: 50 })
+        .expect("the fill applies");
     assert!(evs.iter().any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Filled, fill_price: Price(110_015), .. })));
     let p = e.broker().position(BookId(0), InstrumentId(0)).expect("an open position");
     assert_eq!(
@@ -59,7 +60,7 @@ fn an_entry_waits_for_the_venue_and_fills_at_its_price_with_the_stop_and_target_
     e.on_tick(&tick(4, 109_000, 109_010));
     assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 1000);
     // The same report again is refused, not applied twice.
-    let again = report(&mut e, VenueReport::Filled { order_id: order.id, price: Price(110_015), ts_ns: 3 });
+    let again = report(&mut e, VenueReport::Filled { order_id: order.id, price: Price(110_015), ts_ns: 3, venue_txn: 50 });
     assert!(matches!(again, Err(ChangeError::Conflict(ref m)) if m.contains("not awaiting")), "{again:?}");
     // The venue fills the stop: the position closes at the venue's price under the stop's order id.
     let stop_id = e.broker().position(BookId(0), InstrumentId(0)).and_then(|p| p.stop_loss).map(|s| s.order_id).expect("stop");
@@ -109,7 +110,7 @@ fn the_same_ticks_and_reports_replay_to_the_same_events_and_state() {
         e.on_tick(&tick(1, 110_000, 110_010));
         all.extend(take_events(&mut e));
         let id = e.broker().awaiting()[0].order.id;
-        all.extend(report(&mut e, VenueReport::Filled { order_id: id, price: Price(110_012), ts_ns: 2 }).expect("fill"));
+        all.extend(report(&mut e, VenueReport::Filled { order_id: id, price: Price(110_012), ts_ns: 2, venue_txn: 5 }).expect("fill"));
         e.on_tick(&tick(3, 110_100, 110_110));
         all.extend(take_events(&mut e));
         (format!("{all:?}"), e.save_state().map(|s| format!("{:?}", s.broker)).unwrap_or_default())

@@ -282,6 +282,7 @@ impl OrderClient {
                 order_id: o.order.id,
                 price: Price(steps),
                 ts_ns: time_ns(&fill["time"]).max(o.order.created_ns),
+                venue_txn: fill["id"].as_str().and_then(|v| v.parse().ok()).unwrap_or(0),
             },
             trade_opened: fill["tradeOpened"]["tradeID"].as_str().map(String::from),
         })
