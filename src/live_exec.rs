@@ -15,6 +15,7 @@ use pinion_core::instrument::{InstrumentId, InstrumentTable};
 use pinion_core::order::{BookId, OrderId, OrderPurpose};
 use pinion_http::app::App;
 use pinion_io::oanda::orders::{parse_client_id, Executed, OrderClient, OrderToSend};
+use pinion_io::oanda::pricing::FeedChange;
 use pinion_io::oanda::rest::RestClient;
 use pinion_io::oanda::transactions::{self, TradeClose, TransactionWatcher};
 use std::collections::{HashMap, HashSet};
@@ -177,6 +178,16 @@ impl LiveExec {
                     maybe_sent: maybe_sent.contains(&order.id),
                 });
             }
+        })
+    }
+
+    /// The pricing stream's callback: each change of the feed's state becomes a journaled report, so
+    /// the engine refuses entries while prices are stale, and a replay does exactly the same.
+    pub fn feed_reporter(&self, app: Weak<App>) -> Box<dyn Fn(&FeedChange) + Send> {
+        let stop = self.stop.clone();
+        Box::new(move |c: &FeedChange| {
+            let stale = matches!(c, FeedChange::Stale(_));
+            propose(&app, &stop, VenueReport::FeedStale { stale });
         })
     }
 

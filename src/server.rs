@@ -411,8 +411,11 @@ impl Recovered {
                     index += 1;
                 }) as pinion_io::oanda::pricing::TickRecorder
             });
-            let stream =
-                pinion_io::oanda::pricing::start(live.cfg.clone(), instruments, Default::default(), producer, Box::new(|_| {}), record)?;
+            let on_change = match &server.live_exec {
+                Some(x) => x.feed_reporter(Arc::downgrade(&b.app)),
+                None => Box::new(|_: &pinion_io::oanda::pricing::FeedChange| {}),
+            };
+            let stream = pinion_io::oanda::pricing::start(live.cfg.clone(), instruments, Default::default(), producer, on_change, record)?;
             live.set_feed(stream.state());
             live.start_poller()?;
             server.pricing = Some(stream);

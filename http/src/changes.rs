@@ -121,6 +121,8 @@ pub fn describe(change: &Change) -> String {
         Change::VenueReported { report } => match report {
             VenueReport::Filled { order_id, price, .. } => format!("broker filled order {order_id} at {} (price steps)", price.0),
             VenueReport::Rejected { order_id, message, .. } => format!("broker refused order {order_id}: {message}"),
+            VenueReport::FeedStale { stale: true } => "broker prices stale: no new entries".to_string(),
+            VenueReport::FeedStale { stale: false } => "broker prices flow again: entries allowed".to_string(),
             VenueReport::ClosedAtVenue { book, purpose, quantity, price, .. } => format!(
                 "broker closed {} units of book {} by its {} at {} (price steps)",
                 quantity.0,

@@ -61,6 +61,8 @@ pub struct PaperBroker {
     awaiting: Vec<venue::Awaiting>,
     /// The venue's id of the last fill it made on its own that was applied.
     last_venue_txn: u64,
+    /// The venue's price feed is stale: no new entries.
+    feed_stale: bool,
 }
 
 #[path = "paper_state.rs"]
@@ -94,6 +96,9 @@ pub struct BrokerState {
     /// The venue's id of the last fill it made on its own that was applied (0 on paper).
     #[serde(default)]
     pub last_venue_txn: u64,
+    /// The venue's price feed is stale (never on paper).
+    #[serde(default)]
+    pub feed_stale: bool,
 }
 
 impl PaperBroker {
@@ -112,6 +117,7 @@ impl PaperBroker {
             external: false,
             awaiting: Vec::new(),
             last_venue_txn: 0,
+            feed_stale: false,
             instruments,
             config,
         }

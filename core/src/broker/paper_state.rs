@@ -16,6 +16,7 @@ impl PaperBroker {
             next_order_id: self.next_order_id,
             awaiting: self.awaiting.clone(),
             last_venue_txn: self.last_venue_txn,
+            feed_stale: self.feed_stale,
         }
     }
 
@@ -40,6 +41,7 @@ impl PaperBroker {
         self.next_order_id = s.next_order_id;
         self.awaiting = s.awaiting;
         self.last_venue_txn = s.last_venue_txn;
+        self.feed_stale = s.feed_stale;
         Ok(())
     }
 }

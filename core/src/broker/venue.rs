@@ -55,6 +55,13 @@ pub enum VenueReport {
         /// When, UTC epoch ns.
         ts_ns: i64,
     },
+    /// The venue's price feed stopped (`stale`) or resumed: while it is stale no new entry is made
+    /// (exits still go; stops and targets rest at the venue). Journaled like every report, so a replay
+    /// decides exactly as the live run did.
+    FeedStale {
+        /// Stale (true) or flowing again (false).
+        stale: bool,
+    },
     /// A stop-loss or take-profit resting at the venue filled: `quantity` of the book's position
     /// closed at `price`.
     ClosedAtVenue {
@@ -91,6 +98,11 @@ impl PaperBroker {
     /// first fill there (0: nothing traded at the venue yet).
     pub fn last_venue_txn(&self) -> u64 {
         self.last_venue_txn
+    }
+
+    /// Whether the venue's price feed is stale (no new entries meanwhile).
+    pub fn feed_stale(&self) -> bool {
+        self.feed_stale
     }
 
     /// Whether an order of `book` in `instrument` awaits the venue's report (allocation-free).
@@ -142,6 +154,7 @@ impl PaperBroker {
                 Ok(())
             }
             VenueReport::Rejected { order_id, .. } => self.awaiting_index(*order_id).map(|_| ()),
+            VenueReport::FeedStale { .. } => Ok(()),
             VenueReport::ClosedAtVenue { book, instrument, quantity, price, venue_txn, .. } => {
                 if *venue_txn <= self.last_venue_txn {
                     return Err(format!("venue transaction {venue_txn} is at or below the last one applied ({})", self.last_venue_txn));
@@ -181,6 +194,7 @@ impl PaperBroker {
                     list.retain(|b| *b != a.order.book);
                 }
             }
+            VenueReport::FeedStale { stale } => self.feed_stale = stale,
             VenueReport::Rejected { order_id, ts_ns, .. } => {
                 let a = self.awaiting.remove(self.awaiting_index(order_id)?);
                 out.push(EngineEvent::Order {

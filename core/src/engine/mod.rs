@@ -516,7 +516,8 @@ impl Engine {
                     let _ = self.broker.close_position(id, inst, OrderPurpose::Exit, self.now_ns, &mut self.events);
                 }
                 Intent::Enter { side, quantity } => {
-                    if self.books[b].status == BookStatus::Active {
+                    // No new entry on stale prices (a live venue's feed stopped).
+                    if self.books[b].status == BookStatus::Active && !self.broker.feed_stale() {
                         self.enter(id, inst, side, quantity);
                     }
                 }

@@ -117,3 +117,16 @@ fn the_same_ticks_and_reports_replay_to_the_same_events_and_state() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn no_entry_while_the_venues_prices_are_stale() {
+    let mut e = live_engine();
+    report(&mut e, VenueReport::FeedStale { stale: true }).expect("stale");
+    e.on_tick(&tick(1, 110_000, 110_010));
+    assert!(e.broker().awaiting().is_empty(), "an entry on stale prices");
+    report(&mut e, VenueReport::FeedStale { stale: false }).expect("flowing");
+    // (The first book's one-shot strategy spent its entry; a second one enters once prices flow.)
+    e.add_book(spec(Side::Buy, Some(1000), None, None)).unwrap();
+    e.on_tick(&tick(2, 110_000, 110_010));
+    assert_eq!(e.broker().awaiting().len(), 1, "the entry once prices flow");
+}
