@@ -20,6 +20,7 @@
 
 mod http;
 mod latency;
+mod orders;
 mod prices;
 mod soak;
 mod ws;
@@ -57,6 +58,15 @@ pub enum BenchWhat {
     Soak(SoakArgs),
     /// OANDA pricing stream lines -> ticks in the ring: parse + push per line.
     Prices(PricesArgs),
+    /// OANDA order round trips (request -> venue report) against the fake OANDA on loopback.
+    Orders(OrdersArgs),
+}
+
+#[derive(Args)]
+pub struct OrdersArgs {
+    /// Orders to send (the first 10 warm up and are not counted).
+    #[arg(long, default_value_t = 1000)]
+    pub orders: usize,
 }
 
 #[derive(Args)]
@@ -155,6 +165,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Ws(a) => ws::run(a),
         BenchWhat::Soak(a) => soak::run(a),
         BenchWhat::Prices(a) => prices::run(a),
+        BenchWhat::Orders(a) => orders::run(a),
     }
 }
 
