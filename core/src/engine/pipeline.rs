@@ -3,11 +3,13 @@
 //! another thread, with one deliberate exception: a state change is written ahead, so between preparing
 //! a change and applying it (the proposer journals it meanwhile) the core processes no tick, which is
 //! what lets a restart re-apply the change at exactly the same tick position. When the ring is empty it
-//! spins, then yields, then naps briefly.
+//! idles by its [`IdlePolicy`]: spins, then yields, then naps briefly (`backoff`, the default), or
+//! spins (`busy_spin`), or yields (`yielding`).
 
 use super::{ChangeResources, Engine};
 use crate::change::{Change, ChangeError};
 use crate::events::EngineEvent;
+use crate::idle::IdlePolicy;
 use crate::order::BookId;
 use crate::tick::Tick;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -123,7 +125,9 @@ pub struct CoreConfig {
     pub account_every_ns: i64,
     /// Stop once the feed is gone and the ring is drained (backtests); else run until `stop`.
     pub exit_when_feed_ends: bool,
-    /// Longest nap when idle.
+    /// What the thread does when it has nothing to do (see [`IdlePolicy`]).
+    pub idle: IdlePolicy,
+    /// Longest nap when idle (`backoff`).
     pub max_idle_sleep: Duration,
     /// While set, the core takes no ticks (it still runs commands): nothing happens that could not be
     /// recorded, e.g. while the journal cannot write. The feed waits on the full tick ring meanwhile.
@@ -137,6 +141,7 @@ impl Default for CoreConfig {
             batch: 1024,
             account_every_ns: 0,
             exit_when_feed_ends: true,
+            idle: IdlePolicy::Backoff,
             max_idle_sleep: Duration::from_micros(200),
             hold: None,
         }
@@ -213,14 +218,7 @@ pub fn run_core<S: EventSink>(
             break;
         }
         idle_rounds = idle_rounds.saturating_add(1);
-        if idle_rounds < 64 {
-            std::hint::spin_loop();
-        } else if idle_rounds < 256 {
-            std::thread::yield_now();
-        } else {
-            let us = ((idle_rounds - 256) as u64 + 1).min(cfg.max_idle_sleep.as_micros() as u64);
-            std::thread::sleep(Duration::from_micros(us));
-        }
+        cfg.idle.idle(idle_rounds, cfg.max_idle_sleep);
     }
     flush(engine, sink);
     stats
