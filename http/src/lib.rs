@@ -13,6 +13,7 @@ pub mod front;
 pub mod history_pages;
 pub mod json_body;
 pub mod logs;
+pub mod metrics;
 pub mod openapi;
 pub mod operation_body;
 pub mod operations;
