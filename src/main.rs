@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod durable;
 mod logging;
+mod observability;
 mod server;
 mod session_api;
 mod session_views;
