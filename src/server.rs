@@ -357,6 +357,7 @@ impl Recovered {
             account_every_ns: ACCOUNT_EVERY_NS,
             exit_when_feed_ends: false,
             idle: cfg.idle_policy,
+            on_start: (cfg.idle_policy == pinion_core::idle::IdlePolicy::BusySpin).then_some(crate::affinity::raise_core_priority as fn()),
             // Nothing runs ahead of the journal: while it cannot write, the core takes no ticks.
             hold: journal_handle.as_ref().map(JournalHandle::fault_flag),
             ..CoreConfig::default()

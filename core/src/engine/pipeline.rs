@@ -132,6 +132,9 @@ pub struct CoreConfig {
     /// While set, the core takes no ticks (it still runs commands): nothing happens that could not be
     /// recorded, e.g. while the journal cannot write. The feed waits on the full tick ring meanwhile.
     pub hold: Option<Arc<AtomicBool>>,
+    /// Run once on the core thread after pinning, before the loop (the server raises its scheduling
+    /// priority there under `busy_spin`).
+    pub on_start: Option<fn()>,
 }
 
 impl Default for CoreConfig {
@@ -144,6 +147,7 @@ impl Default for CoreConfig {
             idle: IdlePolicy::Backoff,
             max_idle_sleep: Duration::from_micros(200),
             hold: None,
+            on_start: None,
         }
     }
 }
@@ -176,6 +180,9 @@ pub fn run_core<S: EventSink>(
     stop: &AtomicBool,
 ) -> CoreStats {
     let mut stats = CoreStats { pinned: cfg.pin_cpu.is_some_and(pin_current_thread), ..Default::default() };
+    if let Some(f) = cfg.on_start {
+        f();
+    }
     let mut idle_rounds: u32 = 0;
     let mut last_account = i64::MIN;
     loop {
