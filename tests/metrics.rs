@@ -273,6 +273,40 @@ fn metrics_rise_as_the_server_trades_and_histograms_agree() {
     reader.join().expect("the WebSocket reader");
 
     assert_json_logs(&s.stderr);
+    assert_dashboard_queries_exported_metrics(&later);
+}
+
+/// Every metric `docs/grafana-dashboard.json` queries is a family the server exports.
+fn assert_dashboard_queries_exported_metrics(f: &BTreeMap<String, Family>) {
+    fn exprs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, x)| match (k.as_str(), x) {
+                ("expr", Value::String(e)) => out.push(e.clone()),
+                _ => exprs(x, out),
+            }),
+            Value::Array(a) => a.iter().for_each(|x| exprs(x, out)),
+            _ => {}
+        }
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json");
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard")).expect("the dashboard is JSON");
+    let mut all = Vec::new();
+    exprs(&dash, &mut all);
+    assert!(all.len() >= 20, "{} queries", all.len());
+    let mut names = std::collections::BTreeSet::new();
+    for e in &all {
+        for word in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("pinion_") || word.starts_with("process_") {
+                let base =
+                    ["_bucket", "_sum", "_count"].iter().find_map(|s| word.strip_suffix(s).filter(|b| f.contains_key(*b))).unwrap_or(word);
+                names.insert(base.to_string());
+            }
+        }
+    }
+    for n in &names {
+        assert!(f.contains_key(n), "the dashboard queries {n}, which the server does not export");
+    }
+    assert!(names.contains("pinion_hop_latency_seconds") && names.contains("pinion_account_equity_usd"));
 }
 
 #[test]
