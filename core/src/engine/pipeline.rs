@@ -165,9 +165,14 @@ pub struct CoreStats {
     pub pinned: bool,
 }
 
-/// Pins the calling thread to `cpu` if it exists; returns whether it worked.
+/// Pins the calling thread to `cpu` if it exists; returns whether it worked. It does not ask
+/// `core_affinity::get_core_ids`, which lists only the CPUs of the calling thread's current mask: the
+/// server's core thread inherits a mask without its own CPU (the I/O threads are kept off it), and
+/// must still move there.
 pub fn pin_current_thread(cpu: usize) -> bool {
-    core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)).is_some_and(core_affinity::set_for_current)
+    // `CPU_SETSIZE` on Linux: a larger id would index past the affinity mask (a panic that aborts).
+    const MAX_CPUS: usize = 1024;
+    cpu < MAX_CPUS && core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
 }
 
 /// Runs the event loop on the calling thread until the feed ends (if configured) or `stop` is set.
