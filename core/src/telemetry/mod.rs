@@ -112,24 +112,39 @@ struct RingGauge {
     capacity: AtomicU64,
 }
 
+/// A value on cache lines of its own (128 bytes: a line and its adjacent-line prefetch partner): what
+/// one thread writes never shares a line with what another writes (no false sharing between the feed,
+/// the core, the publisher and the front).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Own<T>(T);
+
+impl<T> std::ops::Deref for Own<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// The live telemetry of one server: hop histograms, per-instrument tick counters, the feed's state,
 /// ring fill levels and the live broker's round trip. Shared (`Arc`) by the threads that record into it
-/// and the one that exports it; each field documents its writer.
+/// and the one that exports it; each field documents its writer, and what different threads write
+/// lies on different cache lines.
 #[derive(Debug)]
 pub struct Telemetry {
-    clock: CheapClock,
-    hops: [Histogram; HOPS],
+    clock: Own<CheapClock>,
+    hops: [Own<Histogram>; HOPS],
     /// Ticks processed per instrument id (core).
-    ticks: Box<[AtomicU64]>,
+    ticks: Box<[Own<AtomicU64>]>,
     /// Ticks received per instrument id (feed).
-    feed_ticks: Box<[AtomicU64]>,
+    feed_ticks: Own<Box<[AtomicU64]>>,
     /// Clock ns of the last tick received per instrument id, 0 = none yet (feed).
     feed_last: Box<[AtomicU64]>,
     feed_connected: AtomicBool,
     feed_dropped: AtomicU64,
-    rings: [RingGauge; 3],
+    rings: [Own<RingGauge>; 3],
     /// Live broker request -> answer (the broker's threads).
-    broker_rtt: Histogram,
+    broker_rtt: Own<Histogram>,
     broker_configured: AtomicBool,
 }
 
@@ -138,15 +153,15 @@ impl Telemetry {
     pub fn new(instruments: usize) -> Telemetry {
         let zeros = || (0..instruments).map(|_| AtomicU64::new(0)).collect::<Box<[AtomicU64]>>();
         Telemetry {
-            clock: CheapClock::global().clone(),
-            hops: std::array::from_fn(|_| Histogram::new()),
-            ticks: zeros(),
-            feed_ticks: zeros(),
+            clock: Own(CheapClock::global().clone()),
+            hops: std::array::from_fn(|_| Own(Histogram::new())),
+            ticks: (0..instruments).map(|_| Own(AtomicU64::new(0))).collect(),
+            feed_ticks: Own(zeros()),
             feed_last: zeros(),
             feed_connected: AtomicBool::new(false),
             feed_dropped: AtomicU64::new(0),
             rings: Default::default(),
-            broker_rtt: Histogram::new(),
+            broker_rtt: Own(Histogram::new()),
             broker_configured: AtomicBool::new(false),
         }
     }
@@ -163,7 +178,7 @@ impl Telemetry {
 
     /// The histogram of `hop`.
     pub fn hop(&self, hop: Hop) -> &Histogram {
-        &self.hops[hop as usize]
+        &self.hops[hop as usize].0
     }
 
     /// Records `ns` for `hop`; only the hop's own thread may call it (see [`Hop`]).
@@ -177,7 +192,7 @@ impl Telemetry {
     #[inline]
     pub fn core_tick(&self, tick: &Tick, now_ns: u64) {
         if let Some(c) = self.ticks.get(tick.instrument as usize) {
-            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            c.0.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         if let Some(d) = since_stamp32(tick.reserved, now_ns) {
             self.record(Hop::RingToTick, d);
@@ -265,7 +280,7 @@ impl Telemetry {
 
     /// The live broker's request -> answer round trip (record with [`Histogram::record_shared`]).
     pub fn broker_rtt(&self) -> &Histogram {
-        &self.broker_rtt
+        &self.broker_rtt.0
     }
 
     /// Marks that a live broker is configured (its round trip is exported from then on).
