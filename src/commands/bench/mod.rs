@@ -328,11 +328,12 @@ fn start_server_with(data: PathBuf, replay_speed: f64, idle_policy: IdlePolicy) 
 }
 
 impl Harness {
-    /// The core's tick -> order-intent samples since the last call (the recorder is cleared).
+    /// The core's tick -> order-intent samples since the last call (the recorder is cleared). Straight
+    /// from the core: it does not wait for the read model (at 20000x the publisher may lag).
     fn take_samples(&self) -> anyhow::Result<Vec<u64>> {
         self.server
             .app
-            .call(|e| {
+            .run_on_core(|e| {
                 e.latency_mut()
                     .map(|l| {
                         let s = l.samples().to_vec();
@@ -341,6 +342,7 @@ impl Harness {
                     })
                     .unwrap_or_default()
             })
+            .map(|(samples, _seq)| samples)
             .map_err(|e| anyhow::anyhow!("reading the latency recorder: {}", e.detail))
     }
 
