@@ -1,7 +1,9 @@
 //! Server configuration: built-in defaults, then a TOML file, then `PINION_*` environment variables,
 //! then command-line flags, each overriding the one before.
 
+use crate::logging::LogFormat;
 use anyhow::{bail, Context};
+use pinion_core::idle::IdlePolicy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,10 @@ pub struct ServeConfig {
     /// Orders, fill legs and closed trades each operation keeps in memory (its newest ones); older
     /// ones are read from the history database (`DATA_DIR/history.sqlite3`).
     pub history_window: usize,
+    /// What the pinned core thread does when idle: `busy_spin` (a dedicated core), `backoff` or `yielding`.
+    pub idle_policy: IdlePolicy,
+    /// `text` (default) or `json` (one JSON object per log line).
+    pub log_format: LogFormat,
     /// The venue: the embedded paper broker on the replayed feed (default), or OANDA v20.
     pub broker: BrokerConfig,
 }
@@ -108,6 +114,8 @@ impl Default for ServeConfig {
             idle_timeout_secs: 30.0,
             history_window: pinion_http::readmodel::DEFAULT_WINDOW,
             broker: BrokerConfig::default(),
+            idle_policy: IdlePolicy::default(),
+            log_format: LogFormat::default(),
         }
     }
 }
@@ -203,6 +211,12 @@ impl ServeConfig {
         if let Some(v) = get("PINION_OANDA_INSTRUMENTS") {
             self.broker.instruments = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         }
+        if let Some(v) = get("PINION_IDLE_POLICY") {
+            self.idle_policy = v.parse().with_context(|| format!("PINION_IDLE_POLICY={v:?}"))?;
+        }
+        if let Some(v) = get("PINION_LOG_FORMAT") {
+            self.log_format = v.parse().with_context(|| format!("PINION_LOG_FORMAT={v:?}"))?;
+        }
         if let Some(v) = get("PINION_JOURNAL") {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
         }
@@ -292,5 +306,18 @@ mod tests {
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("allowed_origins"), "{e}");
         assert!(ServeConfig::default().origins().unwrap().is_empty());
+    }
+
+    #[test]
+    fn idle_policy_and_log_format_from_file_and_env() {
+        let mut c: ServeConfig = toml::from_str("idle_policy = \"busy_spin\"\nlog_format = \"json\"").unwrap();
+        assert_eq!((c.idle_policy, c.log_format), (IdlePolicy::BusySpin, LogFormat::Json));
+        c.apply_env(|k| (k == "PINION_IDLE_POLICY").then(|| "yielding".to_string())).unwrap();
+        assert_eq!(c.idle_policy, IdlePolicy::Yielding);
+        assert!(c.apply_env(|k| (k == "PINION_IDLE_POLICY").then(|| "nap".to_string())).is_err());
+        assert!(c.apply_env(|k| (k == "PINION_LOG_FORMAT").then(|| "xml".to_string())).is_err());
+        assert!(toml::from_str::<ServeConfig>("idle_policy = \"spin\"").is_err());
+        let d = ServeConfig::default();
+        assert_eq!((d.idle_policy, d.log_format), (IdlePolicy::Backoff, LogFormat::Text));
     }
 }

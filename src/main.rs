@@ -8,6 +8,7 @@ mod live;
 mod live_exec;
 mod live_ticks;
 mod logging;
+mod observability;
 mod server;
 mod session_api;
 mod session_views;

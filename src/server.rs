@@ -20,17 +20,19 @@ use pinion_core::fixed::{Money, Rate};
 use pinion_core::instrument::InstrumentTable;
 use pinion_core::records::HistoryStore;
 use pinion_core::risk::{RiskEngine, RiskLimits};
+use pinion_core::telemetry::{StampedSink, Telemetry};
 use pinion_core::tick::Tick;
 use pinion_http::app::{App, Durability, HttpConfig, NoDurability};
 use pinion_http::extensions::Extensions;
 use pinion_http::front::{start_front, FrontConfig, FrontHandle};
-use pinion_http::publisher::Publisher;
+use pinion_http::metrics::{Metrics, PublisherProbe};
+use pinion_http::publisher::{Publisher, PublisherConfig};
 use pinion_http::readmodel::ReadModel;
 use pinion_http::server::RestServer;
 use pinion_http::ws::{Broadcaster, Frame, Topic};
 use pinion_io::history::{self, SqliteHistory};
 use pinion_io::journal::{Journal, JournalError, JournalHandle};
-use pinion_io::replay::{replay_with, Pacing, ReplayOptions};
+use pinion_io::replay::{replay_observed, Pacing, ReplayOptions};
 use pinion_io::{load_many, ImportInput, ImportOptions, TickData};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -83,6 +85,7 @@ pub struct Built {
     journal: Option<OpenJournal>,
     history: Arc<SqliteHistory>,
     live: Option<Arc<crate::live::Live>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Step 2 done: the engine and the read model hold everything the journal and snapshots had.
@@ -107,7 +110,7 @@ pub struct Server {
     snapshots: Option<JoinHandle<()>>,
     snapshots_stop: Arc<AtomicBool>,
     storage_watch: Option<JoinHandle<()>>,
-    core: Option<CoreHandle<RingSink>>,
+    core: Option<CoreHandle<StampedSink<RingSink>>>,
     publisher: Option<Publisher>,
     journal: Option<OpenJournal>,
     history: Arc<SqliteHistory>,
@@ -200,6 +203,9 @@ impl Server {
         let read = Arc::new(ReadModel::with_history(table.clone(), balance, history.clone()));
         read.set_window(cfg.history_window);
         let journal = if cfg.journal { Some(open_journal(&cfg.data_dir.join("journal"))?) } else { None };
+        let metrics = Arc::new(Metrics::new(Arc::new(Telemetry::new(table.len()))));
+        metrics.set_idle_policy(cfg.idle_policy.name());
+        crate::observability::install(&metrics, journal.as_ref().map(|j| &j.handle));
         let durability: Arc<dyn Durability> = match &journal {
             Some(j) => Arc::new(JournalDurability::new(j.handle.clone())),
             None => Arc::new(NoDurability),
@@ -209,6 +215,7 @@ impl Server {
             environment: cfg.environment.clone(),
             training_symbols: cfg.training_symbols.clone(),
             allowed_origins: cfg.origins()?,
+            metrics: Some(metrics.clone()),
             ..HttpConfig::default()
         };
         if let Some(l) = &live {
@@ -246,6 +253,7 @@ impl Server {
             journal,
             history,
             live,
+            metrics,
         })
     }
 }
@@ -338,14 +346,16 @@ impl Recovered {
         let listener = std::net::TcpListener::bind(&cfg.bind).with_context(|| format!("binding {}", cfg.bind))?;
         let journal_handle = server.journal.as_ref().map(|j| j.handle.clone());
         let status = crate::storage_watch::status_fn(b.session_api.clone(), journal_handle.clone(), b.live.clone());
-        let (on_connect_read, status2) = (b.read.clone(), status.clone());
+        let (on_connect_read, status2, metrics2) = (b.read.clone(), status.clone(), b.metrics.clone());
         let on_connect: Arc<dyn Fn() -> Vec<Frame> + Send + Sync> = Arc::new(move || {
             let s = on_connect_read.read();
+            let mut metric = pinion_http::publisher::metric_data(&s);
+            metric["latency"] = metrics2.latency().compact();
             [
                 Frame::json(Topic::Status, &status2(&s)),
                 Frame::json(Topic::Account, &pinion_http::publisher::account_data(&s)),
                 Frame::json(Topic::Positions, &pinion_http::account::positions_json(&s)),
-                Frame::json(Topic::Metric, &pinion_http::publisher::metric_data(&s)),
+                Frame::json(Topic::Metric, &metric),
             ]
             .into_iter()
             .flatten()
@@ -358,9 +368,11 @@ impl Recovered {
             allowed_origins: cfg.origins()?,
             idle_timeout,
             max_body_bytes,
+            telemetry: Some(b.metrics.telemetry().clone()),
             ..FrontConfig::default()
         };
         let front = start_front(listener, rest_addr, front_cfg, on_connect).context("starting the front")?;
+        b.metrics.set_front(front.stats_source());
         let broadcaster = front.broadcaster.clone();
         server.addr = front.local_addr;
         server.front = Some(front);
@@ -374,13 +386,17 @@ impl Recovered {
         let forward = server.live_exec.as_ref().map(|x| x.forwarder());
         let hook = server.journal.as_ref().map(|j| crate::durable::event_hook(j.handle.clone(), forward));
         let (broadcaster_for_watch, status_for_watch) = (broadcaster.clone(), status.clone());
-        server.publisher =
-            Some(pinion_http::publisher::start(b.events, b.read.clone(), Some(broadcaster), status, hook, Default::default())?);
+        let telemetry = b.metrics.telemetry().clone();
+        let (sink, stamps) = StampedSink::new(b.sink, telemetry.clock());
+        let publisher_cfg = PublisherConfig { probe: Some(PublisherProbe::new(b.metrics.clone(), Some(stamps))), ..Default::default() };
+        server.publisher = Some(pinion_http::publisher::start(b.events, b.read.clone(), Some(broadcaster), status, hook, publisher_cfg)?);
 
         let core_cfg = CoreConfig {
             pin_cpu: Some(b.core_cpu),
             account_every_ns: ACCOUNT_EVERY_NS,
             exit_when_feed_ends: false,
+            idle: cfg.idle_policy,
+            on_start: (cfg.idle_policy == pinion_core::idle::IdlePolicy::BusySpin).then_some(crate::affinity::raise_core_priority as fn()),
             // Nothing runs ahead of the journal: while it cannot write, the core takes no ticks.
             hold: journal_handle.as_ref().map(JournalHandle::fault_flag),
             ..CoreConfig::default()
@@ -391,7 +407,9 @@ impl Recovered {
                 Some(crate::storage_watch::start(journal_handle.clone(), live, read, broadcaster_for_watch, status_for_watch, stop)?);
         }
         let (mut producer, consumer) = rtrb::RingBuffer::<Tick>::new(1 << 16);
-        server.core = Some(spawn_core(b.engine, consumer, b.commands, b.sink, core_cfg)?);
+        let mut engine = b.engine;
+        engine.attach_telemetry(telemetry.clone());
+        server.core = Some(spawn_core(engine, consumer, b.commands, sink, core_cfg)?);
         if let Some(j) = server.journal.as_ref().filter(|_| cfg.snapshot_every_secs > 0.0) {
             let every = Duration::from_secs_f64(cfg.snapshot_every_secs);
             let dir = crate::snapshots::dir(&cfg.data_dir);
@@ -425,7 +443,7 @@ impl Recovered {
         let (speed, end_index, stop, data) = (cfg.replay_speed, cfg.stop_after_ticks, server.feed_stop.clone(), b.data);
         server.feed = Some(std::thread::Builder::new().name("pinion-feed".into()).spawn(move || {
             let opts = ReplayOptions { pacing: Pacing::Speed(speed), looped: true, start_index, end_index };
-            let stats = replay_with(data.ticks(), &mut producer, &opts, &stop);
+            let stats = replay_observed(data.ticks(), &mut producer, &opts, &stop, Some(&telemetry));
             if !stop.load(Ordering::Acquire) {
                 log::warn!("feed ended after {} ticks (from virtual index {start_index})", stats.pushed);
             }

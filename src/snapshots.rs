@@ -154,6 +154,27 @@ pub fn write_quiet(
     when: Quiet,
 ) -> anyhow::Result<Option<u64>> {
     let t0 = Instant::now();
+    let out = write_quiet_timed(dir, journal, engine, app, session, when, t0);
+    note(app, out.as_ref().map(Option::is_some), t0);
+    out
+}
+
+/// Counts a snapshot attempt (taken, failed; nothing when there was nothing to save) for `/metrics`.
+fn note<E>(app: &App, taken: Result<bool, E>, t0: Instant) {
+    if let (Some(m), Ok(true) | Err(_)) = (&app.config.metrics, &taken) {
+        m.snapshots.record(taken.is_ok(), t0.elapsed());
+    }
+}
+
+fn write_quiet_timed(
+    dir: &Path,
+    journal: &JournalHandle,
+    engine: &Engine,
+    app: &App,
+    session: &SessionApi,
+    when: Quiet,
+    t0: Instant,
+) -> anyhow::Result<Option<u64>> {
     let engine_state = match engine.save_state() {
         Ok(s) => s,
         Err(SnapshotError::NotSaveable(why)) => {
@@ -173,7 +194,8 @@ pub fn write_quiet(
         settings: session.export_settings(),
     };
     let (path, len) = write(dir, journal, &doc)?;
-    log::info!("snapshot {} ({len} bytes) written in {:.1} ms", path.display(), t0.elapsed().as_secs_f64() * 1e3);
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    log::info!(bytes = len as u64, ms = ms; "snapshot {} ({len} bytes) written in {ms:.1} ms", path.display());
     Ok(Some(doc.journal_seq))
 }
 
@@ -243,13 +265,17 @@ pub fn start_periodic(
                 std::thread::sleep((due - Instant::now()).min(Duration::from_millis(50)));
             }
             let t0 = Instant::now();
-            match take_running(&dir, &journal, &app, &session, id) {
-                Ok(Some((path, len, core))) => log::info!(
-                    "snapshot {} ({len} bytes) taken in {:.1} ms (core thread: {} us)",
-                    path.display(),
-                    t0.elapsed().as_secs_f64() * 1e3,
-                    core.as_micros()
-                ),
+            let taken = take_running(&dir, &journal, &app, &session, id);
+            note(&app, taken.as_ref().map(Option::is_some), t0);
+            match taken {
+                Ok(Some((path, len, core))) => {
+                    let (ms, core_us) = (t0.elapsed().as_secs_f64() * 1e3, core.as_micros() as u64);
+                    log::info!(
+                        bytes = len as u64, ms = ms, core_us = core_us;
+                        "snapshot {} ({len} bytes) taken in {ms:.1} ms (core thread: {core_us} us)",
+                        path.display()
+                    )
+                }
                 Ok(None) => {}
                 Err(e) => log::error!("snapshot failed (the journal still holds everything): {e:#}"),
             }

@@ -112,7 +112,8 @@ fn every_response_matches_its_openapi_schema() {
     // Every GET route, with real ids and declared query parameters.
     let mut gets: Vec<(&str, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        if item.get("get").is_some() && path != "/ws" {
+        // `/metrics` answers the Prometheus text format, checked below.
+        if item.get("get").is_some() && path != "/ws" && path != "/metrics" {
             gets.push((path.as_str(), path.replace("{id}", &id.to_string())));
         }
     }
@@ -131,6 +132,10 @@ fn every_response_matches_its_openapi_schema() {
         eprintln!("GET {url} -> {} ok", r.status);
     }
     assert!(gets.len() >= 25, "only {} GETs", gets.len());
+    let metrics = s.get("/metrics");
+    assert_eq!(metrics.status, 200, "{}", metrics.text);
+    let declared = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"].as_object().and_then(|c| c.keys().next().cloned());
+    assert_eq!(metrics.header("Content-Type").map(str::to_string), declared, "/metrics answers the type it documents");
 
     // POST routes with valid bodies.
     let r = call(&s, &doc, "POST", "/risk/update", "/risk/update", Some(&json!({ "max_concurrent_positions": 20 })));

@@ -638,8 +638,15 @@ fn openapi_document_matches_the_routes_both_ways() {
         let no_route = r.status == 404 && r.text.contains("no route");
         assert!(!no_route, "{m} {url} is documented but not routed: {} {}", r.status, r.text);
         assert!(r.status != 405, "{m} {url} is documented but the server refuses the method: {}", r.text);
-        // Every answer is JSON ({"detail": ...} for errors).
-        r.json();
+        // Every answer is JSON ({"detail": ...} for errors), but for `/metrics`, whose document declares
+        // the Prometheus text format.
+        let declared = op["responses"]["200"]["content"].as_object().and_then(|c| c.keys().next().cloned());
+        match declared.as_deref() {
+            Some(t) if r.status == 200 && t != "application/json" => assert_eq!(r.header("Content-Type"), Some(t), "{m} {url}"),
+            _ => {
+                r.json();
+            }
+        }
         if path == "/ws" {
             // A plain GET (no upgrade headers) is the right route with the wrong protocol.
             assert_eq!(r.status, 426, "GET /ws without upgrade headers: {}", r.text);
@@ -674,6 +681,8 @@ fn openapi_document_matches_the_routes_both_ways() {
         ("/risk", "get"),
         ("/risk/update", "post"),
         ("/ws", "get"),
+        ("/metrics", "get"),
+        ("/api/latency", "get"),
     ];
     for (path, method) in known {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is answered but not in the OpenAPI document");

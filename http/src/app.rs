@@ -47,6 +47,9 @@ pub struct HttpConfig {
     /// Browser origins (`scheme://host[:port]`, normalized by `browser::parse_origin`) allowed to call
     /// the API: they get CORS headers; a state change from any other `Origin` is refused 403.
     pub allowed_origins: Vec<String>,
+    /// Where the REST workers, the publisher and the snapshots record for `/metrics` (None: nothing is
+    /// recorded and `/metrics` shows the read model only).
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for HttpConfig {
@@ -59,6 +62,7 @@ impl Default for HttpConfig {
             environment: "practice".into(),
             training_symbols: Vec::new(),
             allowed_origins: Vec::new(),
+            metrics: None,
         }
     }
 }

@@ -54,7 +54,7 @@ use tungstenite::Utf8Bytes;
 
 use self::backend_pool::{BackendPool, MAX_WARM};
 use self::config::Counters;
-pub use self::config::{FrontConfig, FrontStats};
+pub use self::config::{FrontConfig, FrontStats, StatsSource};
 use self::drain::Drain;
 use self::exchange::{Exchange, Finished};
 use self::head::{json_error, Sniffed};
@@ -90,15 +90,12 @@ pub struct FrontHandle {
 
 impl FrontHandle {
     pub fn stats(&self) -> FrontStats {
-        let c = &self.counters;
-        FrontStats {
-            ws_clients: c.ws_clients.load(Ordering::Relaxed),
-            ws_dropped_slow: c.ws_dropped_slow.load(Ordering::Relaxed),
-            frames_sent: c.frames_sent.load(Ordering::Relaxed),
-            proxied_connections: c.proxied_connections.load(Ordering::Relaxed),
-            broadcast_dropped: self.broadcaster.dropped(),
-            refused_requests: c.refused_requests.load(Ordering::Relaxed),
-        }
+        self.stats_source().stats()
+    }
+
+    /// A reader of the counters that outlives borrowing the handle (for `/metrics`).
+    pub fn stats_source(&self) -> StatsSource {
+        StatsSource::new(self.counters.clone(), self.broadcaster.clone())
     }
 
     /// Closes the listener and every connection (WebSocket clients get a close frame with code 1001,
@@ -220,7 +217,7 @@ struct Front {
     next_sweep: Instant,
     conn_count: usize,
     ws_count: usize,
-    batch: Vec<(Topic, Utf8Bytes)>,
+    batch: Vec<(Topic, Utf8Bytes, u64)>,
 }
 
 impl Front {
@@ -503,7 +500,7 @@ impl Front {
                 continue;
             };
             let mut outcome = Ok(false);
-            for (topic, text) in &self.batch {
+            for (topic, text, _) in &self.batch {
                 match c.offer(*topic, text, cap) {
                     Ok(queued) => outcome = outcome.map(|any| any || queued),
                     Err(end) => {
@@ -527,6 +524,9 @@ impl Front {
                     }
                 }
             }
+        }
+        if let (Some(t), true) = (&self.cfg.telemetry, self.ws_count > 0) {
+            config::record_written(t, &self.batch);
         }
     }
 

@@ -14,6 +14,7 @@ pub mod history_pages;
 pub mod json_body;
 pub mod live_account;
 pub mod logs;
+pub mod metrics;
 pub mod openapi;
 pub mod operation_body;
 pub mod operations;

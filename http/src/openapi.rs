@@ -43,6 +43,13 @@ pub const ROUTES: &[(&str, &str, &str, u16)] = &[
     ("/api/operations/{id}/orders", "get", "Every order sent, newest first (?limit, ?offset)", 200),
     ("/api/operations/{id}/stats", "get", "Statistics of an operation", 200),
     ("/api/stats/overall", "get", "Statistics over all operations", 200),
+    (
+        "/metrics",
+        "get",
+        "Prometheus metrics (text format 0.0.4): ticks, orders, account, hop latency histograms, HTTP, WebSocket, journal, process",
+        200,
+    ),
+    ("/api/latency", "get", "Latest p50/p99 of each hop of the tick path, over the last 10 s", 200),
 ];
 
 /// Every (path, method) the server answers, extensions included.
@@ -62,6 +69,11 @@ fn matches(template: &str, path: &str) -> bool {
     let t: Vec<&str> = template.trim_end_matches('/').split('/').collect();
     let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| a.starts_with('{') || a == b)
+}
+
+/// The route template `path` matches (`/api/operations/{id}`), if any.
+pub fn route_template(app: &App, path: &str) -> Option<String> {
+    all_routes(app).into_iter().map(|r| r.0).find(|t| matches(t, path))
 }
 
 /// True when some route exists at `path` (whatever the method).
@@ -227,7 +239,8 @@ fn builtin_schemas(s: &mut Schemas) {
         .response::<Vec<TradeView>>("/api/operations/{id}/trades", "get")
         .response::<Vec<OrderView>>("/api/operations/{id}/orders", "get")
         .response::<StatsView>("/api/operations/{id}/stats", "get")
-        .response::<OverallStatsView>("/api/stats/overall", "get");
+        .response::<OverallStatsView>("/api/stats/overall", "get")
+        .response::<crate::metrics::LatencyView>("/api/latency", "get");
     let status = json!({ "type": "string", "enum": ["active", "paused", "closed", "error"] });
     s.query("/api/operations", "get", "status", "Only operations with this status", status);
     for p in [
@@ -255,6 +268,11 @@ fn operation_doc(path: &str, method: &str, summary: &str, code: u16, rs: Option<
     let err = json!({ "$ref": "#/components/responses/Error" });
     let success = if code == 101 {
         json!({ "description": "Switching Protocols: the WebSocket session" })
+    } else if path == "/metrics" {
+        let text = json!({ "schema": { "type": "string", "description": "Prometheus text exposition format 0.0.4" } });
+        let mut content = Map::new();
+        content.insert(crate::metrics::CONTENT_TYPE.into(), text);
+        json!({ "description": "The metrics", "content": content })
     } else if path == "/api/openapi.json" {
         json!({ "description": "This OpenAPI 3.1 document", "content": json_content(json!({ "type": "object", "required": ["openapi", "paths"] })) })
     } else {
@@ -393,7 +411,9 @@ mod tests {
         for (path, method, ..) in ROUTES {
             let op = &doc["paths"][path][method];
             assert!(op.is_object(), "{method} {path} missing");
-            if *path != "/ws" && *path != "/api/openapi.json" {
+            if *path == "/metrics" {
+                assert_eq!(op["responses"]["200"]["content"][crate::metrics::CONTENT_TYPE]["schema"]["type"], "string");
+            } else if *path != "/ws" && *path != "/api/openapi.json" {
                 let code = op["responses"].as_object().and_then(|r| r.keys().find(|k| k.starts_with('2')).cloned());
                 let schema = &op["responses"][code.unwrap_or_default()]["content"]["application/json"]["schema"];
                 assert!(schema.get("$ref").is_some() || schema.get("type").is_some(), "{method} {path}: {schema}");

@@ -2,8 +2,11 @@
 //! calls that wait for their change), hands each batch to the journal hook, and pushes WebSocket frames:
 //! `order` per order event, `positions` on change, `account` and `metric` once a second, `status` on
 //! change and every 5 seconds. Each refused order is logged at WARN (see `logs`), which the server's
-//! logger turns into a `log` frame.
+//! logger turns into a `log` frame. With a [`PublisherProbe`] it also feeds the metrics: the event
+//! ring's fill, the `event_to_journal` hop, each order frame's origin (for `event_to_ws`), order and
+//! fill counts, and the latest hop latencies in the `metric` frame.
 
+use crate::metrics::PublisherProbe;
 use crate::readmodel::{ReadModel, ReadState};
 use crate::views;
 use crate::ws::{Broadcaster, Frame, Topic};
@@ -25,11 +28,13 @@ pub type BatchHook = Box<dyn FnMut(&[EngineEvent]) -> bool + Send>;
 pub struct PublisherConfig {
     pub account_every: Duration,
     pub status_every: Duration,
+    /// Records into the metrics (None: nothing recorded).
+    pub probe: Option<PublisherProbe>,
 }
 
 impl Default for PublisherConfig {
     fn default() -> Self {
-        PublisherConfig { account_every: Duration::from_secs(1), status_every: Duration::from_secs(5) }
+        PublisherConfig { account_every: Duration::from_secs(1), status_every: Duration::from_secs(5), probe: None }
     }
 }
 
@@ -81,7 +86,7 @@ pub fn start(
     ws: Option<Broadcaster>,
     status: StatusFn,
     mut hook: Option<BatchHook>,
-    cfg: PublisherConfig,
+    mut cfg: PublisherConfig,
 ) -> std::io::Result<Publisher> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -89,19 +94,24 @@ pub fn start(
         let mut last_account = Instant::now();
         let mut last_status = Instant::now();
         let mut durable_lost = false;
-        let send = |topic: Topic, data: &Value| {
+        let mut probe = cfg.probe.take();
+        let send_from = |topic: Topic, data: &Value, origin: u64| {
             if let Some(b) = &ws {
                 if let Ok(f) = Frame::json(topic, data) {
-                    b.send(f);
+                    b.send(f.with_origin(origin));
                 }
             }
         };
+        let send = |topic: Topic, data: &Value| send_from(topic, data, 0);
         // Events read after the last progress marker wait for theirs: the core ends every flush with one,
         // and the hook journals a batch's events with that marker before any of them become visible (a
         // flush the core is still pushing would otherwise show fills whose marker is not durable yet).
         let mut pending: Vec<EngineEvent> = Vec::with_capacity(8192);
         loop {
             let n = events.slots();
+            if let Some(p) = &probe {
+                p.ring(n, events.buffer().capacity());
+            }
             if n > 0 {
                 if let Ok(chunk) = events.read_chunk(n.min(8192)) {
                     let (a, b) = chunk.as_slices();
@@ -113,6 +123,9 @@ pub fn start(
             let ready = pending.iter().rposition(|e| matches!(e, EngineEvent::Progress { .. })).map_or(0, |i| i + 1);
             let batch = &pending[..ready];
             if !batch.is_empty() && !durable_lost {
+                if let Some(p) = probe.as_mut() {
+                    p.begin(batch.len());
+                }
                 if let Some(h) = hook.as_mut() {
                     if !h(batch) {
                         // The journal failed for good: nothing from here on can be made durable, so
@@ -122,8 +135,14 @@ pub fn start(
                         pending.clear();
                         continue;
                     }
+                    if let Some(p) = &probe {
+                        p.journaled();
+                    }
                 }
                 read.apply_batch(batch);
+                if let Some(p) = &probe {
+                    p.applied(batch);
+                }
                 // Each refused order is a WARN record (and so a `log` frame, after its `order` frame),
                 // written here, off the core's tick path.
                 let refused = crate::logs::refusals(&read.read(), batch);
@@ -131,9 +150,9 @@ pub fn start(
                 if ws.is_some() {
                     let mut status_changed = false;
                     let s = read.read();
-                    for e in batch {
+                    for (i, e) in batch.iter().enumerate() {
                         if let Some(v) = order_frame(&s, e) {
-                            send(Topic::Order, &v);
+                            send_from(Topic::Order, &v, probe.as_mut().map_or(0, |p| p.origin(i)));
                         }
                         status_changed |= matches!(e, EngineEvent::BookStatus { .. });
                     }
@@ -157,7 +176,11 @@ pub fn start(
                 last_account = Instant::now();
                 let s = read.read();
                 send(Topic::Account, &account_data(&s));
-                send(Topic::Metric, &metric_data(&s));
+                let mut metric = metric_data(&s);
+                if let Some(p) = &probe {
+                    p.metric_frame(&mut metric);
+                }
+                send(Topic::Metric, &metric);
             }
             if ws.is_some() && last_status.elapsed() >= cfg.status_every {
                 last_status = Instant::now();

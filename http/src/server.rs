@@ -108,8 +108,11 @@ fn header(rq: &tiny_http::Request, name: &str) -> Option<String> {
 }
 
 fn respond(rq: tiny_http::Request, reply: Reply) {
-    let body = match reply.status {
-        204 => Vec::new(),
+    // A reply that sets its own Content-Type carries its body as text (`/metrics`), not as JSON.
+    let own_type = reply.header("Content-Type").is_some();
+    let body = match (reply.status, &reply.body) {
+        (204, _) => Vec::new(),
+        (_, serde_json::Value::String(text)) if own_type => text.as_bytes().to_vec(),
         _ => serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec()),
     };
     // Always a Content-Length (tiny_http would chunk bodies from 32 KiB on; HEAD answers then carry no
@@ -119,7 +122,7 @@ fn respond(rq: tiny_http::Request, reply: Reply) {
         Ok(h) => resp.add_header(h),
         Err(()) => log::warn!("header {name} not sent: its value is not valid"),
     };
-    if reply.status != 204 {
+    if reply.status != 204 && !own_type {
         add("Content-Type", "application/json");
     }
     if reply.status == 401 {
@@ -144,9 +147,16 @@ pub fn authorized(app: &App, auth_header: Option<&str>) -> bool {
 fn handle(app: &App, mut rq: tiny_http::Request) {
     let (path, query) = split_url(rq.url());
     let method = rq.method().as_str().to_ascii_uppercase();
+    let timer = crate::metrics::request_timer(app, &method, &path);
     let origin = header(&rq, "Origin");
     let allowed = &app.config.allowed_origins;
-    let answer = |rq, reply: Reply| respond(rq, browser::with_cors(reply, allowed, origin.as_deref()));
+    let answer = |rq, reply: Reply| {
+        let status = reply.status;
+        respond(rq, browser::with_cors(reply, allowed, origin.as_deref()));
+        if let Some(t) = &timer {
+            t.finish(status);
+        }
+    };
     // A browser page from another origin may not change anything, nor ask to.
     if let Err(e) = browser::check_origin(allowed, &method, origin.as_deref()) {
         return answer(rq, e.into_reply());
@@ -205,6 +215,8 @@ pub fn dispatch(app: &App, req: &Request) -> Reply {
     }
     let result = if req.path == "/api/openapi.json" && req.method == "GET" {
         Some(Ok(Reply::ok(crate::openapi::document(app))))
+    } else if let Some(r) = crate::metrics::route(app, req) {
+        Some(r)
     } else if req.path.starts_with("/api/") {
         crate::operations::route(app, req)
     } else {

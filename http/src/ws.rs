@@ -70,11 +70,20 @@ const ALL_TOPICS: u8 = (1 << Topic::ALL.len()) - 1;
 pub struct Frame {
     pub topic: Topic,
     pub text: Arc<str>,
+    /// When the engine event it shows left the core (`CheapClock` ns; 0: none), for the
+    /// `event_to_ws` hop the front records once the frame is written.
+    pub origin_ns: u64,
 }
 
 impl Frame {
     pub fn new(topic: Topic, text: impl Into<Arc<str>>) -> Self {
-        Frame { topic, text: text.into() }
+        Frame { topic, text: text.into(), origin_ns: 0 }
+    }
+
+    /// The same frame, showing an event that left the core at `origin_ns`.
+    pub fn with_origin(mut self, origin_ns: u64) -> Self {
+        self.origin_ns = origin_ns;
+        self
     }
 
     /// Serializes `{"type": <topic name>, "data": data}` once.
@@ -147,11 +156,12 @@ pub(crate) fn broadcast_channel(waker: Arc<Waker>, capacity: usize) -> (Broadcas
 }
 
 impl BroadcastRx {
-    /// Moves up to `max` frames into `out`, converted once to tungstenite's shared text type.
-    pub(crate) fn drain(&self, max: usize, out: &mut Vec<(Topic, Utf8Bytes)>) {
+    /// Moves up to `max` frames into `out`, converted once to tungstenite's shared text type, with
+    /// their origin.
+    pub(crate) fn drain(&self, max: usize, out: &mut Vec<(Topic, Utf8Bytes, u64)>) {
         // Clear before draining: a sender that pushes afterwards will wake us again.
         self.shared.wake_pending.store(false, Ordering::SeqCst);
-        out.extend(self.rx.try_iter().take(max).map(|f| (f.topic, Utf8Bytes::from(&*f.text))));
+        out.extend(self.rx.try_iter().take(max).map(|f| (f.topic, Utf8Bytes::from(&*f.text), f.origin_ns)));
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -12,5 +12,5 @@ pub mod replay;
 pub mod tickfile;
 
 pub use import::{import_files, load_many, load_ticks, ImportError, ImportInput, ImportOptions, ImportSummary, TickData};
-pub use replay::{push_live, replay, replay_with, Pacing, ReplayOptions, ReplayStats};
+pub use replay::{push_live, replay, replay_observed, replay_with, Pacing, ReplayOptions, ReplayStats};
 pub use tickfile::{TickFile, TickFileError, TickFileWriter};

@@ -1,7 +1,11 @@
 //! Replay feeds: push recorded ticks into an `rtrb` ring as fast as possible (chunked writes, waiting
 //! when full) or paced at a multiple of real time, optionally looped with time kept monotonic; plus
-//! the drop-counting push a live feed uses, since it must never wait on the engine.
+//! the drop-counting push a live feed uses, since it must never wait on the engine. With
+//! [`Telemetry`] ([`replay_observed`], the live server), each tick is stamped when it is due (its
+//! "receive"), counted per instrument, and timed into the ring (`feed_to_ring`); the ring's fill level
+//! and the feed's state are published.
 
+use pinion_core::telemetry::{Ring, Telemetry};
 use pinion_core::tick::Tick;
 use rtrb::Producer;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,6 +83,34 @@ pub fn replay(ticks: &[Tick], producer: &mut Producer<Tick>, pacing: Pacing, sto
 
 /// Replays with explicit options (see [`ReplayOptions::looped`]).
 pub fn replay_with(ticks: &[Tick], producer: &mut Producer<Tick>, opts: &ReplayOptions, stop: &AtomicBool) -> ReplayStats {
+    replay_observed(ticks, producer, opts, stop, None)
+}
+
+/// [`replay_with`], recording into `telemetry` when given: the feed is connected while it runs.
+pub fn replay_observed(
+    ticks: &[Tick],
+    producer: &mut Producer<Tick>,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+    telemetry: Option<&Telemetry>,
+) -> ReplayStats {
+    if let Some(t) = telemetry {
+        t.set_feed_connected(true);
+    }
+    let stats = replay_inner(ticks, producer, opts, stop, telemetry);
+    if let Some(t) = telemetry {
+        t.set_feed_connected(false);
+    }
+    stats
+}
+
+fn replay_inner(
+    ticks: &[Tick],
+    producer: &mut Producer<Tick>,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+    tel: Option<&Telemetry>,
+) -> ReplayStats {
     let mut stats = ReplayStats::default();
     if ticks.is_empty() {
         return stats;
@@ -94,8 +126,8 @@ pub fn replay_with(ticks: &[Tick], producer: &mut Producer<Tick>, opts: &ReplayO
     let mut pacer = match opts.pacing {
         Pacing::AsFastAsPossible => None,
         Pacing::Speed(f) if !(f.is_finite() && f > 0.0) => None,
-        Pacing::Speed(f) => Some(Pacer { clock: Instant::now(), t0: first_due, speed: f, live: false }),
-        Pacing::Live => Some(Pacer { clock: Instant::now(), t0: first_due, speed: 1.0, live: true }),
+        Pacing::Speed(f) => Some(Pacer { clock: Instant::now(), t0: first_due, speed: f, live: false, tel }),
+        Pacing::Live => Some(Pacer { clock: Instant::now(), t0: first_due, speed: 1.0, live: true, tel }),
     };
     while index < end {
         let lap = index / n;
@@ -104,7 +136,7 @@ pub fn replay_with(ticks: &[Tick], producer: &mut Producer<Tick>, opts: &ReplayO
         let stop_at = ((end - lap * n).min(n)) as usize;
         let slice = &ticks[pos..stop_at.max(pos)];
         let completed = match pacer.as_mut() {
-            None => push_blocking(slice, shift, producer, stop, &mut stats),
+            None => push_blocking(slice, shift, producer, stop, &mut stats, tel),
             Some(p) => p.run(slice, shift, producer, stop, &mut stats),
         };
         index = lap * n + stop_at as u64;
@@ -158,7 +190,14 @@ fn wait_for_space(producer: &Producer<Tick>, stop: &AtomicBool) -> bool {
 
 /// Pushes every tick (timestamps shifted), many per ring write, waiting while full. False when
 /// stopped or the consumer is gone before all were pushed.
-fn push_blocking(mut ticks: &[Tick], shift: i64, producer: &mut Producer<Tick>, stop: &AtomicBool, stats: &mut ReplayStats) -> bool {
+fn push_blocking(
+    mut ticks: &[Tick],
+    shift: i64,
+    producer: &mut Producer<Tick>,
+    stop: &AtomicBool,
+    stats: &mut ReplayStats,
+    tel: Option<&Telemetry>,
+) -> bool {
     while !ticks.is_empty() {
         if stop.load(Ordering::Relaxed) {
             return false;
@@ -175,22 +214,42 @@ fn push_blocking(mut ticks: &[Tick], shift: i64, producer: &mut Producer<Tick>, 
         let Ok(chunk) = producer.write_chunk_uninit(n) else {
             continue;
         };
-        let written = chunk.fill_from_iter(ticks[..n].iter().map(|t| shifted(t, shift)));
+        let written = match tel {
+            None => chunk.fill_from_iter(ticks[..n].iter().map(|t| shifted(t, shift))),
+            Some(tel) => {
+                let at = tel.clock().now_ns();
+                let written = chunk.fill_from_iter(ticks[..n].iter().map(|t| {
+                    let mut t = shifted(t, shift);
+                    tel.feed_received_at(&mut t, at);
+                    t
+                }));
+                tel.feed_pushed(at, written as u64);
+                publish_fill(tel, producer);
+                written
+            }
+        };
         stats.pushed += written as u64;
         ticks = &ticks[written..];
     }
     true
 }
 
+/// Publishes the tick ring's fill level.
+fn publish_fill(tel: &Telemetry, producer: &Producer<Tick>) {
+    let cap = producer.buffer().capacity();
+    tel.set_ring(Ring::Ticks, cap - producer.slots(), cap);
+}
+
 /// Real-time pacing against a monotonic clock started at the first tick.
-struct Pacer {
+struct Pacer<'a> {
     clock: Instant,
     t0: i64,
     speed: f64,
     live: bool,
+    tel: Option<&'a Telemetry>,
 }
 
-impl Pacer {
+impl Pacer<'_> {
     /// Nanoseconds after the clock start at which a tick stamped `ts` is due.
     fn due_ns(&self, ts: i64) -> u64 {
         let offset = ts.saturating_sub(self.t0).max(0) as f64 / self.speed;
@@ -234,11 +293,19 @@ impl Pacer {
             }
             if self.live {
                 for t in &ticks[i..j] {
-                    if push_live(producer, shifted(t, shift), &mut stats.drops) {
-                        stats.pushed += 1;
+                    let mut t = shifted(t, shift);
+                    let at = self.tel.map(|tel| tel.feed_received(&mut t));
+                    let pushed = push_live(producer, t, &mut stats.drops);
+                    stats.pushed += pushed as u64;
+                    if let (Some(tel), Some(at)) = (self.tel, at) {
+                        match pushed {
+                            true => tel.feed_pushed(at, 1),
+                            false => tel.count_feed_drops(1),
+                        }
+                        publish_fill(tel, producer);
                     }
                 }
-            } else if !push_blocking(&ticks[i..j], shift, producer, stop, stats) {
+            } else if !push_blocking(&ticks[i..j], shift, producer, stop, stats, self.tel) {
                 return false;
             }
             i = j;
@@ -369,6 +436,27 @@ mod tests {
         let input = ticks(9, 0); // all due at once
         let stats = replay(&input, &mut p, Pacing::Live, &AtomicBool::new(false));
         assert_eq!((stats.pushed, stats.drops, stats.waits), (4, 5, 0));
+    }
+
+    #[test]
+    fn an_observed_replay_stamps_counts_and_times_each_tick() {
+        let input = ticks(30, 1_000_000);
+        let (mut p, c) = RingBuffer::new(8);
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = consume(c, usize::MAX, stop.clone());
+        let tel = Telemetry::new(1);
+        let opts = ReplayOptions { pacing: Pacing::Speed(10.0), looped: false, start_index: 0, end_index: None };
+        let stats = replay_observed(&input, &mut p, &opts, &stop, Some(&tel));
+        drop(p);
+        let got = h.join().unwrap();
+        assert_eq!(stats.pushed, 30);
+        assert!(got.iter().all(|t| t.reserved & 1 == 1), "every tick is stamped");
+        let unstamped: Vec<Tick> = got.iter().map(|t| Tick { reserved: 0, ..*t }).collect();
+        assert_eq!(unstamped, input);
+        assert_eq!(tel.feed_ticks(0), 30);
+        assert_eq!(tel.hop(pinion_core::telemetry::Hop::FeedToRing).snapshot().count(), 30);
+        assert_eq!(tel.ring(Ring::Ticks).1, 8);
+        assert!(!tel.feed_connected(), "disconnected once the replay ended");
     }
 
     #[test]

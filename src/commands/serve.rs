@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// Disable the journal (nothing survives a restart).
     #[arg(long)]
     pub no_journal: bool,
+    /// The core thread's idle policy: busy_spin (a dedicated core), backoff (default) or yielding.
+    #[arg(long)]
+    pub idle_policy: Option<pinion_core::idle::IdlePolicy>,
+    /// Log line format: text (default) or json.
+    #[arg(long)]
+    pub log_format: Option<crate::logging::LogFormat>,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -60,10 +66,17 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     if a.no_journal {
         cfg.journal = false;
     }
+    if let Some(v) = a.idle_policy {
+        cfg.idle_policy = v;
+    }
+    if let Some(v) = a.log_format {
+        cfg.log_format = v;
+    }
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     crate::logging::init(
         crate::logging::parse_level(&cfg.log_level)?,
+        cfg.log_format,
         Some(&cfg.data_dir.join("logs")),
         Some(Box::new(crate::server::log_to_ws)),
     )?;
@@ -72,10 +85,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     // One machine-readable line on stdout so scripts and tests can find an ephemeral port.
     println!("{}", serde_json::json!({ "listening": server.addr.to_string(), "fed": server.fed }));
     log::info!(
-        "pinion serving on http://{} (REST under /api and at the root, WebSocket at /ws); feed: {} at {}x",
+        "pinion serving on http://{} (REST under /api and at the root, WebSocket at /ws, metrics at /metrics); feed: {} at {}x; \
+         core idle policy {}",
         server.addr,
         server.fed.join(", "),
-        cfg.replay_speed
+        cfg.replay_speed,
+        cfg.idle_policy
     );
     let received = stop_signals::wait(signals)?;
     let s = server.shutdown();

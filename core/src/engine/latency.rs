@@ -1,5 +1,13 @@
-//! Records tick -> order-intent latencies into a preallocated buffer and reports percentiles.
+//! Times the tick path on the core: tick -> order-intent samples into a preallocated buffer (the
+//! benchmarks' exact percentiles), and, with [`Telemetry`] attached (the live server), the core's hops
+//! (`ring_to_tick`, `tick_to_intent`, `intent_to_order`, `order_to_report`) and per-instrument tick
+//! counts into its histograms. Timestamps come from the TSC ([`CheapClock`]); nothing here allocates,
+//! locks or makes a system call once created.
 
+use super::Engine;
+use crate::telemetry::{CheapClock, Hop, Telemetry};
+use crate::tick::Tick;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Tick -> order-intent latencies in a buffer preallocated at creation; recording never allocates. Samples beyond the capacity are counted as dropped, not stored.
@@ -7,6 +15,10 @@ use std::time::Duration;
 pub struct LatencyRecorder {
     samples_ns: Vec<u64>,
     dropped: u64,
+    clock: CheapClock,
+    telemetry: Option<Arc<Telemetry>>,
+    /// When this tick's last order was sent, until its report is applied.
+    sent_at: Option<u64>,
 }
 
 /// Percentiles of a set of samples, in nanoseconds.
@@ -29,7 +41,66 @@ pub struct Percentiles {
 impl LatencyRecorder {
     /// A recorder with room for `capacity` samples.
     pub fn with_capacity(capacity: usize) -> LatencyRecorder {
-        LatencyRecorder { samples_ns: Vec::with_capacity(capacity), dropped: 0 }
+        LatencyRecorder {
+            samples_ns: Vec::with_capacity(capacity),
+            dropped: 0,
+            clock: CheapClock::global().clone(),
+            telemetry: None,
+            sent_at: None,
+        }
+    }
+
+    /// The same, also recording the core's hops into `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Option<Arc<Telemetry>>) -> LatencyRecorder {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// The telemetry the core's hops go to, if attached.
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.telemetry.as_ref()
+    }
+
+    /// `on_tick` starts: counts the tick and records `ring_to_tick` (which so includes bringing the
+    /// tick's cache line over from the feed's core), then returns the clock: the bookkeeping is not
+    /// part of `tick_to_intent`.
+    #[inline]
+    pub(super) fn tick_started(&mut self, tick: &Tick) -> u64 {
+        if let Some(t) = &self.telemetry {
+            t.core_tick(tick, self.clock.now_ns());
+        }
+        self.clock.now_ns()
+    }
+
+    /// A book's intents exist (the tick started at `t0`): records a sample and `tick_to_intent`;
+    /// returns the time after that bookkeeping, for [`sent`](Self::sent).
+    #[inline]
+    pub(super) fn intent(&mut self, t0: u64) -> u64 {
+        let d = self.clock.since(t0);
+        self.record(Duration::from_nanos(d));
+        if let Some(t) = &self.telemetry {
+            t.record(Hop::TickToIntent, d);
+        }
+        self.clock.now_ns()
+    }
+
+    /// The intents of `intent_at` were executed; `sent` says whether that sent an order (events were
+    /// emitted): records `intent_to_order` and starts `order_to_report`.
+    #[inline]
+    pub(super) fn sent(&mut self, intent_at: u64, sent: bool) {
+        if let (true, Some(t)) = (sent, &self.telemetry) {
+            let now = self.clock.now_ns();
+            t.record(Hop::IntentToOrder, now.saturating_sub(intent_at));
+            self.sent_at = Some(now);
+        }
+    }
+
+    /// The tick's reports were applied to the books: records `order_to_report` for its order, if any.
+    #[inline]
+    pub(super) fn applied(&mut self) {
+        if let (Some(at), Some(t)) = (self.sent_at.take(), &self.telemetry) {
+            t.record(Hop::OrderToReport, self.clock.since(at));
+        }
     }
 
     /// Stores a sample; once full, further samples are counted but not stored (never reallocates).
@@ -66,6 +137,15 @@ impl LatencyRecorder {
     /// Nearest-rank percentiles of the stored samples (ns).
     pub fn percentiles(&self) -> Percentiles {
         percentiles(&self.samples_ns)
+    }
+}
+
+impl Engine {
+    /// Records the core's hops and tick counts into `telemetry` from now on (the live server; a
+    /// latency recorder with no sample buffer is created if none is on). Call it before the core runs.
+    pub fn attach_telemetry(&mut self, telemetry: Arc<Telemetry>) {
+        let rec = self.latency.take().unwrap_or_else(|| LatencyRecorder::with_capacity(0));
+        self.latency = Some(rec.with_telemetry(Some(telemetry)));
     }
 }
 

@@ -181,7 +181,8 @@ impl Engine {
 
     /// Turns on tick -> order-intent latency recording with room for `capacity` samples.
     pub fn enable_latency(&mut self, capacity: usize) {
-        self.latency = Some(LatencyRecorder::with_capacity(capacity));
+        let telemetry = self.latency.take().and_then(|l| l.telemetry().cloned());
+        self.latency = Some(LatencyRecorder::with_capacity(capacity).with_telemetry(telemetry));
     }
     /// The tick -> order-intent latency recorder, when enabled.
     pub fn latency(&self) -> Option<&LatencyRecorder> {
@@ -337,7 +338,7 @@ impl Engine {
     /// Allocation-free unless orders are created.
     #[inline]
     pub fn on_tick(&mut self, tick: &Tick) {
-        let started = self.latency.as_ref().map(|_| std::time::Instant::now());
+        let started = self.latency.as_mut().map(|l| l.tick_started(tick));
         self.now_ns = tick.ts_ns;
         self.ticks += 1;
         let inst = tick.instrument as usize;
@@ -367,6 +368,9 @@ impl Engine {
         }
         if self.events.len() > after_broker {
             self.book_fills(after_broker);
+        }
+        if let Some(l) = self.latency.as_mut() {
+            l.applied();
         }
     }
 
@@ -435,7 +439,7 @@ impl Engine {
         }
     }
 
-    fn book_on_tick(&mut self, b: usize, tick: &Tick, started: Option<std::time::Instant>) {
+    fn book_on_tick(&mut self, b: usize, tick: &Tick, started: Option<u64>) {
         if matches!(self.books[b].status, BookStatus::Closed | BookStatus::Error) || self.fail_if_exhausted(b) {
             return;
         }
@@ -450,12 +454,15 @@ impl Engine {
             }
         }
         self.deliver_bars(b, Some(tick));
-        if let (Some(t0), Some(rec)) = (started, self.latency.as_mut()) {
-            if !self.books[b].intents.is_empty() {
-                rec.record(t0.elapsed());
-            }
-        }
+        let intent_at = match (started, self.latency.as_mut()) {
+            (Some(t0), Some(rec)) if !self.books[b].intents.is_empty() => Some(rec.intent(t0)),
+            _ => None,
+        };
+        let before = self.events.len();
         self.execute_intents(b);
+        if let (Some(t), Some(rec)) = (intent_at, self.latency.as_mut()) {
+            rec.sent(t, self.events.len() > before);
+        }
     }
 
     /// Calls the strategy for each closed bar (and the tick, if any), collecting intents.

@@ -3,11 +3,13 @@
 //! another thread, with one deliberate exception: a state change is written ahead, so between preparing
 //! a change and applying it (the proposer journals it meanwhile) the core processes no tick, which is
 //! what lets a restart re-apply the change at exactly the same tick position. When the ring is empty it
-//! spins, then yields, then naps briefly.
+//! idles by its [`IdlePolicy`]: spins, then yields, then naps briefly (`backoff`, the default), or
+//! spins (`busy_spin`), or yields (`yielding`).
 
 use super::{ChangeResources, Engine};
 use crate::change::{Change, ChangeError};
 use crate::events::EngineEvent;
+use crate::idle::IdlePolicy;
 use crate::order::BookId;
 use crate::tick::Tick;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -123,11 +125,16 @@ pub struct CoreConfig {
     pub account_every_ns: i64,
     /// Stop once the feed is gone and the ring is drained (backtests); else run until `stop`.
     pub exit_when_feed_ends: bool,
-    /// Longest nap when idle.
+    /// What the thread does when it has nothing to do (see [`IdlePolicy`]).
+    pub idle: IdlePolicy,
+    /// Longest nap when idle (`backoff`).
     pub max_idle_sleep: Duration,
     /// While set, the core takes no ticks (it still runs commands): nothing happens that could not be
     /// recorded, e.g. while the journal cannot write. The feed waits on the full tick ring meanwhile.
     pub hold: Option<Arc<AtomicBool>>,
+    /// Run once on the core thread after pinning, before the loop (the server raises its scheduling
+    /// priority there under `busy_spin`).
+    pub on_start: Option<fn()>,
 }
 
 impl Default for CoreConfig {
@@ -137,8 +144,10 @@ impl Default for CoreConfig {
             batch: 1024,
             account_every_ns: 0,
             exit_when_feed_ends: true,
+            idle: IdlePolicy::Backoff,
             max_idle_sleep: Duration::from_micros(200),
             hold: None,
+            on_start: None,
         }
     }
 }
@@ -156,9 +165,14 @@ pub struct CoreStats {
     pub pinned: bool,
 }
 
-/// Pins the calling thread to `cpu` if it exists; returns whether it worked.
+/// Pins the calling thread to `cpu` if it exists; returns whether it worked. It does not ask
+/// `core_affinity::get_core_ids`, which lists only the CPUs of the calling thread's current mask: the
+/// server's core thread inherits a mask without its own CPU (the I/O threads are kept off it), and
+/// must still move there.
 pub fn pin_current_thread(cpu: usize) -> bool {
-    core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)).is_some_and(core_affinity::set_for_current)
+    // `CPU_SETSIZE` on Linux: a larger id would index past the affinity mask (a panic that aborts).
+    const MAX_CPUS: usize = 1024;
+    cpu < MAX_CPUS && core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
 }
 
 /// Runs the event loop on the calling thread until the feed ends (if configured) or `stop` is set.
@@ -171,6 +185,9 @@ pub fn run_core<S: EventSink>(
     stop: &AtomicBool,
 ) -> CoreStats {
     let mut stats = CoreStats { pinned: cfg.pin_cpu.is_some_and(pin_current_thread), ..Default::default() };
+    if let Some(f) = cfg.on_start {
+        f();
+    }
     let mut idle_rounds: u32 = 0;
     let mut last_account = i64::MIN;
     loop {
@@ -213,14 +230,7 @@ pub fn run_core<S: EventSink>(
             break;
         }
         idle_rounds = idle_rounds.saturating_add(1);
-        if idle_rounds < 64 {
-            std::hint::spin_loop();
-        } else if idle_rounds < 256 {
-            std::thread::yield_now();
-        } else {
-            let us = ((idle_rounds - 256) as u64 + 1).min(cfg.max_idle_sleep.as_micros() as u64);
-            std::thread::sleep(Duration::from_micros(us));
-        }
+        cfg.idle.idle(idle_rounds, cfg.max_idle_sleep);
     }
     flush(engine, sink);
     stats

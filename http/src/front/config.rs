@@ -1,6 +1,9 @@
 //! Settings and counters of the front.
 
-use std::sync::atomic::AtomicU64;
+use crate::ws::Broadcaster;
+use pinion_core::telemetry::Telemetry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Front settings.
@@ -31,6 +34,8 @@ pub struct FrontConfig {
     pub warm_backend_connections: usize,
     /// Time allowed to open and warm one backend connection; beyond it waiting clients get 502.
     pub backend_warm_timeout: Duration,
+    /// Where the `event_to_ws` hop is recorded (frames that carry an origin, once written).
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Default for FrontConfig {
@@ -48,6 +53,7 @@ impl Default for FrontConfig {
             max_body_bytes: 64 * 1024,
             warm_backend_connections: 4,
             backend_warm_timeout: Duration::from_secs(5),
+            telemetry: None,
         }
     }
 }
@@ -67,6 +73,41 @@ pub struct FrontStats {
     pub broadcast_dropped: u64,
     /// Requests refused by the front (malformed, too large, too slow) since start.
     pub refused_requests: u64,
+}
+
+/// Reads the front's counters from any thread (for `/metrics`), after the front handle moved on.
+#[derive(Clone)]
+pub struct StatsSource {
+    counters: Arc<Counters>,
+    broadcaster: Broadcaster,
+}
+
+impl StatsSource {
+    pub(super) fn new(counters: Arc<Counters>, broadcaster: Broadcaster) -> StatsSource {
+        StatsSource { counters, broadcaster }
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> FrontStats {
+        let c = &self.counters;
+        FrontStats {
+            ws_clients: c.ws_clients.load(Ordering::Relaxed),
+            ws_dropped_slow: c.ws_dropped_slow.load(Ordering::Relaxed),
+            frames_sent: c.frames_sent.load(Ordering::Relaxed),
+            proxied_connections: c.proxied_connections.load(Ordering::Relaxed),
+            broadcast_dropped: self.broadcaster.dropped(),
+            refused_requests: c.refused_requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The `event_to_ws` hop of each frame of `batch` that shows an engine event, now that the fan-out
+/// wrote it to every client's socket (or queued it behind a full one). The front thread only.
+pub(super) fn record_written(t: &Telemetry, batch: &[(crate::ws::Topic, tungstenite::Utf8Bytes, u64)]) {
+    let now = t.clock().now_ns();
+    for (_, _, origin) in batch.iter().filter(|f| f.2 != 0) {
+        t.record(pinion_core::telemetry::Hop::EventToWs, now.saturating_sub(*origin));
+    }
 }
 
 #[derive(Default)]

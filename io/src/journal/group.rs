@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::writer::{CompactReport, Journal};
-use super::JournalError;
+use super::{JournalError, JournalStats, RECORD_HEADER_LEN};
 
 /// Most appends taken into one commit, to bound the latency of the batch.
 const MAX_BATCH: usize = 64 * 1024;
@@ -47,6 +47,7 @@ struct Shared {
     state: Mutex<WaitState>,
     cond: Condvar,
     max_payload: u32,
+    stats: Arc<JournalStats>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,6 +181,7 @@ impl Journal {
             state: Mutex::new(WaitState::default()),
             cond: Condvar::new(),
             max_payload: self.options().max_payload,
+            stats: Arc::default(),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -235,6 +237,11 @@ impl JournalHandle {
         } else {
             None
         }
+    }
+
+    /// What the journal thread has written so far (appends, bytes, commits and their latency).
+    pub fn stats(&self) -> Arc<JournalStats> {
+        Arc::clone(&self.shared.stats)
     }
 
     /// A flag set exactly while [`fault`](JournalHandle::fault) is Some (for a loop that must not
@@ -390,7 +397,10 @@ fn serve(journal: &mut Journal, rx: &Receiver<Msg>, shared: &Shared) -> Result<(
                 next = rx.try_recv().ok();
             }
         }
+        shared.stats.appended(count as u64, (bytes + count * RECORD_HEADER_LEN) as u64);
+        let t0 = Instant::now();
         let durable = retrying(shared, || journal.commit())?;
+        shared.stats.committed(t0.elapsed().as_nanos() as u64);
         if durable > shared.durable.load(Ordering::Relaxed) {
             shared.publish(durable);
         }

@@ -13,12 +13,14 @@ mod reader;
 mod record;
 mod segment;
 pub mod snapshot;
+mod stats;
 mod writer;
 
 pub use group::{JournalHandle, Ticket};
 pub use reader::{dump, verify, JournalEntry, JournalReader, VerifyReport};
 pub use record::{RecordRef, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN};
 pub use segment::{TornTail, FORMAT_VERSION, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
+pub use stats::JournalStats;
 pub use writer::{CompactReport, Journal, JournalOptions, Recovery};
 
 /// Errors of the journal and snapshots; each names the file concerned.

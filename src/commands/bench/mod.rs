@@ -11,6 +11,8 @@
 //! - `ws`: the real server in-process, `--clients` WebSocket clients on all topics; counts `metric`
 //!   frames per client, measures delivery latency of timestamped frames the bench broadcasts through
 //!   the server's own `Broadcaster`, and the core's p99 without and with the clients.
+//! - `idle` / `scrape` (`idle.rs`): the core's tick -> intent p50/p99 under each idle policy and tick
+//!   rate; the core's p99 with and without `/metrics` scraped 10 times a second.
 //!
 //! HTTP and WebSocket clients are written over std `TcpStream` (no client library dependency).
 //!
@@ -19,6 +21,7 @@
 //! `ws.rs` hold one mode each.
 
 mod http;
+mod idle;
 mod latency;
 mod orders;
 mod prices;
@@ -30,6 +33,7 @@ use crate::server::Server;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use http::HttpConn;
+use pinion_core::idle::IdlePolicy;
 use pinion_io::{load_many, ImportInput, ImportOptions, TickData};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -60,6 +64,10 @@ pub enum BenchWhat {
     Prices(PricesArgs),
     /// OANDA order round trips (request -> venue report) against the fake OANDA on loopback.
     Orders(OrdersArgs),
+    /// The live core's tick -> order-intent p50/p99 under each idle policy and replay speed.
+    Idle(IdleArgs),
+    /// The live core's tick -> order-intent p99 with and without /metrics scraped `--hz` times a second.
+    Scrape(ScrapeArgs),
 }
 
 #[derive(Args)]
@@ -80,6 +88,44 @@ pub struct PricesArgs {
     /// Runs; the figures are medians over them.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+}
+
+#[derive(Args)]
+pub struct IdleArgs {
+    /// Tick file replayed as the server's feed (default: the AUD/USD quotes).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Idle policies to measure, comma-separated.
+    #[arg(long, default_value = "busy_spin,backoff,yielding")]
+    pub policies: String,
+    /// Replay speeds to measure, comma-separated (1000: ~940 AUD/USD ticks/s; 20000: ~19k).
+    #[arg(long, default_value = "1000,20000")]
+    pub replay_speeds: String,
+    /// Length of each measurement window.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+#[derive(Args)]
+pub struct ScrapeArgs {
+    /// Tick file replayed as the server's feed (default: the AUD/USD quotes).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Scrapes of /metrics per second during the scraped windows.
+    #[arg(long, default_value_t = 10)]
+    pub hz: u64,
+    /// Pairs of windows (without scrapes, then with them); medians over the rounds.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Length of each window.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Feed replay speed.
+    #[arg(long, default_value_t = 20000.0)]
+    pub replay_speed: f64,
+    /// The core's idle policy.
+    #[arg(long, default_value = "busy_spin")]
+    pub idle_policy: IdlePolicy,
 }
 
 #[derive(Args)]
@@ -166,6 +212,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Soak(a) => soak::run(a),
         BenchWhat::Prices(a) => prices::run(a),
         BenchWhat::Orders(a) => orders::run(a),
+        BenchWhat::Idle(a) => idle::run_idle(a),
+        BenchWhat::Scrape(a) => idle::run_scrape(a),
     }
 }
 
@@ -258,6 +306,11 @@ struct Harness {
 /// Starts the real server in-process on an ephemeral port (no journal, a temp data directory), creates
 /// one ema_cross operation with a 10-pip stop over HTTP and turns on the core's latency recorder.
 fn start_server(data: PathBuf, replay_speed: f64) -> anyhow::Result<Harness> {
+    start_server_with(data, replay_speed, IdlePolicy::default())
+}
+
+/// [`start_server`] with the core's idle policy.
+fn start_server_with(data: PathBuf, replay_speed: f64, idle_policy: IdlePolicy) -> anyhow::Result<Harness> {
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
     let cfg = ServeConfig {
         bind: "127.0.0.1:0".into(),
@@ -268,6 +321,7 @@ fn start_server(data: PathBuf, replay_speed: f64) -> anyhow::Result<Harness> {
         starting_balance: CAPITAL.to_string(),
         commission_rate: COMMISSION.into(),
         log_level: "warn".into(),
+        idle_policy,
         ..ServeConfig::default()
     };
     cfg.validate()?;
@@ -302,11 +356,12 @@ fn start_server(data: PathBuf, replay_speed: f64) -> anyhow::Result<Harness> {
 }
 
 impl Harness {
-    /// The core's tick -> order-intent samples since the last call (the recorder is cleared).
+    /// The core's tick -> order-intent samples since the last call (the recorder is cleared). Straight
+    /// from the core: it does not wait for the read model (at 20000x the publisher may lag).
     fn take_samples(&self) -> anyhow::Result<Vec<u64>> {
         self.server
             .app
-            .call(|e| {
+            .run_on_core(|e| {
                 e.latency_mut()
                     .map(|l| {
                         let s = l.samples().to_vec();
@@ -315,6 +370,7 @@ impl Harness {
                     })
                     .unwrap_or_default()
             })
+            .map(|(samples, _seq)| samples)
             .map_err(|e| anyhow::anyhow!("reading the latency recorder: {}", e.detail))
     }
 
