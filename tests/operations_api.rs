@@ -1,8 +1,8 @@
 //! End-to-end tests of the operations API against a real `pinion serve` (the bundled EUR_USD and
 //! AUD_USD samples replayed looped and fast) with a real HTTP client: the full lifecycle of an
 //! operation and the consistency of its orders, transactions, trades, positions and stats; two
-//! operations on one asset; every 400/404/405/409 answer; and the OpenAPI document against the routes
-//! the server answers, both ways.
+//! operations on one asset; every 400/404/405/409 answer. (The OpenAPI document against the routes:
+//! `openapi_contract.rs`.)
 
 mod common;
 
@@ -605,100 +605,4 @@ fn bad_requests_are_400_404_405_with_a_detail() {
 
     // Only the one valid request created anything.
     assert_eq!(ids_of(&arr(s.get_ok("/api/operations"))), vec![live]);
-}
-
-#[test]
-fn openapi_document_matches_the_routes_both_ways() {
-    let s = Server::start(SPEED);
-    let doc = s.get_ok("/api/openapi.json");
-    assert_eq!(doc["openapi"], json!("3.1.0"), "OpenAPI version");
-    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
-    let paths = doc["paths"].as_object().expect("paths object");
-    let id = create(&s, &ema_op("EUR-USD", 3, 8))["id"].as_u64().unwrap();
-
-    // Every documented (path, method) is routed. DELETE goes last, so that pause and resume act on a
-    // live operation.
-    let methods = ["get", "post", "put", "patch", "delete"];
-    let mut documented: Vec<(&String, &String, &Value)> = Vec::new();
-    for (path, item) in paths {
-        for (method, op) in item.as_object().unwrap_or_else(|| panic!("{path}: not an object")) {
-            if methods.contains(&method.as_str()) {
-                documented.push((path, method, op));
-            }
-        }
-    }
-    documented.sort_by_key(|(_, m, _)| *m == "delete");
-    let mut checked = 0;
-    for (path, method, op) in documented {
-        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}: no responses");
-        let url = path.replace("{id}", &id.to_string());
-        assert!(!url.contains('{'), "{path}: a path parameter this test cannot fill");
-        let m = method.to_ascii_uppercase();
-        let r = if m == "POST" { s.request(&m, &url, Some("application/json"), b"{}") } else { s.request(&m, &url, None, b"") };
-        let no_route = r.status == 404 && r.text.contains("no route");
-        assert!(!no_route, "{m} {url} is documented but not routed: {} {}", r.status, r.text);
-        assert!(r.status != 405, "{m} {url} is documented but the server refuses the method: {}", r.text);
-        // Every answer is JSON ({"detail": ...} for errors), but for `/metrics`, whose document declares
-        // the Prometheus text format.
-        let declared = op["responses"]["200"]["content"].as_object().and_then(|c| c.keys().next().cloned());
-        match declared.as_deref() {
-            Some(t) if r.status == 200 && t != "application/json" => assert_eq!(r.header("Content-Type"), Some(t), "{m} {url}"),
-            _ => {
-                r.json();
-            }
-        }
-        if path == "/ws" {
-            // A plain GET (no upgrade headers) is the right route with the wrong protocol.
-            assert_eq!(r.status, 426, "GET /ws without upgrade headers: {}", r.text);
-            assert!(r.detail().contains("WebSocket"), "{}", r.text);
-        }
-        eprintln!("{m} {url} -> {}", r.status);
-        checked += 1;
-    }
-    assert!(checked >= 25, "only {checked} documented operations");
-
-    // Every route this test knows the server answers is documented.
-    let known = [
-        ("/api/operations", "post"),
-        ("/api/operations", "get"),
-        ("/api/operations/{id}", "get"),
-        ("/api/operations/{id}", "delete"),
-        ("/api/operations/{id}/pause", "post"),
-        ("/api/operations/{id}/resume", "post"),
-        ("/api/operations/{id}/positions", "get"),
-        ("/api/operations/{id}/transactions", "get"),
-        ("/api/operations/{id}/trades", "get"),
-        ("/api/operations/{id}/orders", "get"),
-        ("/api/operations/{id}/stats", "get"),
-        ("/api/stats/overall", "get"),
-        ("/api/openapi.json", "get"),
-        ("/health", "get"),
-        ("/account/summary", "get"),
-        ("/account/positions", "get"),
-        ("/account/trades", "get"),
-        ("/symbols/training", "get"),
-        ("/symbols/oanda", "get"),
-        ("/risk", "get"),
-        ("/risk/update", "post"),
-        ("/ws", "get"),
-        ("/metrics", "get"),
-        ("/api/latency", "get"),
-    ];
-    for (path, method) in known {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is answered but not in the OpenAPI document");
-        let url = path.replace("{id}", &id.to_string());
-        let r = if method == "post" {
-            s.request("POST", &url, Some("application/json"), b"{}")
-        } else {
-            s.request(&method.to_ascii_uppercase(), &url, None, b"")
-        };
-        assert!(!(r.status == 404 && r.text.contains("no route")), "{method} {path}: {}", r.text);
-    }
-    // {id} routes declare their path parameter.
-    for (path, item) in paths.iter().filter(|(p, _)| p.contains("{id}")) {
-        for (method, op) in item.as_object().unwrap() {
-            let params = op["parameters"].as_array().unwrap_or_else(|| panic!("{method} {path}: no parameters"));
-            assert!(params.iter().any(|p| p["name"] == "id" && p["in"] == "path"), "{method} {path}: no id parameter");
-        }
-    }
 }

@@ -51,7 +51,8 @@ pub struct OrderToSend {
     pub maybe_sent: bool,
 }
 
-fn decimal(v: i64, precision: u8) -> String {
+/// `v` steps of `precision` decimals as OANDA writes a decimal (`-1.23456`).
+pub fn decimal(v: i64, precision: u8) -> String {
     if precision == 0 {
         return v.to_string();
     }

@@ -14,10 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn price_line(symbol: &str, t: &Tick, precision: u8) -> String {
-    let px = |v: i64| {
-        let scale = 10i64.pow(u32::from(precision));
-        format!("{}.{:0width$}", v / scale, v % scale, width = precision as usize)
-    };
+    let px = |v: i64| pinion_io::oanda::orders::decimal(v, precision);
     json!({
         "type": "PRICE", "time": pinion_core::time::format_iso(t.ts_ns),
         "bids": [{ "price": px(t.bid), "liquidity": 1_000_000 }], "asks": [{ "price": px(t.ask), "liquidity": 1_000_000 }],
