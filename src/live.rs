@@ -10,13 +10,15 @@
 
 use crate::config::BrokerConfig;
 use anyhow::{bail, Context};
+use pinion_core::bars::{Bar, BarSize};
 use pinion_core::fixed::{parse_decimal, Rate};
 use pinion_core::instrument::{Instrument, InstrumentKind, InstrumentTable};
+use pinion_core::time::parse_iso;
 use pinion_http::live_account::{FeedStatus, LiveAccount};
 use pinion_http::views::account::{AccountPositionView, AccountSummaryView, AccountTradeView, InstrumentView};
 use pinion_io::oanda::pricing::{FeedState, StreamInstrument};
 use pinion_io::oanda::rest::RestClient;
-use pinion_io::oanda::wire::{AccountSummary, InstrumentInfo, Position, Trade};
+use pinion_io::oanda::wire::{AccountSummary, Candle, InstrumentInfo, Position, Trade};
 use pinion_io::oanda::{Environment, OandaConfig, Token};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -216,6 +218,54 @@ impl Live {
     }
 }
 
+/// OANDA's candle granularity for a bar size (instrument-df, "CandlestickGranularity"); None where
+/// OANDA has none. Daily candles are left out: OANDA aligns them on 17:00 New York, pinion on 00:00 UTC.
+pub fn granularity(size: BarSize) -> Option<&'static str> {
+    Some(match size.secs() {
+        5 => "S5",
+        10 => "S10",
+        15 => "S15",
+        30 => "S30",
+        60 => "M1",
+        120 => "M2",
+        240 => "M4",
+        300 => "M5",
+        600 => "M10",
+        900 => "M15",
+        1800 => "M30",
+        3600 => "H1",
+        7200 => "H2",
+        10_800 => "H3",
+        14_400 => "H4",
+        21_600 => "H6",
+        28_800 => "H8",
+        43_200 => "H12",
+        _ => return None,
+    })
+}
+
+/// The complete mid candles as engine bars (half price steps at `precision`), oldest first.
+pub fn candles_to_bars(candles: &[Candle], size: BarSize, precision: u8) -> Result<Vec<Bar>, String> {
+    let x2 = |field: &str, v: &str, t: &str| {
+        parse_decimal(v.as_bytes(), precision).map(|p| 2 * p).map_err(|e| format!("candle at {t}: mid.{field} {v:?}: {e:?}"))
+    };
+    let mut bars = Vec::with_capacity(candles.len());
+    for c in candles.iter().filter(|c| c.complete) {
+        let start_ns = parse_iso(&c.time).ok_or_else(|| format!("candle time {:?} is not RFC 3339", c.time))?;
+        let m = c.mid.as_ref().ok_or_else(|| format!("candle at {} has no mid prices", c.time))?;
+        bars.push(Bar {
+            start_ns,
+            end_ns: start_ns + size.duration_ns(),
+            open: x2("o", &m.o, &c.time)?,
+            high: x2("h", &m.h, &c.time)?,
+            low: x2("l", &m.l, &c.time)?,
+            close: x2("c", &m.c, &c.time)?,
+            ticks: u32::try_from(c.volume.max(1)).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(bars)
+}
+
 pub fn wall_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
@@ -323,10 +373,55 @@ impl LiveAccount for Live {
         Ok(rows)
     }
 
+    fn history_bars(&self, symbol: &str, size: BarSize, count: usize) -> Result<Vec<Bar>, String> {
+        let g = granularity(size).ok_or_else(|| format!("OANDA has no candles of {size} (session_bar_size)"))?;
+        let inst =
+            self.instruments.iter().find(|i| i.name == symbol).ok_or_else(|| format!("{symbol} is not tradeable on this account"))?;
+        let prec = u8::try_from(inst.displayPrecision).map_err(|_| format!("{symbol}: displayPrecision {}", inst.displayPrecision))?;
+        // One more than asked: the newest candle may still be forming and is left out.
+        let got = self.rest.candles(symbol, g, count + 1).map_err(|e| format!("OANDA candles of {symbol}: {e}"))?;
+        candles_to_bars(&got.candles, size, prec).map_err(|e| format!("OANDA candles of {symbol}: {e}"))
+    }
+
     fn feed(&self) -> FeedStatus {
         match self.feed.get() {
             Some(f) => FeedStatus { connected: f.is_connected(), stale: f.is_stale(), reason: f.reason() },
             None => FeedStatus { connected: false, stale: true, reason: Some("the pricing stream has not started".into()) },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candle(time: &str, complete: bool, o: &str, h: &str, l: &str, c: &str) -> Candle {
+        serde_json::from_value(serde_json::json!({
+            "time": time, "complete": complete, "volume": 7, "mid": { "o": o, "h": h, "l": l, "c": c }
+        }))
+        .expect("a candle")
+    }
+
+    #[test]
+    fn complete_candles_become_bars_in_half_steps_and_bad_ones_are_named() {
+        let m1 = BarSize::parse("1 min").unwrap();
+        let got = candles_to_bars(
+            &[
+                candle("2020-01-30T15:00:00.000000000Z", true, "0.67060", "0.67071", "0.67050", "0.67066"),
+                candle("2020-01-30T15:01:00.000000000Z", false, "0.67066", "0.67070", "0.67060", "0.67061"),
+            ],
+            m1,
+            5,
+        )
+        .expect("bars");
+        assert_eq!(got.len(), 1, "the forming candle is left out");
+        let b = got[0];
+        assert_eq!((b.open, b.high, b.low, b.close, b.ticks), (134_120, 134_142, 134_100, 134_132, 7));
+        assert_eq!(b.end_ns - b.start_ns, 60_000_000_000);
+        assert_eq!(b.start_ns, parse_iso("2020-01-30T15:00:00Z").unwrap());
+        let bad = candles_to_bars(&[candle("2020-01-30T15:00:00Z", true, "0.6706x", "0.67071", "0.67050", "0.67066")], m1, 5);
+        assert!(bad.unwrap_err().contains("mid.o"));
+        assert_eq!(granularity(m1), Some("M1"));
+        assert_eq!(granularity(BarSize::parse("1 day").unwrap()), None, "OANDA's days start at 17:00 New York");
     }
 }

@@ -347,13 +347,15 @@ impl Recovered {
         let journal_handle = server.journal.as_ref().map(|j| j.handle.clone());
         let status = crate::storage_watch::status_fn(b.session_api.clone(), journal_handle.clone(), b.live.clone());
         let (on_connect_read, status2, metrics2) = (b.read.clone(), status.clone(), b.metrics.clone());
+        let live_view = b.live.clone().map(|l| l as Arc<dyn pinion_http::live_account::LiveAccount>);
+        let live_for_frames = live_view.clone();
         let on_connect: Arc<dyn Fn() -> Vec<Frame> + Send + Sync> = Arc::new(move || {
             let s = on_connect_read.read();
             let mut metric = pinion_http::publisher::metric_data(&s);
             metric["latency"] = metrics2.latency().compact();
             [
                 Frame::json(Topic::Status, &status2(&s)),
-                Frame::json(Topic::Account, &pinion_http::publisher::account_data(&s)),
+                Frame::json(Topic::Account, &pinion_http::publisher::account_data_with(&s, live_for_frames.as_deref())),
                 Frame::json(Topic::Positions, &pinion_http::account::positions_json(&s)),
                 Frame::json(Topic::Metric, &metric),
             ]
@@ -388,7 +390,8 @@ impl Recovered {
         let (broadcaster_for_watch, status_for_watch) = (broadcaster.clone(), status.clone());
         let telemetry = b.metrics.telemetry().clone();
         let (sink, stamps) = StampedSink::new(b.sink, telemetry.clock());
-        let publisher_cfg = PublisherConfig { probe: Some(PublisherProbe::new(b.metrics.clone(), Some(stamps))), ..Default::default() };
+        let publisher_cfg =
+            PublisherConfig { probe: Some(PublisherProbe::new(b.metrics.clone(), Some(stamps))), live: live_view, ..Default::default() };
         server.publisher = Some(pinion_http::publisher::start(b.events, b.read.clone(), Some(broadcaster), status, hook, publisher_cfg)?);
 
         let core_cfg = CoreConfig {

@@ -213,7 +213,7 @@ impl SessionApi {
             _ => st.symbols.clone(),
         };
         let capital = shown.map(|c| c.spec.target_capital.as_f64()).or_else(|| st.running.then_some(st.target_capital_usd));
-        let risk = app.call(|e| e.risk().map(|r| r.limits)).ok().flatten();
+        let (risk, feed_stale) = app.call(|e| (e.risk().map(|r| r.limits), e.broker().feed_stale())).unwrap_or((None, false));
         let view = SessionStatusView {
             running: st.running,
             state: serde_json::to_value(st.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
@@ -234,6 +234,7 @@ impl SessionApi {
             last_decision_cost_us: st.last_decision_cost_ns as f64 / 1e3,
             last_actions: st.last_actions.iter().map(|(s, a)| ActionView { symbol: s.clone(), action: *a }).collect(),
             open_positions: st.open_positions.iter().map(|(s, u)| UnitsView { instrument: s.clone(), units: *u }).collect(),
+            feed_stale,
         };
         serde_json::to_value(view).unwrap_or(Value::Null)
     }
@@ -260,7 +261,9 @@ impl SessionApi {
                     .map_err(|e| ApiError::field("cold_start_timeout_sec", format!("{e} seconds")))?
             }
         };
-        pinion_http::app::refuse_live_orders(app, "starting the session")?;
+        if app.live.is_some() {
+            self.seed_from_broker(app)?;
+        }
         let committed = app.propose_with(|app| {
             // The pending configuration, or (once a start consumed it) the last session's again.
             let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -293,6 +296,33 @@ impl SessionApi {
             log::error!("could not start the warm-up watcher: {e}");
         }
         Ok(Reply::accepted(serde_json::to_value(StartedView { started: true }).unwrap_or(Value::Null)))
+    }
+
+    /// With a live broker: fills each session symbol's bar history from the broker's candles (one
+    /// journaled [`Change::BarsSeeded`] per symbol) so the session is ready in seconds. A symbol whose
+    /// candles cannot be had warms up from live bars instead (logged).
+    fn seed_from_broker(&self, app: &Arc<App>) -> Result<(), ApiError> {
+        let Some(live) = app.live.as_ref() else { return Ok(()) };
+        let cfg = self.pending.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(cfg) = cfg.or_else(|| self.active.lock().unwrap_or_else(|p| p.into_inner()).clone()) else { return Ok(()) };
+        let Some(size) = app.call(|e| e.history_size())? else { return Ok(()) };
+        for symbol in &cfg.spec.symbols {
+            let bars = match live.history_bars(symbol, size, HISTORY_CAPACITY) {
+                Ok(b) if !b.is_empty() => b,
+                Ok(_) => continue,
+                Err(e) => {
+                    log::warn!("session warm-up of {symbol}: {e}; waiting for live bars instead");
+                    continue;
+                }
+            };
+            let n = bars.len();
+            match app.propose(Change::BarsSeeded { symbol: symbol.clone(), bars }, ChangeResources::default()) {
+                Ok(_) => log::info!("session warm-up: {n} {size} bars of {symbol} from {}", live.broker()),
+                Err(e) if e.status == 400 => log::warn!("session warm-up of {symbol}: the broker's bars were refused: {}", e.detail),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Reports warm-up progress and fails the session if it is not ready in time.

@@ -81,6 +81,9 @@ pub struct SessionStatusView {
     pub last_decision_cost_us: f64,
     pub last_actions: Vec<ActionView>,
     pub open_positions: Vec<UnitsView>,
+    /// The live broker's prices are stale: the session makes no new exposure until they flow again
+    /// (always false on paper).
+    pub feed_stale: bool,
 }
 
 /// `POST /session/start`: 202 at once; warm-up runs in the background.

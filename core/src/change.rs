@@ -77,6 +77,15 @@ pub enum Change {
         /// The instruments whose positions it closes (decided when the change is prepared).
         closes: Vec<String>,
     },
+    /// Closed bars from the broker's history (its candles) put before the session history of one
+    /// instrument, so a model session warms up in seconds instead of waiting for live bars. Journaled
+    /// like every change: a replay seeds exactly the same bars at the same tick.
+    BarsSeeded {
+        /// The instrument's canonical symbol.
+        symbol: String,
+        /// The bars, oldest first, at the session history's bar size.
+        bars: Vec<crate::bars::Bar>,
+    },
     /// An external venue (a live broker) reported on an order it was sent, or on a stop or target it
     /// filled on its own; journaled before it applies like every change, so a replay books the same
     /// fills at the same tick.
@@ -100,6 +109,7 @@ impl Change {
             Change::SessionStopped => "session_stopped",
             Change::SessionFailed { .. } => "session_failed",
             Change::CrashRecoveryApplied { .. } => "crash_recovery_applied",
+            Change::BarsSeeded { .. } => "bars_seeded",
             Change::VenueReported { .. } => "venue_reported",
         }
     }
@@ -243,6 +253,21 @@ mod tests {
                 mode: CrashRecoveryMode::EmergencyExit,
                 emergency_stop_loss_pct: 0.05,
                 closes: vec!["EUR_USD".into()],
+            },
+            Change::BarsSeeded {
+                symbol: "EUR_USD".into(),
+                bars: vec![crate::bars::Bar { start_ns: 0, end_ns: 60_000_000_000, open: 4, high: 6, low: 2, close: 5, ticks: 9 }],
+            },
+            Change::VenueReported {
+                report: crate::broker::VenueReport::ClosedAtVenue {
+                    book: BookId(0),
+                    instrument: crate::instrument::InstrumentId(1),
+                    purpose: crate::order::OrderPurpose::StopLoss,
+                    quantity: crate::fixed::Quantity(1000),
+                    price: crate::fixed::Price(110_000),
+                    ts_ns: 5,
+                    venue_txn: 42,
+                },
             },
         ]
     }

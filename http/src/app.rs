@@ -187,21 +187,6 @@ impl App {
     }
 }
 
-/// Refuses what this build cannot do with a live venue yet (the model session): 501, naming the broker.
-pub fn refuse_live_orders(app: &App, what: &str) -> Result<(), ApiError> {
-    match &app.live {
-        Some(live) => Err(ApiError::new(
-            501,
-            format!(
-                "{what} with the live broker {} is not available in this build yet (operations trade live; the model \
-                 session does not); run with broker kind \"paper\" for the session",
-                live.broker()
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// The HTTP answer to a change the engine refuses: 409 for a wrong state, 400 naming the field, 404.
 pub fn change_error(e: ChangeError) -> ApiError {
     match e {

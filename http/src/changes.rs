@@ -118,6 +118,11 @@ pub fn describe(change: &Change) -> String {
             serde_json::json!(mode).as_str().unwrap_or_default(),
             if closes.is_empty() { "nothing".to_string() } else { closes.join(", ") }
         ),
+        Change::BarsSeeded { symbol, bars } => format!(
+            "session history of {symbol} seeded with {} bars from the broker (up to {})",
+            bars.len(),
+            bars.last().map_or_else(|| "-".to_string(), |b| pinion_core::time::format_iso(b.end_ns))
+        ),
         Change::VenueReported { report } => match report {
             VenueReport::Filled { order_id, price, .. } => format!("broker filled order {order_id} at {} (price steps)", price.0),
             VenueReport::Rejected { order_id, message, .. } => format!("broker refused order {order_id}: {message}"),

@@ -33,4 +33,8 @@ pub trait LiveAccount: Send + Sync {
     /// The account's open trades as the broker reports them, newest first, with the trade id as the
     /// row id (Err: none fetched yet, and why).
     fn open_trades(&self) -> Result<Vec<(u64, AccountTradeView)>, String>;
+    /// The newest `count` closed bars of `symbol` at `size` from the broker's history (its candles),
+    /// oldest first, in half price steps like the engine's bars: a model session's warm-up. This one
+    /// calls the broker (from a request thread, never the core); Err says why there are none.
+    fn history_bars(&self, symbol: &str, size: pinion_core::bars::BarSize, count: usize) -> Result<Vec<pinion_core::bars::Bar>, String>;
 }

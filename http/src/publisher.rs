@@ -30,17 +30,38 @@ pub struct PublisherConfig {
     pub status_every: Duration,
     /// Records into the metrics (None: nothing recorded).
     pub probe: Option<PublisherProbe>,
+    /// The live broker whose account the `account` frame shows (None: the paper broker's).
+    pub live: Option<Arc<dyn crate::live_account::LiveAccount>>,
 }
 
 impl Default for PublisherConfig {
     fn default() -> Self {
-        PublisherConfig { account_every: Duration::from_secs(1), status_every: Duration::from_secs(5), probe: None }
+        PublisherConfig { account_every: Duration::from_secs(1), status_every: Duration::from_secs(5), probe: None, live: None }
     }
 }
 
-/// The `account` frame's data.
+/// The `account` frame's data: the paper broker's account.
 pub fn account_data(s: &ReadState) -> Value {
     views::account::account_frame(s)
+}
+
+/// The `account` frame's data with a live broker: its account as it last reported it (the same
+/// figures `/account/summary` shows), else the paper broker's.
+pub fn account_data_with(s: &ReadState, live: Option<&dyn crate::live_account::LiveAccount>) -> Value {
+    match live.map(|l| l.summary()) {
+        Some(Ok(a)) => views::to_json(&views::account::AccountFrameView {
+            balance: a.balance,
+            NAV: a.NAV,
+            equity: a.equity,
+            unrealizedPL: a.unrealizedPL,
+            pl: a.pl,
+            commission: a.commission,
+            marginUsed: a.marginUsed,
+            openPositionCount: a.openPositionCount,
+            timestamp: a.asOf,
+        }),
+        _ => account_data(s),
+    }
 }
 
 /// The `metric` frame's data: equity, pnl, drawdown (1 - equity / peak), timestamp.
@@ -175,7 +196,7 @@ pub fn start(
             if ws.is_some() && last_account.elapsed() >= cfg.account_every {
                 last_account = Instant::now();
                 let s = read.read();
-                send(Topic::Account, &account_data(&s));
+                send(Topic::Account, &account_data_with(&s, cfg.live.as_deref()));
                 let mut metric = metric_data(&s);
                 if let Some(p) = &probe {
                     p.metric_frame(&mut metric);

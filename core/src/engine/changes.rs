@@ -91,6 +91,11 @@ impl Engine {
                     .collect();
                 Ok(Change::CrashRecoveryApplied { op_id, book, mode, emergency_stop_loss_pct, closes })
             }
+            Change::BarsSeeded { ref symbol, ref bars } => {
+                let (_, h) = self.seed_target(symbol)?;
+                h.check_seed(bars, self.now_ns()).map_err(|e| ChangeError::invalid("bars", e))?;
+                Ok(change)
+            }
             Change::VenueReported { ref report } => {
                 if !self.broker.is_external() {
                     return Err(ChangeError::Conflict("venue reports need an external venue; this engine trades on paper".into()));
@@ -152,6 +157,13 @@ impl Engine {
                     self.close_positions(*book, inst, OrderPurpose::Recovery);
                 }
             }
+            Change::BarsSeeded { symbol, bars } => {
+                let (inst, _) = self.seed_target(symbol)?;
+                let now = self.now_ns();
+                if let Some(h) = self.history.get_mut(inst.0 as usize) {
+                    h.seed(bars, now).map_err(|e| ChangeError::invalid("bars", e))?;
+                }
+            }
             Change::VenueReported { report } => {
                 self.broker.apply_report(report, &mut self.events).map_err(ChangeError::Conflict)?;
             }
@@ -182,6 +194,14 @@ impl Engine {
             take_profit: Some((spec.take_profit_type, spec.take_profit_value)),
             risk_fraction: OPERATION_RISK_FRACTION,
         })
+    }
+
+    /// The instrument a [`Change::BarsSeeded`] names and its session history.
+    fn seed_target(&self, symbol: &str) -> Result<(InstrumentId, &crate::session::history::BarHistory), ChangeError> {
+        let inst =
+            self.instruments().find(symbol).ok_or_else(|| ChangeError::invalid("symbol", format!("unknown instrument {symbol:?}")))?;
+        let h = self.history(inst).ok_or_else(|| ChangeError::Conflict("bar history is not enabled on this engine".into()))?;
+        Ok((inst, h))
     }
 
     fn session_symbols(&self, symbols: &[String]) -> Result<Vec<InstrumentId>, ChangeError> {

@@ -318,6 +318,10 @@ impl Engine {
     /// Moves the session book's position in `inst` towards `target_usd` (signed notional), sizing the
     /// increasing part through the risk engine; changes under 2% of the target capital share are skipped.
     fn rebalance(&mut self, book: BookId, inst: InstrumentId, target_usd: f64) {
+        // With an order still at the external venue, the position is unknown until its report.
+        if self.broker.has_awaiting(book, inst) {
+            return;
+        }
         let i = self.instruments().get(inst).clone();
         let Some(usdq) = self.broker.rates().usd_per_quote_unit(inst) else { return };
         let q = self.broker.quote(inst);
@@ -347,6 +351,10 @@ impl Engine {
         let side = if delta > 0 { Side::Buy } else { Side::Sell };
         let increases = target.abs() > held.abs() || target.signum() != held.signum() && target != 0;
         let qty = Quantity(delta.abs());
+        if increases && self.broker.feed_stale() {
+            // No new exposure on stale prices (a live venue's feed stopped); decreases still go.
+            return;
+        }
         if increases {
             let entry_steps = if side == Side::Buy { q.ask } else { q.bid };
             if let Err(reason) = self.risk_check(book, inst, side, qty, entry_steps, stops.map(|s| s.0)) {
@@ -366,7 +374,18 @@ impl Engine {
             }
         }
         let start = self.events.len();
-        if self.broker.submit_market(book, inst, side, qty, OrderPurpose::Rebalance, self.now_ns, &mut self.events).is_ok() && target != 0 {
+        let sent = self.broker.submit_market(book, inst, side, qty, OrderPurpose::Rebalance, self.now_ns, &mut self.events).is_ok();
+        if sent && target != 0 && self.broker.is_external() {
+            // At a venue the order fills later: the stop and target go with it (attached on fill at the
+            // venue, for the units it opens), from the price it is sent at.
+            if let (Some((stop_d, take_d)), true) = (stops, increases) {
+                let entry = (if side == Side::Buy { q.ask } else { q.bid }) as f64 / POW10[i.price_precision as usize] as f64;
+                let dir = target.signum() as f64;
+                let stop = Price::from_f64(entry - dir * stop_d, i.price_precision);
+                let take = Price::from_f64(entry + dir * take_d, i.price_precision);
+                self.broker.set_protection(book, inst, Some(stop), Some(take), self.now_ns, &mut self.events);
+            }
+        } else if sent && target != 0 {
             if let Some((stop_d, take_d)) = stops {
                 let p = self.broker.position(book, inst).map(|p| p.avg_price_steps() / POW10[i.price_precision as usize] as f64);
                 if let Some(entry) = p {

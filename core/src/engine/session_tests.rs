@@ -191,3 +191,67 @@ fn a_running_session_survives_save_and_restore() {
     assert_eq!(untimed(e.session_status()), untimed(r.session_status()));
     assert_eq!(untimed_state(e.save_state().unwrap()), untimed_state(r.save_state().unwrap()));
 }
+
+/// `n` one-minute bars of both symbols ending at `end_min`, as a broker's candles give them.
+fn candles(inst: usize, end_min: i64, n: i64) -> Vec<crate::bars::Bar> {
+    let base = if inst == 0 { 220_000 } else { 134_000 };
+    (end_min - n..end_min)
+        .map(|m| {
+            let mid = base + 2 * ((m * 7) % 11);
+            crate::bars::Bar { start_ns: m * MIN, end_ns: (m + 1) * MIN, open: mid, high: mid + 4, low: mid - 4, close: mid + 2, ticks: 3 }
+        })
+        .collect()
+}
+
+fn apply(e: &mut Engine, c: crate::change::Change) -> Result<(), crate::change::ChangeError> {
+    let c = e.prepare_change(c, &ChangeResources::default())?;
+    e.apply_change(&c, ChangeResources::default())
+}
+
+#[test]
+fn a_session_at_an_external_venue_warms_up_from_seeded_bars_and_waits_for_each_report() {
+    use crate::broker::VenueReport;
+    use crate::change::Change;
+    let mut e = two_symbol_engine();
+    e.set_external_venue(true);
+    feed(&mut e, 100, 101);
+    for (i, symbol) in ["EUR_USD", "AUD_USD"].iter().enumerate() {
+        apply(&mut e, Change::BarsSeeded { symbol: symbol.to_string(), bars: candles(i, 100, 30) }).expect("seeded");
+    }
+    let mut bad = candles(0, 100, 2);
+    bad.reverse();
+    let refused = apply(&mut e, Change::BarsSeeded { symbol: "EUR_USD".into(), bars: bad });
+    assert!(matches!(refused, Err(crate::change::ChangeError::Invalid { ref field, .. }) if field == "bars"), "{refused:?}");
+    let policy = FixedPolicy { shape: PolicyShape { max_symbols: 4, lookback_window: 20, n_features: 6 }, calls: Default::default() };
+    let book = e
+        .start_session(SessionSpec {
+            symbols: vec![InstrumentId(0), InstrumentId(1)],
+            target_capital: Money::from_units(20_000),
+            policy: Box::new(policy),
+        })
+        .unwrap();
+    assert_eq!(e.session_status().state, SessionState::Running, "ready from the seeded bars, no live bars needed");
+    feed(&mut e, 101, 102);
+    let sent: Vec<_> = e.broker().awaiting().to_vec();
+    assert_eq!(sent.len(), 2, "one order per symbol: {sent:?}");
+    assert!(sent.iter().all(|a| a.stop_loss.is_some() && a.take_profit.is_some()), "stops and targets go to the venue: {sent:?}");
+    assert_eq!(e.broker().net_quantity(book, InstrumentId(0)), 0, "nothing booked before the venue reports");
+    // More decisions while the orders are out send nothing more.
+    feed(&mut e, 102, 105);
+    assert_eq!(e.broker().awaiting().len(), 2);
+    assert!(e.session_status().decisions >= 3);
+    for a in sent {
+        let price = if a.order.side == Side::Buy { Price(110_010) } else { Price(67_000) };
+        apply(
+            &mut e,
+            Change::VenueReported { report: VenueReport::Filled { order_id: a.order.id, price, ts_ns: 105 * MIN, venue_txn: 10 } },
+        )
+        .expect("fill");
+    }
+    let (eu, au) = (e.broker().net_quantity(book, InstrumentId(0)), e.broker().net_quantity(book, InstrumentId(1)));
+    assert!(eu > 0 && au < 0, "{eu} {au}");
+    // Stale prices: no new exposure.
+    apply(&mut e, Change::VenueReported { report: VenueReport::FeedStale { stale: true } }).expect("stale");
+    apply(&mut e, Change::SessionStopped).expect("stopped");
+    assert!(e.broker().awaiting().is_empty());
+}
