@@ -23,6 +23,7 @@
 mod http;
 mod idle;
 mod latency;
+mod live;
 mod orders;
 mod prices;
 mod soak;
@@ -68,6 +69,25 @@ pub enum BenchWhat {
     Idle(IdleArgs),
     /// The live core's tick -> order-intent p99 with and without /metrics scraped `--hz` times a second.
     Scrape(ScrapeArgs),
+    /// The core's tick -> order-intent p50/p99 fed by OANDA's pricing stream (the fake on loopback,
+    /// trading at the fake) against the same ticks replayed from the file.
+    Live(LiveArgs),
+}
+
+#[derive(Args)]
+pub struct LiveArgs {
+    /// Tick file both feeds carry (default: the AUD/USD quotes).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Speed of both feeds (1000: ~940 AUD/USD ticks/s).
+    #[arg(long, default_value_t = 1000.0)]
+    pub speed: f64,
+    /// Pairs of windows (replay, then live); medians over the rounds.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Length of each window.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
 }
 
 #[derive(Args)]
@@ -214,6 +234,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Orders(a) => orders::run(a),
         BenchWhat::Idle(a) => idle::run_idle(a),
         BenchWhat::Scrape(a) => idle::run_scrape(a),
+        BenchWhat::Live(a) => live::run(a),
     }
 }
 
@@ -311,8 +332,13 @@ fn start_server(data: PathBuf, replay_speed: f64) -> anyhow::Result<Harness> {
 
 /// [`start_server`] with the core's idle policy.
 fn start_server_with(data: PathBuf, replay_speed: f64, idle_policy: IdlePolicy) -> anyhow::Result<Harness> {
+    start_server_cfg(data, replay_speed, |cfg| cfg.idle_policy = idle_policy)
+}
+
+/// [`start_server`] with the configuration changed by `adjust` before the server starts.
+fn start_server_cfg(data: PathBuf, replay_speed: f64, adjust: impl FnOnce(&mut ServeConfig)) -> anyhow::Result<Harness> {
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
-    let cfg = ServeConfig {
+    let mut cfg = ServeConfig {
         bind: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),
         ticks: vec![data],
@@ -321,9 +347,9 @@ fn start_server_with(data: PathBuf, replay_speed: f64, idle_policy: IdlePolicy) 
         starting_balance: CAPITAL.to_string(),
         commission_rate: COMMISSION.into(),
         log_level: "warn".into(),
-        idle_policy,
         ..ServeConfig::default()
     };
+    adjust(&mut cfg);
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let t0 = Instant::now();
