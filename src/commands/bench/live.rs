@@ -33,7 +33,7 @@ fn windows(h: &super::Harness, rounds: usize, seconds: u64, what: &str) -> anyho
 }
 
 pub(super) fn run(a: LiveArgs) -> anyhow::Result<()> {
-    if a.rounds == 0 || a.seconds == 0 || !(a.speed > 0.0) {
+    if a.rounds == 0 || a.seconds == 0 || !a.speed.is_finite() || a.speed <= 0.0 {
         bail!("--rounds, --seconds and --speed must be positive");
     }
     let path = data_path(&a.data)?;
