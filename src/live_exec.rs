@@ -3,7 +3,8 @@
 //! core never waits on the network) and proposes the answer as a `VenueReported` change, journaled
 //! before the core applies it like every change; a watcher proposes the fills OANDA made on its own
 //! (stops, targets, closes elsewhere) the same way. Orders still awaiting a report after a restart are
-//! looked up by their client id before anything is sent: nothing is ever sent twice.
+//! looked up by their client id before anything is sent: nothing is ever sent twice. A reconciler
+//! (`live_reconcile`) compares positions with OANDA once a minute and after each reconnect.
 
 use crate::live::Live;
 use pinion_core::broker::VenueReport;
@@ -35,6 +36,7 @@ pub struct LiveExec {
     watcher: Option<TransactionWatcher>,
     table: InstrumentTable,
     maybe_sent: HashSet<OrderId>,
+    reconciler: Option<crate::live_reconcile::Reconciler>,
 }
 
 /// Proposes a report until it is journaled and applied (retrying while storage or the engine is
@@ -88,6 +90,7 @@ impl LiveExec {
         last_venue_txn: u64,
     ) -> std::io::Result<LiveExec> {
         let stop = Arc::new(AtomicBool::new(false));
+        let app_for_reconciler = app.clone();
         let trades: TradeBooks = Arc::new(Mutex::new(HashMap::new()));
         for t in live.open_trades_at_start() {
             let ours = t.clientExtensions.as_ref().and_then(|c| c.id.as_deref()).and_then(parse_client_id);
@@ -151,7 +154,21 @@ impl LiveExec {
                 }
             }),
         )?;
+        // Outside trades were reported at start (`Live::connect`); the reconciler reports new ones.
+        let reported = live
+            .open_trades_at_start()
+            .into_iter()
+            .filter(|t| t.clientExtensions.as_ref().and_then(|c| c.id.as_deref()).and_then(parse_client_id).is_none())
+            .map(|t| t.id)
+            .collect();
+        let reconciler = crate::live_reconcile::Reconciler::start(
+            app_for_reconciler,
+            RestClient::new(live.cfg.clone(), Duration::from_secs(10)),
+            table.clone(),
+            reported,
+        )?;
         Ok(LiveExec {
+            reconciler: Some(reconciler),
             orders: tx,
             stop,
             executor: Some(executor),
@@ -185,8 +202,13 @@ impl LiveExec {
     /// the engine refuses entries while prices are stale, and a replay does exactly the same.
     pub fn feed_reporter(&self, app: Weak<App>) -> Box<dyn Fn(&FeedChange) + Send> {
         let stop = self.stop.clone();
+        let reconcile_now = self.reconciler.as_ref().map(|r| r.now.clone());
         Box::new(move |c: &FeedChange| {
             let stale = matches!(c, FeedChange::Stale(_));
+            if let (false, Some(now)) = (stale, &reconcile_now) {
+                // Back after a reconnect: compare with OANDA at once.
+                now.store(true, Ordering::Release);
+            }
             propose(&app, &stop, VenueReport::FeedStale { stale });
         })
     }
@@ -194,6 +216,9 @@ impl LiveExec {
     /// Stops both threads (an order being sent is finished and proposed first when it can be).
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(r) = self.reconciler.take() {
+            r.stop();
+        }
         if let Some(w) = self.watcher.take() {
             w.stop();
         }

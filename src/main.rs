@@ -6,6 +6,7 @@ mod config;
 mod durable;
 mod live;
 mod live_exec;
+mod live_reconcile;
 mod live_ticks;
 mod logging;
 mod observability;

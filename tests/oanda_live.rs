@@ -80,6 +80,10 @@ fn prices_stream_in_the_account_is_oandas_and_a_dropped_or_silent_stream_recover
         saw_stale |= h["engine"] == "feed_stale";
         saw_stale && h["engine"] == "running"
     });
+    // The reconnect reconciles with OANDA at once: the trade opened outside since start is reported.
+    poll("the outside trade reported by the reconciliation", Duration::from_secs(15), || {
+        p.log().contains(&format!("OANDA trade {outside} (AUD_USD -1000 units")) && p.log().contains("left alone")
+    });
     // A silent stream (no price, no heartbeat): dropped after 10 s, then recovered.
     fake.faults().stall_pricing(Duration::from_secs(13));
     poll("feed_stale after 10 s of silence", Duration::from_secs(20), || {

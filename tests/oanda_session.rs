@@ -104,10 +104,10 @@ fn a_paused_operation_sends_no_entry_its_stop_stays_at_oanda_and_trading_resumes
 
     // Prices stall: stale after 10 s of silence, no entry meanwhile; then they flow and it trades again.
     fake.faults().stall_pricing(Duration::from_secs(13));
-    poll("feed_stale", Duration::from_secs(20), || p.get("/health")["engine"] == "feed_stale");
+    poll("feed_stale", Duration::from_secs(30), || p.get("/health")["engine"] == "feed_stale");
     assert_eq!(p.get("/session/status")["feed_stale"], true);
     let during = entries(&p, id).len();
-    poll("prices again", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
+    poll("prices again", Duration::from_secs(60), || p.get("/health")["engine"] == "running");
     assert_eq!(p.get("/session/status")["feed_stale"], false);
     poll("a new entry after the stall", Duration::from_secs(120), || entries(&p, id).len() > during);
     let (st, body) = p.req("DELETE", &format!("/api/operations/{id}"), None);

@@ -86,6 +86,13 @@ pub enum Change {
         /// The bars, oldest first, at the session history's bar size.
         bars: Vec<crate::bars::Bar>,
     },
+    /// A comparison with the external venue found positions that differ from what pinion holds (and
+    /// that lasted past the orders in flight). Journaled as a record for the trader; it changes
+    /// nothing (pinion never trades to make a difference go away).
+    VenueReconciled {
+        /// One line per difference: book, instrument, pinion's and the venue's units.
+        differences: Vec<String>,
+    },
     /// An external venue (a live broker) reported on an order it was sent, or on a stop or target it
     /// filled on its own; journaled before it applies like every change, so a replay books the same
     /// fills at the same tick.
@@ -110,6 +117,7 @@ impl Change {
             Change::SessionFailed { .. } => "session_failed",
             Change::CrashRecoveryApplied { .. } => "crash_recovery_applied",
             Change::BarsSeeded { .. } => "bars_seeded",
+            Change::VenueReconciled { .. } => "venue_reconciled",
             Change::VenueReported { .. } => "venue_reported",
         }
     }
@@ -258,6 +266,7 @@ mod tests {
                 symbol: "EUR_USD".into(),
                 bars: vec![crate::bars::Bar { start_ns: 0, end_ns: 60_000_000_000, open: 4, high: 6, low: 2, close: 5, ticks: 9 }],
             },
+            Change::VenueReconciled { differences: vec!["book 1 EUR_USD: pinion holds 1000 units, OANDA 0".into()] },
             Change::VenueReported {
                 report: crate::broker::VenueReport::ClosedAtVenue {
                     book: BookId(0),

@@ -123,6 +123,9 @@ pub fn describe(change: &Change) -> String {
             bars.len(),
             bars.last().map_or_else(|| "-".to_string(), |b| pinion_core::time::format_iso(b.end_ns))
         ),
+        Change::VenueReconciled { differences } => {
+            format!("reconciliation with the broker found {} difference(s): {}", differences.len(), differences.join("; "))
+        }
         Change::VenueReported { report } => match report {
             VenueReport::Filled { order_id, price, .. } => format!("broker filled order {order_id} at {} (price steps)", price.0),
             VenueReport::Rejected { order_id, message, .. } => format!("broker refused order {order_id}: {message}"),

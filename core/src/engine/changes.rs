@@ -91,6 +91,10 @@ impl Engine {
                     .collect();
                 Ok(Change::CrashRecoveryApplied { op_id, book, mode, emergency_stop_loss_pct, closes })
             }
+            Change::VenueReconciled { .. } => match self.broker.is_external() {
+                true => Ok(change),
+                false => Err(ChangeError::Conflict("reconciliation needs an external venue; this engine trades on paper".into())),
+            },
             Change::BarsSeeded { ref symbol, ref bars } => {
                 let (_, h) = self.seed_target(symbol)?;
                 h.check_seed(bars, self.now_ns()).map_err(|e| ChangeError::invalid("bars", e))?;
@@ -157,6 +161,7 @@ impl Engine {
                     self.close_positions(*book, inst, OrderPurpose::Recovery);
                 }
             }
+            Change::VenueReconciled { .. } => {}
             Change::BarsSeeded { symbol, bars } => {
                 let (inst, _) = self.seed_target(symbol)?;
                 let now = self.now_ns();

@@ -3,8 +3,8 @@
 //! trade closed from elsewhere, a margin closeout. Each `ORDER_FILL` that is not one of pinion's own
 //! orders (pinion's come back in the answer to its request) becomes one [`TradeClose`] per trade it
 //! closed or reduced. After every (re)connect the transactions since the last one seen are read with
-//! `GET /transactions/sinceid` first, so a gap while disconnected loses nothing; ids only grow, so
-//! nothing is handed over twice.
+//! `GET /transactions/sinceid` first, so a gap while disconnected loses nothing, and again once a
+//! minute while connected; ids only grow, so nothing is handed over twice.
 
 use super::http_stream::{self, Next};
 use super::{OandaConfig, OandaError};
@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// How often the transactions since the last one seen are read again while the stream is up.
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(60);
 
 /// A trade OANDA closed or reduced on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,9 +142,18 @@ pub fn start(cfg: OandaConfig, last_seen: u64, mut on_close: Box<dyn FnMut(Trade
             }
             backoff = Duration::from_millis(250);
             let mut heard = Instant::now();
+            let mut caught_up = Instant::now();
             loop {
                 if stop2.load(Ordering::Acquire) {
                     return;
+                }
+                // Once a minute, what the stream might have missed (ids only grow: nothing twice).
+                if caught_up.elapsed() >= CATCH_UP_EVERY {
+                    caught_up = Instant::now();
+                    match since(&cfg, &agent, last) {
+                        Ok(txs) => txs.iter().for_each(|tx| hand_over(tx, &mut last)),
+                        Err(e) => log::warn!(target: "pinion::broker", "{e}"),
+                    }
                 }
                 match stream.next_line() {
                     Next::Line(mut line) => {
