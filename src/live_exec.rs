@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// OANDA trade id -> the book and instrument holding it.
 type TradeBooks = Arc<Mutex<HashMap<String, (BookId, InstrumentId)>>>;
@@ -88,6 +88,7 @@ impl LiveExec {
         table: InstrumentTable,
         awaiting: Vec<OrderId>,
         last_venue_txn: u64,
+        telemetry: Arc<pinion_core::telemetry::Telemetry>,
     ) -> std::io::Result<LiveExec> {
         let stop = Arc::new(AtomicBool::new(false));
         let app_for_reconciler = app.clone();
@@ -105,7 +106,11 @@ impl LiveExec {
             while !stop2.load(Ordering::Acquire) {
                 let Ok(mut o) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
                 loop {
-                    match client.execute(&o) {
+                    let sent = Instant::now();
+                    let answer = client.execute(&o);
+                    // Request -> answer (lookups of an unknown outcome included), for the metrics.
+                    telemetry.broker_rtt().record_shared(sent.elapsed().as_nanos() as u64);
+                    match answer {
                         Ok(Executed { report, trade_opened }) => {
                             if let Some(t) = trade_opened {
                                 trades2.lock().unwrap_or_else(|p| p.into_inner()).insert(t, (o.order.book, o.order.instrument));

@@ -383,7 +383,14 @@ impl Recovered {
         if let Some(live) = &server.live {
             let awaiting = b.engine.broker().awaiting().iter().map(|a| a.order.id).collect();
             let last_txn = b.engine.broker().last_venue_txn();
-            server.live_exec = Some(crate::live_exec::LiveExec::start(live, Arc::downgrade(&b.app), b.table.clone(), awaiting, last_txn)?);
+            server.live_exec = Some(crate::live_exec::LiveExec::start(
+                live,
+                Arc::downgrade(&b.app),
+                b.table.clone(),
+                awaiting,
+                last_txn,
+                b.metrics.telemetry().clone(),
+            )?);
         }
         let forward = server.live_exec.as_ref().map(|x| x.forwarder());
         let hook = server.journal.as_ref().map(|j| crate::durable::event_hook(j.handle.clone(), forward));
@@ -436,7 +443,9 @@ impl Recovered {
                 Some(x) => x.feed_reporter(Arc::downgrade(&b.app)),
                 None => Box::new(|_: &pinion_io::oanda::pricing::FeedChange| {}),
             };
-            let stream = pinion_io::oanda::pricing::start(live.cfg.clone(), instruments, Default::default(), producer, on_change, record)?;
+            telemetry.set_broker_configured(true);
+            let opts = pinion_io::oanda::pricing::PricingOptions { telemetry: Some(telemetry.clone()), ..Default::default() };
+            let stream = pinion_io::oanda::pricing::start(live.cfg.clone(), instruments, opts, producer, on_change, record)?;
             live.set_feed(stream.state());
             live.start_poller()?;
             server.pricing = Some(stream);

@@ -145,6 +145,21 @@ fn an_operation_trades_live_each_order_once_at_oandas_price_and_stops_at_oanda_a
     );
     let positions = p.get(&format!("/api/operations/{id}/positions"));
     assert_eq!(positions.as_array().map(Vec::len), Some(0), "{positions}");
+
+    // The live feed and broker in /metrics: ticks received, connected, and OANDA's round trips.
+    let (st, metrics) = p.req("GET", "/metrics", None);
+    assert_eq!(st, 200);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert!(value("pinion_feed_ticks_received_total{instrument=\"AUD_USD\"}") > 0.0);
+    assert_eq!(value("pinion_feed_connected"), 1.0);
+    assert!(value("pinion_broker_round_trip_seconds_count") >= mine.len() as f64, "every order's round trip is recorded");
 }
 
 #[test]

@@ -47,6 +47,9 @@ pub struct PricingOptions {
     pub backoff_max: Duration,
     /// Connect and response-head timeout.
     pub connect_timeout: Duration,
+    /// Where the feed's figures go (ticks and last tick per instrument, receive -> ring latency,
+    /// drops, connected); None records nothing.
+    pub telemetry: Option<Arc<pinion_core::telemetry::Telemetry>>,
 }
 
 impl Default for PricingOptions {
@@ -57,6 +60,7 @@ impl Default for PricingOptions {
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            telemetry: None,
         }
     }
 }
@@ -206,6 +210,7 @@ pub fn start(
     *state.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some("connecting to the pricing stream".into());
     let (stop2, state2) = (stop.clone(), state.clone());
     let handle = std::thread::Builder::new().name("pinion-oanda-prices".into()).spawn(move || {
+        let tel = opts.telemetry.as_deref();
         let names: Vec<&str> = instruments.iter().map(|i| i.name.as_str()).collect();
         let path = format!("/v3/accounts/{}/pricing/stream?instruments={}", cfg.account_id, names.join("%2C"));
         let set = |change: FeedChange| {
@@ -259,6 +264,9 @@ pub fn start(
             }
             opened_once = true;
             state2.connected.store(true, Ordering::Release);
+            if let Some(tel) = tel {
+                tel.set_feed_connected(true);
+            }
             let mut last_line = Instant::now();
             let why = loop {
                 if stop2.load(Ordering::Acquire) {
@@ -267,13 +275,18 @@ pub fn start(
                 match stream.next_line() {
                     Next::Line(mut line) => {
                         last_line = Instant::now();
+                        let received = tel.map_or(0, |t| t.clock().now_ns());
                         state2.last_line_ns.store(wall_ns(), Ordering::Relaxed);
                         match parse_line(&mut line, &instruments) {
-                            Ok(Some(t)) => {
+                            Ok(Some(mut t)) => {
                                 if let Some(rec) = record.as_mut() {
                                     // Journaled before the engine sees it (recovery re-executes it), so it
-                                    // must reach the engine: wait for room instead of dropping it.
+                                    // must reach the engine: wait for room instead of dropping it. The
+                                    // telemetry stamp goes on after: it is not part of the record.
                                     rec(&t);
+                                    if let Some(tel) = tel {
+                                        tel.feed_received_at(&mut t, received);
+                                    }
                                     let mut pending = t;
                                     while let Err(rtrb::PushError::Full(back)) = ring.push(pending) {
                                         if stop2.load(Ordering::Acquire) {
@@ -283,10 +296,24 @@ pub fn start(
                                         std::thread::sleep(Duration::from_millis(1));
                                     }
                                     state2.ticks.fetch_add(1, Ordering::Relaxed);
-                                } else if ring.push(t).is_ok() {
-                                    state2.ticks.fetch_add(1, Ordering::Relaxed);
+                                    if let Some(tel) = tel {
+                                        tel.feed_pushed(received, 1);
+                                    }
                                 } else {
-                                    state2.dropped.fetch_add(1, Ordering::Relaxed);
+                                    if let Some(tel) = tel {
+                                        tel.feed_received_at(&mut t, received);
+                                    }
+                                    if ring.push(t).is_ok() {
+                                        state2.ticks.fetch_add(1, Ordering::Relaxed);
+                                        if let Some(tel) = tel {
+                                            tel.feed_pushed(received, 1);
+                                        }
+                                    } else {
+                                        state2.dropped.fetch_add(1, Ordering::Relaxed);
+                                        if let Some(tel) = tel {
+                                            tel.count_feed_drops(1);
+                                        }
+                                    }
                                 }
                                 attempt = 0;
                                 set(FeedChange::Live);
@@ -310,6 +337,9 @@ pub fn start(
                 }
             };
             state2.connected.store(false, Ordering::Release);
+            if let Some(tel) = tel {
+                tel.set_feed_connected(false);
+            }
             if let Some(reason) = why {
                 set(FeedChange::Stale(format!("{reason}; reconnecting")));
                 attempt = attempt.saturating_add(1);
