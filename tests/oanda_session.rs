@@ -2,7 +2,8 @@
 //! the model session on OANDA (its warm-up filled from OANDA's candles, so it is ready in seconds
 //! instead of waiting 32 live bars; each rebalance sent once; its positions equal OANDA's trades), and
 //! an operation paused and resumed, then its prices stalled and back (`feed_stale` in `/health` and
-//! `/session/status`, no entries meanwhile, trading again after).
+//! `/session/status`, no entries meanwhile, trading again after); and `CLOSE_ALL` crash recovery closing
+//! the position at OANDA after a SIGKILL.
 
 mod oanda_support;
 
@@ -116,4 +117,33 @@ fn a_paused_operation_sends_no_entry_its_stop_stays_at_oanda_and_trading_resumes
     for (client, n) in fake.order_counts() {
         assert_eq!(n, 1, "{client} was sent {n} times");
     }
+}
+
+#[test]
+fn close_all_recovery_closes_the_position_at_oanda_after_a_crash() {
+    let fake = fake(30.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("prices to flow", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
+    let op = json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "BuyAndHoldStrategy", "strategy_config": {},
+        "stop_loss_type": "PIPS", "stop_loss_value": 50, "crash_recovery_mode": "CLOSE_ALL" });
+    let (st, body) = p.req("POST", "/api/operations", Some(&op));
+    assert_eq!(st, 201, "{body}");
+    poll("the entry filled at OANDA", Duration::from_secs(120), || oanda_units(&fake) != 0);
+    let held = oanda_units(&fake);
+    drop(p); // SIGKILL with the position open
+
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("CLOSE_ALL to close the position at OANDA", Duration::from_secs(60), || oanda_units(&fake) == 0);
+    poll("pinion's books to agree", Duration::from_secs(30), || {
+        p.get("/api/operations/1/positions").as_array().is_some_and(Vec::is_empty)
+            && p.get("/api/operations/1/orders").as_array().is_some_and(|os| {
+                os.iter().any(|o| o["purpose"] == "RECOVERY" && o["status"] == "FILLED") && os.iter().all(|o| o["status"] != "SUBMITTED")
+            })
+    });
+    assert!(p.log().contains("crash recovery applied to operation 1: CLOSE_ALL closed AUD_USD"), "{}", p.log());
+    for (client, n) in fake.order_counts() {
+        assert_eq!(n, 1, "{client} was sent {n} times");
+    }
+    assert_eq!(fake.order_counts().len(), 2, "the entry and the recovery close, nothing else (held {held})");
 }
