@@ -22,3 +22,4 @@ pub mod strategy;
 pub mod telemetry;
 pub mod tick;
 pub mod time;
+pub mod warm;

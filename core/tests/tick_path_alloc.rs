@@ -4,7 +4,8 @@
 //! history, so bars closing, indicators updating and strategies deciding are all on the measured path.
 //! The live server's telemetry is attached and every tick is stamped as a feed stamps it, so the core's
 //! hop recording (per-instrument counts, `ring_to_tick`, `tick_to_intent`, ...) and the flush stamps of
-//! the event sink are measured too; and each recording primitive is then called alone, many times.
+//! the event sink are measured too, and so is the cache warming a spinning core does between ticks;
+//! and each recording primitive is then called alone, many times.
 
 use pinion_core::bars::BarSize;
 use pinion_core::broker::PaperConfig;
@@ -115,6 +116,8 @@ fn ticks_without_orders_allocate_nothing() {
         let before = allocs();
         let received = telemetry.feed_received(&mut tick);
         telemetry.feed_pushed(received, 1);
+        // What a busy-spinning core does between ticks (cache warming) is measured with the tick.
+        e.warm();
         e.on_tick(&tick);
         sink.publish(e.events());
         let after = allocs();
