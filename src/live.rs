@@ -123,14 +123,7 @@ impl Live {
         for t in &trades {
             let ours = t.clientExtensions.as_ref().and_then(|c| c.id.as_deref()).is_some_and(|id| id.starts_with("pinion-"));
             if !ours {
-                log::warn!(
-                    target: "pinion::broker",
-                    "OANDA trade {} ({} {} units at {}) was not opened by pinion: reported, left alone",
-                    t.id,
-                    t.instrument,
-                    t.currentUnits,
-                    t.price
-                );
+                crate::live_reconcile::report_outside(t);
             }
         }
         if environment == Environment::Live {

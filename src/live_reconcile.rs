@@ -59,6 +59,18 @@ pub fn oanda_holdings<'a>(trades: &'a [Trade], table: &InstrumentTable) -> (Hold
     (held, outside)
 }
 
+/// Reports a trade pinion did not open (it is never touched).
+pub fn report_outside(t: &Trade) {
+    log::warn!(
+        target: "pinion::broker",
+        "OANDA trade {} ({} {} units at {}) was not opened by pinion: reported, left alone",
+        t.id,
+        t.instrument,
+        t.currentUnits,
+        t.price
+    );
+}
+
 /// The differences between pinion's and OANDA's holdings, skipping the pairs in `in_flight`.
 pub fn differences(pinion: &Holdings, oanda: &Holdings, in_flight: &HashSet<(u32, String)>) -> Vec<String> {
     let keys: std::collections::BTreeSet<&(u32, String)> = pinion.keys().chain(oanda.keys()).collect();
@@ -95,14 +107,7 @@ fn compare(app: &App, rest: &RestClient, table: &InstrumentTable, reported: &mut
     let (theirs, outside) = oanda_holdings(&trades, table);
     for t in outside {
         if reported.insert(t.id.clone()) {
-            log::warn!(
-                target: "pinion::broker",
-                "OANDA trade {} ({} {} units at {}) was not opened by pinion: reported, left alone",
-                t.id,
-                t.instrument,
-                t.currentUnits,
-                t.price
-            );
+            report_outside(t);
         }
     }
     let (ours, flying) = pinion_holdings(app)?;
