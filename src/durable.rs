@@ -221,12 +221,16 @@ pub struct Feed<'a> {
 }
 
 /// Where the recovered engine stands.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Recovered {
     /// Virtual tick index the feed continues from.
     pub position: u64,
     pub fills: u64,
     pub commands: usize,
+    /// Crash recovery changes not made yet because the operation's book still has orders awaiting
+    /// the live venue's answer (its position is known only once they are answered); the server makes
+    /// them once those answers are applied ([`apply_deferred_recovery`]).
+    pub deferred: Vec<Change>,
 }
 
 /// Re-executes the feed from the start up to the journal's last progress, applying each journaled change
@@ -302,19 +306,68 @@ pub fn recover(engine: &mut Engine, app: &App, log: &JournalLog, feed: &Feed) ->
     // re-applies them at the same point.
     let ops: Vec<(u64, BookId, String, f64)> =
         app.read.read().operations.iter().map(|o| (o.id, o.book, o.crash_recovery_mode.clone(), o.emergency_stop_loss_pct)).collect();
+    let mut deferred = Vec::new();
     for (op_id, book, mode_s, pct) in ops {
         let active = engine.book(book).is_some_and(|b| b.status == BookStatus::Active);
         let open = engine.broker().positions().any(|p| p.book == book);
-        if !active || !open {
+        let in_flight = engine.broker().awaiting().iter().any(|a| a.order.book == book);
+        if !active || !(open || in_flight) {
             continue;
         }
         let mode: CrashRecoveryMode = serde_json::from_value(Value::String(mode_s.clone()))
             .with_context(|| format!("operation {op_id}: crash_recovery_mode {mode_s:?}"))?;
         let change = Change::CrashRecoveryApplied { op_id, book, mode, emergency_stop_loss_pct: pct, closes: Vec::new() };
+        if in_flight {
+            // An order sent before the crash may have filled: decide once the venue has answered.
+            log::info!("operation {op_id}: crash recovery waits for the answers to its orders in flight");
+            deferred.push(change);
+            continue;
+        }
         let committed = commit_on(engine, app, change, ChangeResources::default())
             .map_err(|e| anyhow::anyhow!("crash recovery of operation {op_id}: {}", e.detail))?;
         drain(engine, &mut batch, &mut fills);
         apply_outside_engine(app, &committed);
     }
-    Ok(Recovered { position: end, fills, commands: log.changes.len() })
+    Ok(Recovered { position: end, fills, commands: log.changes.len(), deferred })
+}
+
+/// Makes the deferred crash recovery changes (see [`Recovered::deferred`]) on the running server, each
+/// once its book has no order awaiting the venue any more (checked every 100 ms, up to `within`),
+/// journaled like every change. A book still waiting after `within` gets its recovery anyway, over
+/// the positions known then (logged). Returns early once `stop` is set (the server stops; the next
+/// start recovers again).
+pub fn apply_deferred_recovery(
+    app: &std::sync::Arc<App>,
+    deferred: Vec<Change>,
+    within: std::time::Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let until = std::time::Instant::now() + within;
+    let mut left = deferred;
+    while !left.is_empty() && !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let timed_out = std::time::Instant::now() >= until;
+        let mut waiting = Vec::new();
+        for change in left {
+            let Change::CrashRecoveryApplied { op_id, book, .. } = &change else { continue };
+            let (op_id, book) = (*op_id, *book);
+            let flying = app.call(move |e| e.broker().awaiting().iter().any(|a| a.order.book == book)).unwrap_or(false);
+            if flying && !timed_out {
+                waiting.push(change);
+                continue;
+            }
+            if flying {
+                log::warn!(
+                    "operation {op_id}: orders still unanswered after {within:?}; crash recovery applies to the positions known now"
+                );
+            }
+            match app.propose(change, ChangeResources::default()) {
+                Ok(_) => {}
+                Err(e) => log::error!("crash recovery of operation {op_id}: {}", e.detail),
+            }
+        }
+        left = waiting;
+        if !left.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }

@@ -93,6 +93,8 @@ pub struct Recovered {
     built: Built,
     /// Virtual tick index the feed continues from.
     start_index: u64,
+    /// Crash recovery changes waiting for answers from the live venue (made once the server runs).
+    deferred_recovery: Vec<pinion_core::change::Change>,
 }
 
 /// The running server. Owns its threads; [`shutdown`](Server::shutdown) or drop stops and joins them.
@@ -110,6 +112,8 @@ pub struct Server {
     snapshots: Option<JoinHandle<()>>,
     snapshots_stop: Arc<AtomicBool>,
     storage_watch: Option<JoinHandle<()>>,
+    /// Makes crash recovery changes deferred until the live venue answered orders in flight.
+    recovery_wait: Option<JoinHandle<()>>,
     core: Option<CoreHandle<StampedSink<RingSink>>>,
     publisher: Option<Publisher>,
     journal: Option<OpenJournal>,
@@ -262,7 +266,7 @@ impl Built {
     /// Step 2: restores the newest usable snapshot, re-executes the feed and replays the journal after
     /// it, applies the crash recovery modes, and writes a start-up snapshot.
     pub fn recover(mut self) -> anyhow::Result<Recovered> {
-        let Some(journal) = &self.journal else { return Ok(Recovered { built: self, start_index: 0 }) };
+        let Some(journal) = &self.journal else { return Ok(Recovered { built: self, start_index: 0, deferred_recovery: Vec::new() }) };
         let journal_dir = self.cfg.data_dir.join("journal");
         let snapshot_dir = crate::snapshots::dir(&self.cfg.data_dir);
         let t0 = Instant::now();
@@ -308,7 +312,7 @@ impl Built {
         if let Err(e) = crate::snapshots::write_quiet(&snapshot_dir, &journal.handle, &self.engine, &self.app, &self.session_api, quiet) {
             log::error!("start-up snapshot failed (the journal still holds everything): {e:#}");
         }
-        Ok(Recovered { built: self, start_index: r.position })
+        Ok(Recovered { built: self, start_index: r.position, deferred_recovery: r.deferred })
     }
 }
 
@@ -316,7 +320,7 @@ impl Recovered {
     /// Step 3: starts the REST workers, the front, the publisher, the pinned core, the snapshot thread
     /// and the feed, in that order (each consumer before its producer).
     pub fn start_io(self) -> anyhow::Result<Server> {
-        let Recovered { built: b, start_index } = self;
+        let Recovered { built: b, start_index, deferred_recovery } = self;
         let cfg = &b.cfg;
         let mut server = Server {
             addr: "0.0.0.0:0".parse().context("placeholder address")?,
@@ -329,6 +333,7 @@ impl Recovered {
             snapshots: None,
             snapshots_stop: Arc::new(AtomicBool::new(false)),
             storage_watch: None,
+            recovery_wait: None,
             core: None,
             publisher: None,
             journal: b.journal,
@@ -450,6 +455,14 @@ impl Recovered {
             live.set_feed(stream.state());
             live.start_poller()?;
             server.pricing = Some(stream);
+            if !deferred_recovery.is_empty() {
+                let (app, stop) = (b.app.clone(), server.snapshots_stop.clone());
+                server.recovery_wait = Some(
+                    std::thread::Builder::new()
+                        .name("pinion-recovery-wait".into())
+                        .spawn(move || crate::durable::apply_deferred_recovery(&app, deferred_recovery, Duration::from_secs(60), &stop))?,
+                );
+            }
             log::info!("started in {:.0} ms", b.started.elapsed().as_secs_f64() * 1e3);
             return Ok(server);
         }
@@ -505,6 +518,7 @@ impl Server {
         }
         join("snapshot", self.snapshots.take());
         join("storage watch", self.storage_watch.take());
+        join("recovery wait", self.recovery_wait.take());
         let engine = self.core.take().and_then(|core| {
             core.request_stop();
             core.join().map(|(engine, _sink, _stats)| engine).map_err(|_| log::error!("the core thread panicked")).ok()

@@ -3,7 +3,7 @@
 //! instead of waiting 32 live bars; each rebalance sent once; its positions equal OANDA's trades), and
 //! an operation paused and resumed, then its prices stalled and back (`feed_stale` in `/health` and
 //! `/session/status`, no entries meanwhile, trading again after); and `CLOSE_ALL` crash recovery closing
-//! the position at OANDA after a SIGKILL.
+//! at OANDA a position whose entry was still unanswered when pinion was SIGKILLed.
 
 mod oanda_support;
 
@@ -127,11 +127,16 @@ fn close_all_recovery_closes_the_position_at_oanda_after_a_crash() {
     poll("prices to flow", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
     let op = json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "BuyAndHoldStrategy", "strategy_config": {},
         "stop_loss_type": "PIPS", "stop_loss_value": 50, "crash_recovery_mode": "CLOSE_ALL" });
+    // OANDA fills the entry but answers late: pinion dies with the entry still SUBMITTED, so its
+    // recovery must wait for the lookup of that order before it knows there is a position to close.
+    fake.faults().delay_next("POST /orders", 1, Duration::from_secs(30));
     let (st, body) = p.req("POST", "/api/operations", Some(&op));
     assert_eq!(st, 201, "{body}");
     poll("the entry filled at OANDA", Duration::from_secs(120), || oanda_units(&fake) != 0);
     let held = oanda_units(&fake);
-    drop(p); // SIGKILL with the position open
+    let orders = p.get("/api/operations/1/orders");
+    assert!(orders.as_array().is_some_and(|os| os.iter().any(|o| o["status"] == "SUBMITTED")), "{orders}");
+    drop(p); // SIGKILL with the answer still on its way
 
     let p = Pinion::start(dir.path(), &fake.base_url());
     poll("CLOSE_ALL to close the position at OANDA", Duration::from_secs(60), || oanda_units(&fake) == 0);
@@ -141,6 +146,7 @@ fn close_all_recovery_closes_the_position_at_oanda_after_a_crash() {
                 os.iter().any(|o| o["purpose"] == "RECOVERY" && o["status"] == "FILLED") && os.iter().all(|o| o["status"] != "SUBMITTED")
             })
     });
+    assert!(p.log().contains("operation 1: crash recovery waits for the answers to its orders in flight"), "{}", p.log());
     assert!(p.log().contains("crash recovery applied to operation 1: CLOSE_ALL closed AUD_USD"), "{}", p.log());
     for (client, n) in fake.order_counts() {
         assert_eq!(n, 1, "{client} was sent {n} times");

@@ -479,8 +479,11 @@ impl Engine {
             }
         }
         self.deliver_bars(b, Some(tick));
+        // Intents a book repeats while its order is still at an external venue are discarded by
+        // `execute_intents`; they are not timed (they are not decisions acted on).
+        let acted_on = !self.books[b].intents.is_empty() && !self.broker.has_awaiting(BookId(b as u32), self.books[b].instrument);
         let intent_at = match (started, self.latency.as_mut()) {
-            (Some(t0), Some(rec)) if !self.books[b].intents.is_empty() => Some(rec.intent(t0)),
+            (Some(t0), Some(rec)) if acted_on => Some(rec.intent(t0)),
             _ => None,
         };
         let before = self.events.len();
@@ -553,6 +556,12 @@ impl Engine {
                         self.enter(id, inst, side, quantity);
                     }
                 }
+            }
+            // An order now at the external venue changes the position only when it reports: the
+            // rest (a reversal's entry after its close) waits for that, else it would be checked
+            // against the position about to close. The strategy asks again on the next ticks.
+            if self.broker.has_awaiting(id, inst) {
+                break;
             }
         }
         self.books[b].intents.clear();

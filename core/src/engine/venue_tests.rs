@@ -130,3 +130,41 @@ fn no_entry_while_the_venues_prices_are_stale() {
     e.on_tick(&tick(2, 110_000, 110_010));
     assert_eq!(e.broker().awaiting().len(), 1, "the entry once prices flow");
 }
+
+/// Long below 1.10500, short above it, 1000 units: reverses with an exit and an entry.
+struct Flip;
+
+impl crate::strategy::Strategy for Flip {
+    fn name(&self) -> &'static str {
+        "flip"
+    }
+    fn on_tick(&mut self, t: &Tick, ctx: &mut crate::strategy::StrategyContext) {
+        let side = if t.bid < 110_500 { Side::Buy } else { Side::Sell };
+        ctx.target(side, Some(Quantity(1000)));
+    }
+}
+
+#[test]
+fn a_reversal_at_the_venue_sends_its_entry_only_once_the_exit_has_filled() {
+    let mut e = engine();
+    e.set_external_venue(true);
+    let mut s = spec(Side::Buy, Some(1000), None, None);
+    s.strategy = Box::new(Flip);
+    e.add_book(s).unwrap();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    let buy = e.broker().awaiting()[0].order;
+    report(&mut e, VenueReport::Filled { order_id: buy.id, price: Price(110_010), ts_ns: 2, venue_txn: 3 }).expect("fill");
+    // Above the line: the exit goes first, alone; the entry is not checked against the closing position.
+    e.on_tick(&tick(3, 110_600, 110_610));
+    let evs = take_events(&mut e);
+    assert_eq!(e.broker().awaiting().len(), 1, "{:?}", e.broker().awaiting());
+    let exit = e.broker().awaiting()[0].order;
+    assert_eq!((exit.purpose, exit.side), (OrderPurpose::Exit, Side::Sell));
+    assert!(!evs.iter().any(|ev| matches!(ev, EngineEvent::Order { status: OrderStatus::Rejected, .. })), "{evs:?}");
+    e.on_tick(&tick(4, 110_600, 110_610));
+    assert_eq!(e.broker().awaiting().len(), 1, "nothing more while the exit is out");
+    report(&mut e, VenueReport::Filled { order_id: exit.id, price: Price(110_600), ts_ns: 5, venue_txn: 6 }).expect("exit fill");
+    e.on_tick(&tick(6, 110_600, 110_610));
+    let entry = e.broker().awaiting()[0].order;
+    assert_eq!((entry.purpose, entry.side, entry.quantity), (OrderPurpose::Entry, Side::Sell, Quantity(1000)));
+}

@@ -15,6 +15,27 @@ use std::time::Duration;
 
 const ACCOUNT: &str = "101-004-1234567-001";
 
+/// How the operation's orders ended: "PURPOSE STATUS" -> count, newest 1000.
+fn order_outcomes(h: &super::Harness) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    let got = super::http::HttpConn::connect(h.server.addr)
+        .and_then(|mut c| c.request("GET", &format!("/api/operations/{}/orders?limit=1000", h.operation), None));
+    if let Ok((200, body)) = got {
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap_or_default();
+        for o in rows {
+            let key = format!(
+                "{} {}{}",
+                o["purpose"].as_str().unwrap_or("?"),
+                o["status"].as_str().unwrap_or("?"),
+                o["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default()
+            );
+            let n = out.get(&key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            out.insert(key, json!(n + 1));
+        }
+    }
+    out
+}
+
 /// `rounds` windows of the harness's core samples: (p50s, p99s, samples).
 fn windows(h: &super::Harness, rounds: usize, seconds: u64, what: &str) -> anyhow::Result<(Vec<u64>, Vec<u64>, usize)> {
     std::thread::sleep(Duration::from_secs(2));
@@ -39,6 +60,7 @@ pub(super) fn run(a: LiveArgs) -> anyhow::Result<()> {
     let path = data_path(&a.data)?;
     let replay = start_server_cfg(path.clone(), a.speed, |c| c.journal = true)?;
     let (r50, r99, rn) = windows(&replay, a.rounds, a.seconds, "replayed file")?;
+    let replay_orders = order_outcomes(&replay);
     drop(replay);
 
     let data = load(&path)?;
@@ -67,6 +89,7 @@ pub(super) fn run(a: LiveArgs) -> anyhow::Result<()> {
     })?;
     let (l50, l99, ln) = windows(&live, a.rounds, a.seconds, "OANDA stream")?;
     let sent: usize = fake.order_counts().values().map(|n| *n as usize).sum();
+    let live_orders = order_outcomes(&live);
     drop(live);
     fake.stop();
 
@@ -78,8 +101,8 @@ pub(super) fn run(a: LiveArgs) -> anyhow::Result<()> {
             "speed": a.speed,
             "rounds": a.rounds,
             "seconds": a.seconds,
-            "replay": { "samples": rn, "p50_ns": r50, "p99_ns": r99 },
-            "oanda_stream": { "samples": ln, "p50_ns": l50, "p99_ns": l99, "orders_sent_to_fake": sent },
+            "replay": { "samples": rn, "p50_ns": r50, "p99_ns": r99, "orders": replay_orders },
+            "oanda_stream": { "samples": ln, "p50_ns": l50, "p99_ns": l99, "orders_sent_to_fake": sent, "orders": live_orders },
             "p99_change_pct": change_pct(r99, l99),
         })
     );
