@@ -12,7 +12,9 @@ function css(name) { return getComputedStyle(document.documentElement).getProper
 
 export function chartTheme() {
   return {
-    layout: { background: { color: 'transparent' }, textColor: css('--muted'), fontSize: 11 },
+    // The logo injects a <style> element, which the page's CSP refuses; the footer carries the attribution
+    // and the link to tradingview.com instead, as the library's licence notes allow.
+    layout: { background: { color: 'transparent' }, textColor: css('--muted'), fontSize: 11, attributionLogo: false },
     grid: { vertLines: { color: css('--line') + '55' }, horzLines: { color: css('--line') + '55' } },
     timeScale: { timeVisible: true, secondsVisible: false, borderColor: css('--line') },
     rightPriceScale: { borderColor: css('--line') },

@@ -58,9 +58,7 @@ pub fn launch(name: &str) -> Option<Browser> {
         .spawn()
         .expect("starting chromedriver");
     let addr = format!("127.0.0.1:{port}");
-    poll("chromedriver to listen", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(&addr).ok().map(|_| ())
-    });
+    poll("chromedriver to listen", Duration::from_secs(20), || std::net::TcpStream::connect(&addr).ok().map(|_| ()));
     let profile = tempfile::tempdir().expect("a browser profile directory");
     let args = [
         "--headless=new".to_string(),
@@ -125,7 +123,8 @@ impl Browser {
     pub fn find(&self, id: &str, secs: u64) -> String {
         poll(&format!("element [data-testid={id}] to be shown"), Duration::from_secs(secs), || {
             let e = self.try_find(id)?;
-            let shown = self.js("return arguments[0].offsetParent !== null || arguments[0].getClientRects().length > 0", json!([{ ELEMENT: e }]));
+            let shown =
+                self.js("return arguments[0].offsetParent !== null || arguments[0].getClientRects().length > 0", json!([{ ELEMENT: e }]));
             (shown == Value::Bool(true)).then_some(e)
         })
     }
@@ -146,7 +145,10 @@ impl Browser {
     /// Chooses `value` in a `<select>` (and fires its change event, as a user's choice would).
     pub fn select(&self, id: &str, value: &str) {
         let e = self.find(id, 20);
-        self.js("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', { bubbles: true }));", json!([{ ELEMENT: e }, value]));
+        self.js(
+            "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', { bubbles: true }));",
+            json!([{ ELEMENT: e }, value]),
+        );
     }
 
     /// The element's rendered text.
@@ -179,7 +181,8 @@ impl Browser {
     /// Waits until the element's text contains `needle`; returns the text.
     pub fn wait_text(&self, id: &str, needle: &str, secs: u64) -> String {
         let sel = format!("[data-testid=\"{id}\"]");
-        let script = format!("const e = document.querySelector({sel:?}); return e && e.textContent.includes({needle:?}) ? e.textContent : null;");
+        let script =
+            format!("const e = document.querySelector({sel:?}); return e && e.textContent.includes({needle:?}) ? e.textContent : null;");
         self.wait_js(&format!("[data-testid={id}] to contain {needle:?}"), secs, &script).as_str().unwrap_or_default().to_string()
     }
 

@@ -1,0 +1,177 @@
+//! The dashboard in a real headless Chromium against a real `pinion serve`: the page loads and shows the
+//! engine and WebSocket state live; an operation is created through the form (a bad field first, whose
+//! 400 detail shows next to it); orders and chart markers appear as it trades and the "why" panel
+//! explains one; it is paused, resumed and stopped; the session is configured and started and its
+//! warm-up progress shows; a risk limit changed in the form makes an order refused, with its reason in a
+//! toast; the log holds the history; after a reload the equity history is back; with a token the page
+//! asks for it. Any console error fails the test; every page is saved as a screenshot under
+//! `target/browser-artifacts/`. Needs Debian's `chromium` and `chromium-driver` (scripts/test.sh
+//! installs them; `PINION_SKIP_BROWSER_TESTS=1` skips when they are missing).
+
+mod browser_support;
+mod common;
+
+use browser_support::launch;
+use common::{poll, Server};
+use serde_json::json;
+use std::time::Duration;
+
+const SPEED: f64 = 300.0;
+/// Console entries the scenario provokes on purpose: the 400 of the bad create form field, the 409s it
+/// may meet, the 401 before the token is given.
+const EXPECTED: &[&str] = &["status of 400", "status of 409", "status of 401"];
+
+fn no_console_errors(b: &browser_support::Browser, when: &str) {
+    let errors = b.console_errors(EXPECTED);
+    assert!(errors.is_empty(), "console errors {when}:\n{}", errors.join("\n"));
+}
+
+#[test]
+fn the_dashboard_drives_the_engine_in_a_real_browser() {
+    let Some(b) = launch("dashboard") else { return };
+    let models = tempfile::tempdir().expect("a model directory");
+    let s = Server::start_with_models(SPEED, models.path());
+    let base = format!("http://{}", s.addr);
+    b.goto(&format!("{base}/"));
+
+    // The header shows the engine and the socket live, and the staleness badges go green.
+    b.wait_js("the engine state", 30, "return document.querySelector('[data-testid=engine-state]').dataset.state === 'running'");
+    b.wait_js("the socket to be live", 30, "return document.querySelector('[data-testid=ws-state]').dataset.state === 'open'");
+    b.wait_js(
+        "fresh account and metric topics",
+        30,
+        "return ['account','metric'].every(t => document.querySelector(`[data-testid=stale-${t}]`)?.dataset.state === 'fresh')",
+    );
+    b.wait_js("the NAV", 20, "return document.querySelector('[data-testid=acct-nav]').textContent.includes('.')");
+    b.screenshot("account");
+    no_console_errors(&b, "on load");
+
+    // Create an operation through the form: a bad field first.
+    b.click("nav-operations");
+    b.click("ops-new");
+    b.find("create-form", 10);
+    b.select("f-asset", "EUR_USD");
+    b.select("f-stop_loss_type", "PIPS");
+    b.type_into("f-stop_loss_value", "-5");
+    b.type_into("f-strategy_config", r#"{"fast": 3, "slow": 8, "trade_size": 1000}"#);
+    b.click("create-submit");
+    let err = b.wait_text("err-stop_loss_value", "stop_loss_value", 15);
+    assert!(err.starts_with("stop_loss_value:"), "the 400 detail shows next to its field: {err}");
+    b.screenshot("create-form-400");
+    b.type_into("f-stop_loss_value", "10");
+    b.click("create-submit");
+    b.wait_js(
+        "the operation page",
+        20,
+        "return location.hash === '#/operations/1' && document.querySelector('[data-testid=op-title]')?.dataset.status === 'active'",
+    );
+
+    // Orders and markers appear as it trades; the why panel explains an order.
+    b.wait_js(
+        "orders in the table",
+        90,
+        "return Number((document.querySelector('[data-testid=op-total]')?.textContent || '0').split(' ')[0]) > 0",
+    );
+    b.wait_js(
+        "entry/exit markers on the chart",
+        90,
+        "return Number(document.querySelector('[data-testid=price-chart]')?.dataset.markers || 0) > 0",
+    );
+    b.wait_js("candles with indicator lines", 30, "return document.querySelector('[data-testid=legend-ema_fast]') !== null");
+    b.screenshot("operation");
+    let first_order = b.wait_js(
+        "an order row",
+        10,
+        "const r = document.querySelector('[data-testid^=why-]'); return r ? r.dataset.testid.slice(4) : null",
+    );
+    b.click(&format!("why-{}", first_order.as_str().unwrap_or_default()));
+    let why = b.wait_text("why-panel", "Why order", 15);
+    assert!(why.contains("Risk checks"), "{why}");
+    b.screenshot("why");
+    b.click("why-close");
+
+    // Pause, resume and stop it.
+    b.click("opp-pause");
+    b.wait_js("paused", 15, "return document.querySelector('[data-testid=op-title]').dataset.status === 'paused'");
+    b.click("opp-resume");
+    b.wait_js("active again", 15, "return document.querySelector('[data-testid=op-title]').dataset.status === 'active'");
+    b.click("opp-stop");
+    b.click("confirm-ok");
+    b.wait_js("closed", 15, "return document.querySelector('[data-testid=op-title]').dataset.status === 'closed'");
+    assert_eq!(s.get_ok("/api/operations/1")["status"], "closed");
+    no_console_errors(&b, "while creating, watching and steering the operation");
+
+    // Configure and start the session; warm-up progress shows.
+    b.click("nav-session");
+    b.wait_js("the model list", 60, "const m = document.querySelector('[data-testid=session-model]'); return m && m.value !== ''");
+    b.click("session-start-btn");
+    b.wait_js("warm-up progress", 90, "return [...document.querySelectorAll('[data-testid^=warmup-]')].some(e => Number(e.dataset.have) > 0) || document.querySelector('[data-testid=session-state]')?.dataset.state === 'running'");
+    b.screenshot("session");
+    assert!(["warming_up", "running"].contains(&s.get_ok("/session/status")["state"].as_str().unwrap_or_default()));
+    s.post_json("/session/stop", &json!({}));
+
+    // A risk limit changed in the form refuses the next entry, with its reason in a toast.
+    let op = s.post_json(
+        "/api/operations",
+        &json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
+                 "strategy_config": { "fast": 2, "slow": 5, "trade_size": 1000 }, "stop_loss_type": "PIPS", "stop_loss_value": 10 }),
+    );
+    assert_eq!(op.status, 201, "{}", op.text);
+    b.click("nav-risk");
+    b.wait_js("the limits prefilled", 15, "return document.querySelector('[data-testid=risk-max_concurrent_positions]').value !== ''");
+    b.type_into("risk-per_symbol_limit", "1");
+    b.click("risk-save");
+    b.find("toast-risk-updated", 15);
+    let refusal = b.wait_text("toasts", "per_symbol_limit would be exceeded", 90);
+    assert!(refusal.contains("Rejected"), "{refusal}");
+    b.screenshot("risk-refusal");
+
+    // The log holds the history from before the page was opened, and the live records.
+    b.click("nav-log");
+    b.wait_text("log-lines", "pinion serving on", 15);
+    b.wait_text("log-lines", "operation 1 created", 15);
+    b.type_into("log-search", "refused");
+    b.wait_text("log-lines", "per_symbol_limit", 15);
+    b.screenshot("log");
+    b.click("nav-audit");
+    b.wait_text("audit-list", "operation 1", 15);
+    b.screenshot("audit");
+
+    // After a reload the equity history is back, with the control actions on it.
+    poll("equity history on the server", Duration::from_secs(30), || (s.get_ok("/api/equity").as_array()?.len() >= 3).then_some(()));
+    b.goto(&format!("{base}/#/account"));
+    b.wait_js(
+        "the equity history after a reload",
+        20,
+        "return Number((document.querySelector('[data-testid=equity-count]')?.textContent || '0').split(' ')[0]) >= 3",
+    );
+    b.screenshot("account-after-reload");
+    no_console_errors(&b, "in the session, risk, log and reload steps");
+}
+
+#[test]
+fn with_a_token_the_dashboard_asks_for_it_once() {
+    let Some(b) = launch("token") else { return };
+    let s = Server::start_with_env(SPEED, &[("PINION_TOKEN", "s3cret-token")]);
+    let base = format!("http://{}", s.addr);
+    b.goto(&format!("{base}/"));
+    b.find("token-dialog", 20);
+    b.screenshot("token-prompt");
+    b.type_into("token-input", "wrong");
+    b.click("token-submit");
+    b.wait_text("token-error", "not accepted", 15);
+    b.type_into("token-input", "s3cret-token");
+    b.click("token-submit");
+    b.wait_js(
+        "the socket to be live with the token",
+        30,
+        "return document.querySelector('[data-testid=ws-state]')?.dataset.state === 'open'",
+    );
+    b.wait_js("the NAV", 20, "return document.querySelector('[data-testid=acct-nav]').textContent.includes('.')");
+    // Asked once: a reload goes straight in.
+    b.goto(&format!("{base}/"));
+    b.wait_js("live again without a prompt", 30, "return document.querySelector('[data-testid=ws-state]')?.dataset.state === 'open'");
+    assert!(b.try_find("token-dialog").is_none(), "the token is asked for once");
+    b.screenshot("token-accepted");
+    no_console_errors(&b, "with a token");
+}
