@@ -66,6 +66,8 @@ function setData() {
   ddSeries.setData(points.map((p) => ({ time: chartTime(p.t), value: -p.drawdown * 100 })));
   setMarkers();
   chart.timeScale().fitContent();
+  // The chart sizes itself on the next frame: fit again once it has its width.
+  requestAnimationFrame(() => chart && chart.timeScale().fitContent());
   perf.record('equity-setData', performance.now() - t0);
   tid('equity-count').textContent = `${points.length} points`;
 }
@@ -79,12 +81,17 @@ function setMarkers() {
     let lo = 0, hi = points.length - 1;
     if (at < points[0].t) continue;
     while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (points[mid].t <= at) lo = mid; else hi = mid - 1; }
-    markers.push({ time: chartTime(points[lo].t), position: 'aboveBar', color: css('--warn'), shape: 'arrowDown', text: `${a.target}: ${short(a.new)}`, id: `audit-${a.seq}` });
+    markers.push({ time: chartTime(points[lo].t), position: 'aboveBar', color: css('--warn'), shape: 'arrowDown', text: label(a), id: `audit-${a.seq}` });
   }
   markers.sort((x, y) => x.time - y.time);
   eqSeries.setMarkers(markers);
 }
-function short(v) { return typeof v === 'string' ? v : v && v.status ? v.status : v && v.state ? v.state : 'changed'; }
+/** A marker's few words: `op 3 paused`, `risk`, `session running`. */
+function label(a) {
+  const who = a.target.replace('operation ', 'op ');
+  const what = typeof a.new === 'string' ? a.new : a.new && a.new.status ? 'created' : a.new && a.new.state ? a.new.state : '';
+  return a.action === 'risk_updated' ? 'risk' : `${who} ${what}`.trim();
+}
 
 export async function loadEquity() {
   try {

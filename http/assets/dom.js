@@ -13,7 +13,7 @@ export function h(tag, attrs, ...kids) {
   const [name, ...cls] = tag.split('.');
   const el = document.createElement(name || 'div');
   if (cls.length) el.className = cls.join(' ');
-  if (attrs && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) { kids.unshift(attrs); attrs = null; }
+  if (attrs !== undefined && attrs !== null && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) { kids.unshift(attrs); attrs = null; }
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
@@ -66,10 +66,23 @@ export function statusTag(s) { return h('span', { class: `status ${s}` }, String
 /** A toast: kind is fill | reject | error | warn | info. */
 export function toast(kind, title, text, testid) {
   const box = document.querySelector('[data-testid="toasts"]');
-  const t = h('div', { class: `toast ${kind}`, testid: testid || `toast-${kind}` }, h('b', title), text ? h('span', text) : null);
+  // The same news again (a strategy refused on every bar) counts up instead of stacking.
+  const key = `${kind}|${title}|${text || ''}`;
+  const same = [...box.children].find((c) => c.dataset.key === key);
+  const ttl = kind === 'reject' || kind === 'error' ? 12000 : kind === 'fill' ? 4000 : 6000;
+  if (same) {
+    same.dataset.count = String(Number(same.dataset.count || 1) + 1);
+    same.querySelector('b').textContent = `${title} ×${same.dataset.count}`;
+    clearTimeout(same._timer);
+    same._timer = setTimeout(() => same.remove(), ttl);
+    return;
+  }
+  // Fills are frequent: at most two of them on screen, the newest.
+  if (kind === 'fill') [...box.querySelectorAll('.toast.fill')].slice(0, -1).forEach((c) => c.remove());
+  const t = h('div', { class: `toast ${kind}`, testid: testid || `toast-${kind}`, 'data-key': key }, h('b', title), text ? h('span', text) : null);
   box.append(t);
-  while (box.children.length > 6) box.firstChild.remove();
-  setTimeout(() => t.remove(), kind === 'reject' || kind === 'error' ? 12000 : 6000);
+  while (box.children.length > 5) box.firstChild.remove();
+  t._timer = setTimeout(() => t.remove(), ttl);
 }
 
 /** Shows `content` in the modal; returns a function that closes it. */

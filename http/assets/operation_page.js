@@ -69,10 +69,10 @@ function drawHeader() {
     } catch (e) { toast('error', `${what} refused`, e.detail); }
     if (cur) { drawHeader(); drawStats(); }
   };
-  tid('op-controls').replaceChildren(
+  tid('op-controls').replaceChildren(h('span.actions',
     op.status === 'active' ? h('button', { testid: 'opp-pause', onclick: act('pause') }, 'Pause') : null,
     op.status === 'paused' ? h('button', { testid: 'opp-resume', onclick: act('resume') }, 'Resume') : null,
-    op.status !== 'closed' ? h('button.danger', { testid: 'opp-stop', onclick: act('stop') }, 'Stop') : null);
+    op.status !== 'closed' ? h('button.danger', { testid: 'opp-stop', onclick: act('stop') }, 'Stop') : null));
   tid('op-overview').replaceChildren(kv([
     ['Asset', op.asset], ['Bar sizes', `${op.bar_sizes.join(', ')} (primary ${op.primary_bar_size})`], ['Strategy', op.strategy_name],
     ['Config', JSON.stringify(op.strategy_config)], ['Capital', `${money(op.current_capital)} of ${money(op.initial_capital)}`],

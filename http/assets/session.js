@@ -108,9 +108,9 @@ function draw(st) {
     ...(w.bars || []).map((b) => h('div', { testid: `warmup-${b.symbol}`, 'data-have': b.have, 'data-need': b.need, style: 'display:flex;gap:10px;align-items:center;margin-top:6px' },
       h('span', { style: 'width:80px' }, b.symbol), h('div.progress', h('div', { style: `width:${Math.min(100, (100 * b.have) / Math.max(1, b.need))}%` })), h('span.muted', `${b.have} / ${b.need} bars`))));
   const acts = st.last_actions || [];
-  tid('session-actions').replaceChildren(
+  tid('session-actions').replaceChildren(h('div',
     acts.length ? table([['Symbol', (a) => a.symbol], ['Action', (a) => num(a.action, 3), 'num']], acts, 'session-actions-table') : h('div.muted', 'No decision yet'),
-    (st.open_positions || []).length ? table([['Instrument', (p) => p.instrument], ['Units', (p) => p.units, 'num']], st.open_positions, 'session-positions-table') : null);
+    (st.open_positions || []).length ? table([['Instrument', (p) => p.instrument], ['Units', (p) => p.units, 'num']], st.open_positions, 'session-positions-table') : null));
 }
 
 export function initSession() {
