@@ -175,3 +175,72 @@ fn with_a_token_the_dashboard_asks_for_it_once() {
     b.screenshot("token-accepted");
     no_console_errors(&b, "with a token");
 }
+
+/// Time to first render and per-update cost in the browser, written to
+/// `target/browser-artifacts/perf.json` (the figures in BENCHMARKS.md): an operation with 5,000 orders or
+/// more opened cold (REST, candles, markers, the orders page), and a 24-hour equity curve (86,400 points,
+/// one a second) drawn and then updated live. The bounds only catch a collapse; the figures are the point.
+#[test]
+fn the_dashboard_stays_fast_with_a_day_of_equity_and_5000_orders() {
+    let Some(b) = launch("perf") else { return };
+    let s = Server::start(2000.0);
+    let op = s.post_json(
+        "/api/operations",
+        &json!({ "asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross",
+                 "strategy_config": { "fast": 2, "slow": 3, "trade_size": 1000 }, "stop_loss_type": "PIPS", "stop_loss_value": 10 }),
+    );
+    assert_eq!(op.status, 201, "{}", op.text);
+    let orders = poll("5,000 orders", Duration::from_secs(240), || {
+        let r = s.get("/api/operations/1/orders?limit=1");
+        let n: u64 = r.header("X-Total-Count")?.parse().ok()?;
+        (n >= 5000).then_some(n)
+    });
+    // Paused: the page is measured drawing 5,000 orders, not racing thousands more a second on 2 cores
+    // (bars and prices go on updating live).
+    assert_eq!(s.post_json("/api/operations/1/pause", &json!({})).status, 200);
+    let base = format!("http://{}", s.addr);
+    b.goto(&format!("{base}/#/operations/1"));
+    let first = b.wait_js(
+        "the operation page's first render",
+        60,
+        "const p = (window.__pinionPerf?.updates || []).find(u => u[0] === 'operation-page-first-render'); return p ? p[1] : null",
+    );
+    let ready = b.js("return window.__pinionReady", json!([]));
+    b.wait_js("markers", 30, "return Number(document.querySelector('[data-testid=price-chart]')?.dataset.markers || 0) > 0");
+    // Live price updates for a while, then their cost.
+    std::thread::sleep(Duration::from_secs(6));
+    let price_updates = b.js(
+        "const u = window.__pinionPerf.updates.filter(x => x[0] === 'price-update').map(x => x[1]); return { n: u.length, mean: u.reduce((a, b) => a + b, 0) / Math.max(1, u.length), max: Math.max(0, ...u) }",
+        json!([]),
+    );
+    let table = b.js(
+        "const u = window.__pinionPerf.updates.filter(x => x[0] === 'operation-orders-table').map(x => x[1]); return Math.max(0, ...u)",
+        json!([]),
+    );
+    b.screenshot("operation-5000-orders");
+    // Started, then polled: the run takes longer than one WebDriver exchange may.
+    let bench = |n: u32| {
+        b.js(&format!("window.__bench = null; window.__pinionBenchEquity({n}, 120).then(r => {{ window.__bench = r; }});"), json!([]));
+        b.wait_js("the equity benchmark", 180, "return window.__bench")
+    };
+    // 86,400 points: a day at one a second; 20,000: the same day as the page loads it (`max_points`).
+    let equity = bench(86_400);
+    let equity_page = bench(20_000);
+    let figures = json!({
+        "orders": orders,
+        "operation_page_first_render_ms": first,
+        "page_ready_ms": ready,
+        "orders_table_page_render_ms": table,
+        "price_chart_live_update_ms": price_updates,
+        "equity_24h": equity,
+        "equity_24h_as_loaded": equity_page,
+    });
+    eprintln!("dashboard performance: {figures:#}");
+    let dir = browser_support::artifacts_dir();
+    std::fs::create_dir_all(&dir).expect("the artifacts directory");
+    std::fs::write(dir.join("perf.json"), serde_json::to_vec_pretty(&figures).unwrap_or_default()).expect("perf.json");
+    assert!(first.as_f64().is_some_and(|ms| ms < 5000.0), "first render of a 5,000-order operation: {first}");
+    assert!(equity["first_render_ms"].as_f64().is_some_and(|ms| ms < 5000.0), "24 h equity curve: {equity}");
+    assert!(equity["update"]["p99"].as_f64().is_some_and(|ms| ms < 16.0), "an equity update must fit in a frame: {equity}");
+    no_console_errors(&b, "in the performance run");
+}

@@ -112,7 +112,14 @@ function onMetric(m) {
   lastTime = t;
   const p = { t, equity: m.equity, balance: a ? a.balance : m.equity, drawdown: m.drawdown };
   points.push(p);
-  if (points.length > 86400) points.shift();
+  // Drawn points stay near what /api/equity loads (20,000 for a day): past 30,000 the older half is
+  // thinned once, so a page left open for days keeps its frame rate (see BENCHMARKS.md).
+  if (points.length > 30000) {
+    const half = points.length >> 1;
+    points = points.slice(0, half).filter((_, i) => i % 2 === 0).concat(points.slice(half));
+    setData();
+    return;
+  }
   if (eqSeries) {
     eqSeries.update({ time: chartTime(t), value: p.equity });
     balSeries.update({ time: chartTime(t), value: p.balance });
@@ -185,3 +192,56 @@ export function initAccount() {
 /** Appends a control action live (from the audit refresh after each `log` frame of pinion::control). */
 export function noteAudit(entries) { audit = entries.slice().reverse(); setMarkers(); }
 export { settings };
+
+/**
+ * The performance probe the browser test calls: draws a synthetic `n`-point equity curve (one point a
+ * second, drawdown and markers included) in a chart built like the live one, and measures the time to
+ * the first painted frame, then `updates` live updates (each one's own cost, and with a forced repaint).
+ */
+window.__pinionBenchEquity = async (n, updates) => {
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+  const el = h('div', { style: 'position:fixed;left:0;top:0;width:1200px;height:420px;z-index:-1' });
+  document.body.append(el);
+  const t0 = performance.now();
+  const c = LightweightCharts.createChart(el, { ...chartTheme(), width: 1200, height: 420 });
+  const eq = c.addAreaSeries({ lineColor: css('--accent'), topColor: css('--accent') + '55', bottomColor: css('--accent') + '05', lineWidth: 2 });
+  const dd = c.addBaselineSeries({ priceScaleId: 'dd', baseValue: { type: 'price', price: 0 } });
+  const start = 1700000000;
+  let v = 100000, peak = v;
+  const pts = [], dds = [];
+  for (let i = 0; i < n; i += 1) {
+    v += Math.sin(i / 500) * 3 + ((i * 7919) % 13) - 6;
+    peak = Math.max(peak, v);
+    pts.push({ time: start + i, value: v });
+    dds.push({ time: start + i, value: -(1 - v / peak) * 100 });
+  }
+  eq.setData(pts);
+  dd.setData(dds);
+  eq.setMarkers(Array.from({ length: 50 }, (_, k) => ({ time: start + Math.floor((k * n) / 50), position: 'aboveBar', shape: 'arrowDown', color: '#f0b429', text: 'op' })));
+  c.timeScale().fitContent();
+  await frame();
+  await frame();
+  const first = performance.now() - t0;
+  const own = [], painted = [], forced = [];
+  for (let i = 0; i < updates; i += 1) {
+    v += ((i * 31) % 7) - 3;
+    const a = performance.now();
+    eq.update({ time: start + n + i, value: v });
+    dd.update({ time: start + n + i, value: -(1 - v / Math.max(peak, v)) * 100 });
+    own.push(performance.now() - a);
+    // Until the update is on screen: the chart paints on the next animation frame.
+    await frame();
+    painted.push(performance.now() - a);
+    if (i < 10) {
+      // A full synchronous repaint of every pane (an upper bound of one frame's drawing).
+      const r = performance.now();
+      c.takeScreenshot();
+      forced.push(performance.now() - r);
+    }
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  c.remove();
+  el.remove();
+  const stats = (xs) => { const s = xs.slice().sort((x, y) => x - y); return { mean: s.reduce((p, q) => p + q, 0) / s.length, p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] }; };
+  return { points: n, first_render_ms: first, update: stats(own), update_to_next_frame: stats(painted), full_repaint: stats(forced) };
+};

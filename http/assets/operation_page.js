@@ -114,34 +114,44 @@ async function buildChart() {
   cur.precision = data.price_precision;
   cur.candles.applyOptions({ priceFormat: { type: 'price', precision: data.price_precision + 1, minMove: 10 ** -(data.price_precision + 1) } });
   cur.barSecs = barSeconds(data.bar_size);
-  const legend = [h('span', `${data.instrument} · ${data.bar_size}`)];
-  data.indicators.forEach((ind, i) => {
-    const color = COLORS[i % COLORS.length];
-    const s = chart.addLineSeries({ color, lineWidth: ind.overlay ? 2 : 1, priceLineVisible: false, lastValueVisible: false, priceScaleId: ind.overlay ? 'right' : 'osc' });
-    cur.lines[ind.name] = s;
-    legend.push(h('span', { testid: `legend-${ind.name}` }, h('i', { style: `background:${color}` }), ind.name));
-  });
-  if (data.indicators.some((i) => !i.overlay)) chart.priceScale('osc').applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
-  tid('op-legend').replaceChildren(...legend);
+  tid('op-legend').replaceChildren(h('span', `${data.instrument} · ${data.bar_size}`));
+  ensureLines(data.indicators);
   setBars(data.bars);
   chart.timeScale().fitContent();
   await loadFills();
   const tip = h('div.tip.hidden', { testid: 'marker-tip' });
   el.append(tip);
   chart.subscribeCrosshairMove((p) => {
-    const f = p.hoveredObjectId && cur.fills.find((x) => `o${x.order_id}` === p.hoveredObjectId);
-    if (!f || !p.point) { tip.classList.add('hidden'); return; }
+    const g = p.hoveredObjectId && cur.groups && cur.groups.get(p.hoveredObjectId);
+    if (!g || !p.point) { tip.classList.add('hidden'); return; }
+    const f = g.fills[g.fills.length - 1];
+    const pnl = g.fills.reduce((s, x) => s + (x.profit || 0), 0);
     tip.classList.remove('hidden');
-    tip.replaceChildren(h('b', `${f.action} ${f.side} ${f.quantity} @ ${f.price}`), h('br'),
-      f.action === 'EXIT' ? h('span', { class: signClass(f.profit) }, `P/L ${money(f.profit, true)} (${pct(f.profit_pct)})`) : h('span.muted', `commission ${money(f.commission)}`),
+    tip.replaceChildren(h('b', `${f.action} ${f.side} ${f.quantity} @ ${f.price}`), g.fills.length > 1 ? h('span.muted', ` (latest of ${g.fills.length} this bar)`) : null, h('br'),
+      f.action === 'EXIT' ? h('span', { class: signClass(pnl) }, `P/L ${money(pnl, true)}${g.fills.length > 1 ? ' in total' : ` (${pct(f.profit_pct)})`}`) : h('span.muted', `commission ${money(f.commission)}`),
       h('br'), h('span.muted', `${time(f.executed_at)} · click for why`));
     tip.style.left = `${Math.min(p.point.x + 12, el.clientWidth - 220)}px`;
     tip.style.top = `${Math.max(p.point.y - 60, 0)}px`;
   });
   chart.subscribeClick((p) => {
-    const f = p.hoveredObjectId && cur.fills.find((x) => `o${x.order_id}` === p.hoveredObjectId);
-    if (f) showWhy(f.order_id);
+    const g = p.hoveredObjectId && cur.groups && cur.groups.get(p.hoveredObjectId);
+    if (g) showWhy(g.fills[g.fills.length - 1].order_id);
   });
+}
+
+/** Adds a line (and its legend entry) for each indicator not drawn yet: a strategy's indicators appear
+ * once they are warm, which may be after the chart was built. */
+function ensureLines(indicators) {
+  let added = false;
+  for (const ind of indicators) {
+    if (cur.lines[ind.name]) continue;
+    const color = COLORS[Object.keys(cur.lines).length % COLORS.length];
+    cur.lines[ind.name] = cur.chart.addLineSeries({ color, lineWidth: ind.overlay ? 2 : 1, priceLineVisible: false, lastValueVisible: false, priceScaleId: ind.overlay ? 'right' : 'osc' });
+    if (!ind.overlay) cur.chart.priceScale('osc').applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    tid('op-legend').append(h('span', { testid: `legend-${ind.name}` }, h('i', { style: `background:${color}` }), ind.name));
+    added = true;
+  }
+  return added;
 }
 
 function point(b) { return { time: chartTime(b.time), open: b.open, high: b.high, low: b.low, close: b.close }; }
@@ -159,6 +169,12 @@ async function liveBars() {
   try {
     const data = await get(`/api/operations/${cur.id}/bars?limit=3`);
     if (!cur) return;
+    if (ensureLines(data.indicators)) {
+      // New lines: draw their history too.
+      const all = await get(`/api/operations/${cur.id}/bars?limit=600`);
+      if (cur) setBars(all.bars);
+      return;
+    }
     const t0 = performance.now();
     for (const b of data.bars) {
       if (b.time < cur.lastBar) continue;
@@ -177,15 +193,27 @@ async function loadFills() {
     if (!cur) return;
     cur.fills = fills.slice().reverse();
     const first = cur.lastBar ? cur.lastBar - 600 * cur.barSecs : 0;
-    const markers = cur.fills.filter((f) => Date.parse(f.executed_at) / 1000 >= first).map((f) => {
-      const t = Math.floor(Date.parse(f.executed_at) / 1000 / cur.barSecs) * cur.barSecs;
-      const buy = f.side === 'BUY';
-      const exit = f.action === 'EXIT';
+    // One marker per bar and kind (entries long, entries short, exits): a busy strategy fills many times
+    // a bar, and hundreds of stacked markers would hide the candles (and cost the chart its frame rate).
+    const groups = new Map();
+    for (const f of cur.fills) {
+      const at = Date.parse(f.executed_at) / 1000;
+      if (at < first) continue;
+      const t = Math.floor(at / cur.barSecs) * cur.barSecs;
+      const kind = f.action === 'EXIT' ? 'exit' : f.side === 'BUY' ? 'buy' : 'sell';
+      const key = `b${t}-${kind}`;
+      if (!groups.has(key)) groups.set(key, { t, kind, fills: [] });
+      groups.get(key).fills.push(f);
+    }
+    cur.groups = groups;
+    const markers = [...groups.entries()].map(([id, g]) => {
+      const pnl = g.fills.reduce((s, f) => s + (f.profit || 0), 0);
+      const n = g.fills.length > 1 ? `${g.fills.length}× ` : '';
       return {
-        time: chartTime(t), id: `o${f.order_id}`, position: buy ? 'belowBar' : 'aboveBar',
-        color: exit ? (f.profit >= 0 ? css('--ok') : css('--bad')) : buy ? css('--up') : css('--down'),
-        shape: exit ? 'circle' : buy ? 'arrowUp' : 'arrowDown',
-        text: exit ? `${money(f.profit, true)}` : f.side,
+        time: chartTime(g.t), id, position: g.kind === 'sell' ? 'aboveBar' : 'belowBar',
+        color: g.kind === 'exit' ? (pnl >= 0 ? css('--ok') : css('--bad')) : g.kind === 'buy' ? css('--up') : css('--down'),
+        shape: g.kind === 'exit' ? 'circle' : g.kind === 'buy' ? 'arrowUp' : 'arrowDown',
+        text: g.kind === 'exit' ? `${n}${money(pnl, true)}` : `${n}${g.kind.toUpperCase()}`,
       };
     });
     markers.sort((a, b) => a.time - b.time);

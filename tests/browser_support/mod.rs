@@ -129,10 +129,21 @@ impl Browser {
         })
     }
 
-    /// Clicks the element (a real pointer click through the driver).
+    /// Clicks the element (a real pointer click through the driver), finding it again if the page
+    /// redrew it in between.
     pub fn click(&self, id: &str) {
-        let e = self.find(id, 20);
-        self.cmd("POST", &format!("/element/{e}/click"), json!({}));
+        for attempt in 0.. {
+            let e = self.find(id, 20);
+            let path = format!("/session/{}/element/{e}/click", self.session);
+            let r = http(&self.addr, "POST", &path, &[("Content-Type", "application/json")], b"{}");
+            if r.status == 200 {
+                return;
+            }
+            if attempt >= 10 {
+                panic!("clicking [data-testid={id}]: {} {}", r.status, r.text);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Clears the input and types `text` into it.
