@@ -50,6 +50,7 @@ export function time(t, withDate = true) {
   if (t === null || t === undefined || t === '') return '–';
   const d = typeof t === 'number' ? new Date(t * 1000) : new Date(t);
   if (Number.isNaN(d.getTime())) return String(t);
+  if (d.getTime() <= 0) return '–'; // before the feed's first tick
   const utc = settings.tz === 'utc';
   const p = (n) => String(n).padStart(2, '0');
   const Y = utc ? d.getUTCFullYear() : d.getFullYear(), M = p((utc ? d.getUTCMonth() : d.getMonth()) + 1), D = p(utc ? d.getUTCDate() : d.getDate());

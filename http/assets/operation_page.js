@@ -213,7 +213,8 @@ async function loadFills() {
         time: chartTime(g.t), id, position: g.kind === 'sell' ? 'aboveBar' : 'belowBar',
         color: g.kind === 'exit' ? (pnl >= 0 ? css('--ok') : css('--bad')) : g.kind === 'buy' ? css('--up') : css('--down'),
         shape: g.kind === 'exit' ? 'circle' : g.kind === 'buy' ? 'arrowUp' : 'arrowDown',
-        text: g.kind === 'exit' ? `${n}${money(pnl, true)}` : `${n}${g.kind.toUpperCase()}`,
+        // Entries are arrows only; exits carry their P/L (the tooltip has the rest).
+        text: g.kind === 'exit' ? `${n}${money(pnl, true)}` : '',
       };
     });
     markers.sort((a, b) => a.time - b.time);
