@@ -185,7 +185,7 @@ mod tests {
             r.push(i);
         }
         assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![5, 6, 7]);
-        assert_eq!(r.iter().rev().next(), Some(&7));
+        assert_eq!(r.iter().next_back(), Some(&7));
         assert_eq!(r.len(), 3);
     }
 }

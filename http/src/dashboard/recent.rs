@@ -159,7 +159,7 @@ impl Recent {
         let n = g.len() - skip;
         let stride = n.div_ceil(max_points.max(1)).max(1);
         let mut out: Vec<EquityPointView> =
-            g.iter().skip(skip).enumerate().filter(|(i, _)| (n - 1 - i) % stride == 0).map(|(_, p)| *p).collect();
+            g.iter().skip(skip).enumerate().filter(|(i, _)| (n - 1 - i).is_multiple_of(stride)).map(|(_, p)| *p).collect();
         out.shrink_to_fit();
         out
     }
