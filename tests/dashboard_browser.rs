@@ -66,7 +66,7 @@ fn the_dashboard_drives_the_engine_in_a_real_browser() {
         "return location.hash === '#/operations/1' && document.querySelector('[data-testid=op-title]')?.dataset.status === 'active'",
     );
 
-    // Orders and markers appear as it trades; the why panel explains an order.
+    // Orders and markers appear as it trades.
     b.wait_js(
         "orders in the table",
         90,
@@ -79,20 +79,17 @@ fn the_dashboard_drives_the_engine_in_a_real_browser() {
     );
     b.wait_js("candles with indicator lines", 30, "return document.querySelector('[data-testid=legend-ema_fast]') !== null");
     b.screenshot("operation");
-    let first_order = b.wait_js(
-        "an order row",
-        10,
-        "const r = document.querySelector('[data-testid^=why-]'); return r ? r.dataset.testid.slice(4) : null",
-    );
-    b.click(&format!("why-{}", first_order.as_str().unwrap_or_default()));
+    // Pause, resume and stop it.
+    b.click("opp-pause");
+    b.wait_js("paused", 15, "return document.querySelector('[data-testid=op-title]').dataset.status === 'paused'");
+    // Paused, it sends no more orders (its last one closed its position): the why panel explains that one.
+    std::thread::sleep(Duration::from_secs(2));
+    b.wait_js("an order's why button pressed", 10, "const r = document.querySelector('[data-testid^=why-]'); if (r) r.click(); return !!r");
     let why = b.wait_text("why-panel", "Why order", 15);
     assert!(why.contains("Risk checks"), "{why}");
     b.screenshot("why");
     b.click("why-close");
 
-    // Pause, resume and stop it.
-    b.click("opp-pause");
-    b.wait_js("paused", 15, "return document.querySelector('[data-testid=op-title]').dataset.status === 'paused'");
     b.click("opp-resume");
     b.wait_js("active again", 15, "return document.querySelector('[data-testid=op-title]').dataset.status === 'active'");
     b.click("opp-stop");
@@ -137,6 +134,26 @@ fn the_dashboard_drives_the_engine_in_a_real_browser() {
     b.wait_text("audit-list", "operation 1", 15);
     b.screenshot("audit");
 
+    // A dropped socket turns the badges red, reconnects by itself and reads everything again.
+    b.js("window.__pinionDropSocket()", json!([]));
+    b.wait_js("the badges red while the socket is down", 10, "return document.querySelector('[data-testid=stale-metric]')?.dataset.state === 'down' || document.querySelector('[data-testid=ws-state]').dataset.state !== 'open'");
+    b.wait_js("the socket back", 30, "return document.querySelector('[data-testid=ws-state]').dataset.state === 'open'");
+    b.wait_js("fresh metrics again", 30, "return document.querySelector('[data-testid=stale-metric]')?.dataset.state === 'fresh'");
+
+    // The theme and time zone are settings kept in the browser.
+    b.click("settings-toggle");
+    b.select("setting-theme", "light");
+    b.select("setting-tz", "local");
+    b.screenshot("light-theme");
+    let kept = b.js(
+        "return [localStorage.getItem('pinion.theme'), localStorage.getItem('pinion.tz'), document.documentElement.dataset.theme]",
+        json!([]),
+    );
+    assert_eq!(kept, json!(["light", "local", "light"]));
+    b.select("setting-theme", "dark");
+    b.select("setting-tz", "utc");
+    b.click("settings-toggle");
+
     // After a reload the equity history is back, with the control actions on it.
     poll("equity history on the server", Duration::from_secs(30), || (s.get_ok("/api/equity").as_array()?.len() >= 3).then_some(()));
     b.goto(&format!("{base}/#/account"));
@@ -146,7 +163,18 @@ fn the_dashboard_drives_the_engine_in_a_real_browser() {
         "return Number((document.querySelector('[data-testid=equity-count]')?.textContent || '0').split(' ')[0]) >= 3",
     );
     b.screenshot("account-after-reload");
-    no_console_errors(&b, "in the session, risk, log and reload steps");
+
+    // The emergency stop asks for the word, then closes everything and stops every operation.
+    b.click("emergency-stop");
+    b.find("confirm-dialog", 10);
+    assert_eq!(b.attr("confirm-ok", "disabled").as_deref(), Some("true"), "disabled until STOP is typed");
+    b.type_into("confirm-input", "STOP");
+    b.click("confirm-ok");
+    b.find("toast-emergency", 30);
+    let ops = s.get_ok("/api/operations");
+    assert!(ops.as_array().is_some_and(|a| a.iter().all(|o| o["status"] == "closed")), "{ops}");
+    assert_eq!(s.get_ok("/account/positions"), json!([]), "every position closed");
+    no_console_errors(&b, "in the session, risk, log, reconnect, settings, reload and emergency steps");
 }
 
 #[test]

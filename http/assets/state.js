@@ -18,3 +18,5 @@ for (const topic of ['status', 'account', 'positions', 'metric']) push.on(topic,
 /** Measured per-update costs (ms) of the views, for the performance figures. */
 export const perf = { updates: [], record(name, ms) { this.updates.push([name, ms]); if (this.updates.length > 5000) this.updates.shift(); } };
 window.__pinionPerf = perf;
+// For the browser tests: drop the socket as a network failure would.
+window.__pinionDropSocket = () => push.ws && push.ws.close();
