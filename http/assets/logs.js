@@ -74,6 +74,16 @@ export function renderAudit(root) {
 }
 
 const fmt = (v) => (v === null || v === undefined ? '–' : typeof v === 'string' ? v : JSON.stringify(v));
+/** `active → paused`, or for two objects only the fields that changed: `per_symbol_limit 1000000 → 1`. */
+function change(a) {
+  const isObj = (v) => v && typeof v === 'object' && !Array.isArray(v);
+  if (isObj(a.old) && isObj(a.new)) {
+    const keys = [...new Set([...Object.keys(a.old), ...Object.keys(a.new)])].filter((k) => JSON.stringify(a.old[k]) !== JSON.stringify(a.new[k]));
+    return keys.length ? keys.map((k) => `${k} ${fmt(a.old[k])} → ${fmt(a.new[k])}`).join('; ') : 'no change';
+  }
+  if (isObj(a.new) && a.new.spec) return `${fmt(a.old)} → ${a.new.status}: ${a.new.spec.strategy_name} on ${a.new.spec.asset}`;
+  return `${fmt(a.old).slice(0, 60)} → ${fmt(a.new).slice(0, 80)}`;
+}
 let auditTimer = null;
 async function drawAudit() {
   auditTimer = null;
@@ -84,7 +94,7 @@ async function drawAudit() {
     if (!el) return;
     el.replaceChildren(rows.length ? table([
       ['When', (a) => time(a.timestamp)], ['Who', (a) => a.actor], ['Action', (a) => a.action], ['Target', (a) => a.target],
-      ['Old → new', (a) => h('span', { title: `${fmt(a.old)} → ${fmt(a.new)}` }, `${fmt(a.old).slice(0, 60)} → ${fmt(a.new).slice(0, 60)}`)],
+      ['Old → new', (a) => h('span', { title: `${fmt(a.old)} → ${fmt(a.new)}`, testid: `audit-change-${a.seq}` }, change(a))],
       ['Detail', (a) => a.detail],
     ], rows, 'audit-table', (a) => `audit-row-${a.seq}`) : h('div.muted', 'No control action yet'));
   } catch { /* next time */ }

@@ -183,3 +183,75 @@ pub fn decision_view(d: &Decision, inst: &Instrument) -> DecisionView {
         risk: RiskVerdictView { passed: d.refused.is_none(), reason: d.refused.map(|r| r.describe().to_string()) },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinion_core::order::{OrderPurpose, RejectReason, Side};
+
+    fn bar(start_s: i64, close_x2: i64) -> Bar {
+        Bar {
+            start_ns: start_s * 1_000_000_000,
+            end_ns: (start_s + 60) * 1_000_000_000,
+            open: 220_000,
+            high: 220_010,
+            low: 219_990,
+            close: close_x2,
+            ticks: 3,
+        }
+    }
+
+    #[test]
+    fn bars_are_oldest_first_with_the_forming_one_last_and_their_indicators() {
+        let inst = Instrument::fx("EUR", "USD");
+        let mut ind = IndicatorValues::default();
+        ind.push("ema_fast", 1.1, true);
+        ind.push("rsi", 55.0, false);
+        let copy = BarsCopy {
+            closed: vec![
+                ChartBar { bar: bar(0, 220_002), indicators: IndicatorValues::default() },
+                ChartBar { bar: bar(60, 220_004), indicators: ind },
+            ],
+            forming: Some((bar(120, 220_006), ind)),
+        };
+        let v = bars_view((7, "EUR-USD", "1 min", true), &inst, &copy, 10);
+        assert_eq!(v.bars.iter().map(|b| (b.time, b.closed)).collect::<Vec<_>>(), vec![(0, true), (60, true), (120, false)]);
+        assert_eq!(v.bars[1].close, 1.10002);
+        assert_eq!(v.bars[1].indicators.get("ema_fast"), Some(&1.1));
+        let names: Vec<(&str, bool)> = v.indicators.iter().map(|i| (i.name.as_str(), i.overlay)).collect();
+        assert_eq!(names, vec![("ema_fast", true), ("rsi", false)]);
+        assert_eq!(
+            bars_view((7, "EUR-USD", "1 min", true), &inst, &copy, 2).bars.first().map(|b| b.time),
+            Some(60),
+            "limit keeps the newest"
+        );
+    }
+
+    #[test]
+    fn a_decision_names_its_trigger_quote_and_risk_verdict() {
+        let inst = Instrument::fx("EUR", "USD");
+        let d = Decision {
+            order_id: 9,
+            purpose: OrderPurpose::Entry,
+            ts_ns: 0,
+            intent: DecisionIntent::Enter(Side::Buy),
+            on_bar_close: true,
+            bar: Some(bar(0, 220_002)),
+            indicators: IndicatorValues::default(),
+            bid: 110_000,
+            ask: 110_002,
+            position_before: -1000,
+            stop: Some(109_900),
+            target: None,
+            entries_allowed: true,
+            refused: Some(RejectReason::PerSymbolLimit),
+        };
+        let v = decision_view(&d, &inst);
+        assert_eq!((v.trigger.as_str(), v.intent.as_str(), v.purpose.as_str()), ("bar_close", "enter BUY", "ENTRY"));
+        assert_eq!((v.bid, v.ask, v.stop, v.position_before), (1.1, 1.10002, Some(1.099), -1000.0));
+        assert!(!v.risk.passed);
+        assert_eq!(v.risk.reason.as_deref(), Some("per_symbol_limit would be exceeded"));
+        let m = decision_view(&Decision { intent: DecisionIntent::Model { action: 0.5 }, refused: None, ..d }, &inst);
+        assert_eq!((m.trigger.as_str(), m.model_action, m.risk.passed), ("model", Some(0.5), true));
+    }
+}
