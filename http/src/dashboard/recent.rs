@@ -5,13 +5,15 @@
 //! Why in memory: each is a bounded tail that the page reads once on load and then follows live over
 //! `/ws`. Log records and equity points are written where their frames are (the logger, the publisher);
 //! audit entries by `changes::apply_outside_engine`, which runs for every committed change, live and on
-//! journal replay, so the trail after a restart holds the changes replayed from the journal. Each
-//! store has its own lock, held only to push or copy.
+//! journal replay. The equity curve (thinned) and the audit trail also travel in each snapshot
+//! ([`Recent::export`], [`Recent::import`]), so both survive a restart; a change replayed from the journal
+//! that the snapshot already held is not recorded twice. Each store has its own lock, held only to push
+//! or copy.
 
 use pinion_core::change::Change;
 use pinion_core::events::OperationAction;
 use pinion_core::time::format_iso;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -22,6 +24,8 @@ pub const LOG_CAPACITY: usize = 5000;
 pub const AUDIT_CAPACITY: usize = 2000;
 /// Equity points kept: 24 hours at one a second.
 pub const EQUITY_CAPACITY: usize = 86_400;
+/// Equity points a snapshot keeps (the curve thinned evenly).
+pub const SAVED_EQUITY_POINTS: usize = 5000;
 
 /// One log record as the `log` frame carries it, plus its target.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -39,7 +43,7 @@ pub struct LogRecordView {
 }
 
 /// One control action (an operator's change, or one the engine made) with what it changed.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEntryView {
     /// Increasing number of the entry since start.
     pub seq: u64,
@@ -60,7 +64,7 @@ pub struct AuditEntryView {
 }
 
 /// One point of the account's equity curve.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EquityPointView {
     /// Feed time, epoch seconds (for charts).
     pub time: f64,
@@ -83,6 +87,9 @@ struct AuditState {
     risk: Option<Value>,
     session: Option<Value>,
     session_state: Option<&'static str>,
+    /// The newest entry that came from a snapshot (0: none): a change replayed from the journal that
+    /// the snapshot already held is recognized among those entries only.
+    restored: u64,
 }
 
 /// The three bounded stores.
@@ -210,10 +217,18 @@ impl Recent {
             #[allow(unreachable_patterns)]
             _ => ("engine", "engine".into(), Value::Null, Value::Null),
         };
+        let timestamp = format_iso(now_ns);
+        // Replayed from the journal after a snapshot that already held it: not twice.
+        let restored = g.restored;
+        if restored > 0
+            && g.entries.iter().filter(|e| e.seq <= restored).any(|e| e.timestamp == timestamp && e.detail == detail && e.target == target)
+        {
+            return;
+        }
         g.seq += 1;
         let e = AuditEntryView {
             seq: g.seq,
-            timestamp: format_iso(now_ns),
+            timestamp,
             actor: actor.into(),
             action: change.name().to_string(),
             target,
@@ -222,6 +237,52 @@ impl Recent {
             detail: detail.to_string(),
         };
         bounded_push(&mut g.entries, AUDIT_CAPACITY, e);
+    }
+
+    /// What a snapshot keeps: the equity curve thinned to [`SAVED_EQUITY_POINTS`] and the audit trail.
+    pub fn export(&self) -> Value {
+        let equity = self.equity(EQUITY_CAPACITY, SAVED_EQUITY_POINTS);
+        let audit: Vec<AuditEntryView> = self.audit.lock().unwrap_or_else(|p| p.into_inner()).entries.iter().cloned().collect();
+        json!({ "equity": equity, "audit": audit })
+    }
+
+    /// Replaces the equity curve and the audit trail with a snapshot's (see [`export`](Self::export)),
+    /// and derives from the trail what later entries compare against (statuses, limits, session).
+    pub fn import(&self, v: &Value) -> Result<(), String> {
+        let equity: Vec<EquityPointView> = serde_json::from_value(v["equity"].clone()).map_err(|e| format!("dashboard equity: {e}"))?;
+        let audit: Vec<AuditEntryView> = serde_json::from_value(v["audit"].clone()).map_err(|e| format!("dashboard audit: {e}"))?;
+        *self.equity.lock().unwrap_or_else(|p| p.into_inner()) = equity.into_iter().collect();
+        let mut g = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        g.seq = audit.iter().map(|e| e.seq).max().unwrap_or(0);
+        g.restored = g.seq;
+        for e in &audit {
+            let op = e.target.strip_prefix("operation ").and_then(|id| id.parse::<u64>().ok());
+            match (e.action.as_str(), op, &e.new) {
+                ("operation_created", Some(id), _) => {
+                    g.status.insert(id, "active");
+                }
+                (_, Some(id), Value::String(s)) => {
+                    let s: &'static str = match s.as_str() {
+                        "paused" => "paused",
+                        "closed" => "closed",
+                        _ => "active",
+                    };
+                    g.status.insert(id, s);
+                }
+                ("risk_updated", _, new) => g.risk = Some(new.clone()),
+                ("session_configured", _, new) => g.session = Some(new.clone()),
+                (a, _, _) if a.starts_with("session_") => {
+                    g.session_state = Some(match &e.new {
+                        Value::String(s) if s == "running" => "running",
+                        Value::String(_) => "stopped",
+                        _ => "failed",
+                    })
+                }
+                _ => {}
+            }
+        }
+        g.entries = audit.into_iter().collect();
+        Ok(())
     }
 
     /// The newest `limit` control actions, newest first.
@@ -276,5 +337,24 @@ mod tests {
         assert_eq!((e[1].old.clone(), e[1].new.clone()), (json!("paused"), json!("active")));
         assert_eq!(e[0].old, json!({ "max_concurrent_positions": 10 }));
         assert_eq!(e[0].actor, "operator");
+    }
+
+    #[test]
+    fn a_snapshot_carries_the_curve_and_the_trail() {
+        let r = Recent::new(None);
+        r.equity_point(EquityPointView { time: 1.0, equity: 5.0, balance: 5.0, unrealized: 0.0, drawdown: 0.0 });
+        let life = |action| Change::OperationLifecycle { op_id: 3, book: BookId(1), action };
+        r.audit(&life(OperationAction::Pause), 1, "operation 3 paused");
+        let back = Recent::new(None);
+        back.import(&r.export()).expect("imports");
+        assert_eq!(back.equity(10, 10).len(), 1);
+        assert_eq!(back.audit_entries(10), r.audit_entries(10));
+        // Replayed from the journal after the snapshot that held it: not twice; a new one is recorded.
+        back.audit(&life(OperationAction::Pause), 1, "operation 3 paused");
+        assert_eq!(back.audit_entries(10).len(), 1);
+        back.audit(&life(OperationAction::Resume), 2, "operation 3 resumed");
+        let e = back.audit_entries(10);
+        assert_eq!((e[0].seq, e[0].old.clone()), (2, json!("paused")), "the status came back with the trail");
+        assert!(back.import(&json!({ "equity": 3 })).is_err());
     }
 }
