@@ -79,16 +79,23 @@ export function initHeader() {
 
 async function emergencyStop() {
   const ok = await confirmAction('Emergency stop',
-    'Closes every open position at market, stops every operation, then stops the session. This cannot be undone.', 'STOP');
+    'Stops every operation (closing its positions at market), then stops the session. This cannot be undone.', 'STOP');
   if (!ok) return;
   const failures = [];
+  let left = [];
   try {
     const ops = await get('/api/operations?limit=1000');
     for (const op of ops.filter((o) => o.status !== 'closed')) {
       try { await del(`/api/operations/${op.id}`); } catch (e) { if (!(e instanceof ApiError && e.status === 409)) failures.push(`operation ${op.id}: ${e.detail}`); }
     }
-    try { await post('/session/stop', {}); } catch (e) { if (e.status !== 409) failures.push(`session: ${e.detail}`); }
+    try {
+      const stopped = await post('/session/stop', {});
+      left = stopped?.open_positions || [];
+    } catch (e) { if (e.status !== 409) failures.push(`session: ${e.detail}`); }
   } catch (e) { failures.push(e.detail || e.message); }
   if (failures.length) toast('error', 'Emergency stop incomplete', failures.join('; '));
-  else toast('warn', 'Emergency stop done', 'every position closed, every operation and the session stopped', 'toast-emergency');
+  else if (left.length) {
+    // The session API stops the model but has no call that closes its positions: say so.
+    toast('warn', 'Emergency stop done', `operations stopped and closed, session stopped; the session still holds ${left.map((p) => `${p.units} ${p.instrument}`).join(', ')} with its stop-loss and take-profit`, 'toast-emergency');
+  } else toast('warn', 'Emergency stop done', 'every operation stopped with its positions closed, the session stopped', 'toast-emergency');
 }
