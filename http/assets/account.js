@@ -65,11 +65,17 @@ function setData() {
   balSeries.setData(points.map((p) => ({ time: chartTime(p.t), value: p.balance })));
   ddSeries.setData(points.map((p) => ({ time: chartTime(p.t), value: -p.drawdown * 100 })));
   setMarkers();
-  chart.timeScale().fitContent();
-  // The chart sizes itself on the next frame: fit again once it has its width.
-  requestAnimationFrame(() => chart && chart.timeScale().fitContent());
+  fit();
   perf.record('equity-setData', performance.now() - t0);
   tid('equity-count').textContent = `${points.length} points`;
+}
+
+/** Fits the whole curve in view. The chart sizes itself (autoSize) a little after it is built, so this is
+ * repeated once it has its width; while the curve is short, every update keeps it fitted. */
+function fit() {
+  if (!chart) return;
+  chart.timeScale().fitContent();
+  setTimeout(() => chart && chart.timeScale().fitContent(), 150);
 }
 
 /** Control actions as markers, each on the equity point at or before it. */
@@ -90,7 +96,9 @@ function setMarkers() {
 function label(a) {
   const who = a.target.replace('operation ', 'op ');
   const what = typeof a.new === 'string' ? a.new : a.new && a.new.status ? 'created' : a.new && a.new.state ? a.new.state : '';
-  return a.action === 'risk_updated' ? 'risk' : `${who} ${what}`.trim();
+  if (a.action === 'risk_updated') return 'risk';
+  if (a.action === 'session_configured') return 'session configured';
+  return `${who} ${what}`.trim();
 }
 
 export async function loadEquity() {
@@ -125,6 +133,7 @@ function onMetric(m) {
     balSeries.update({ time: chartTime(t), value: p.balance });
     ddSeries.update({ time: chartTime(t), value: -p.drawdown * 100 });
     tid('equity-count').textContent = `${points.length} points`;
+    if (points.length < 600) chart.timeScale().fitContent();
   }
   perf.record('equity-update', performance.now() - t0);
 }
