@@ -52,7 +52,15 @@ static LOG_FRAMES: OnceLock<(Broadcaster, Arc<ReadModel>)> = OnceLock::new();
 pub fn log_to_ws(record: &log::Record) {
     if let Some((b, read)) = LOG_FRAMES.get() {
         if record.target().starts_with("pinion") {
-            if let Ok(f) = pinion_http::logs::log_frame(record.level(), &record.args().to_string(), read.feed_now_ns()) {
+            let message = record.args().to_string();
+            let now = read.feed_now_ns();
+            let ts = if now > 0 {
+                now
+            } else {
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+            };
+            read.recent.log(record.level(), record.target(), &message, ts);
+            if let Ok(f) = pinion_http::logs::log_frame(record.level(), &message, now) {
                 b.send(f);
             }
         }

@@ -42,6 +42,9 @@ pub struct SnapshotDoc {
     pub read: Value,
     /// The session API's settings (`SessionApi::export_settings`).
     pub settings: Value,
+    /// The dashboard's equity curve and audit trail (`Recent::export`); absent in older snapshots.
+    #[serde(default)]
+    pub dashboard: Value,
 }
 
 /// Where a restored snapshot left the server.
@@ -110,6 +113,11 @@ pub fn restore_newest(
         }
         if let Err(e) = session.import_settings(&doc.settings) {
             log::warn!("snapshot at journal seq {seq}: session settings not restored: {e}");
+        }
+        if !doc.dashboard.is_null() {
+            if let Err(e) = app.read.recent.import(&doc.dashboard) {
+                log::warn!("snapshot at journal seq {seq}: the dashboard's equity curve and audit trail not restored: {e}");
+            }
         }
         return Ok(Some((engine, restored)));
     }
@@ -192,6 +200,7 @@ fn write_quiet_timed(
         engine: engine_state,
         read: app.read.read().export_state(),
         settings: session.export_settings(),
+        dashboard: app.read.recent.export(),
     };
     let (path, len) = write(dir, journal, &doc)?;
     let ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -240,7 +249,8 @@ pub fn take_running(
     // The journal's durable point must reach the snapshot's, or a restart without this snapshot would
     // recover (and apply recovery modes) at an earlier tick than a restart from it.
     crate::durable::mark_progress(journal, engine_state.ticks, engine_state.now_ns)?;
-    let doc = SnapshotDoc { version: SNAPSHOT_DOC_VERSION, journal_seq, engine: engine_state, read, settings };
+    let dashboard = app.read.recent.export();
+    let doc = SnapshotDoc { version: SNAPSHOT_DOC_VERSION, journal_seq, engine: engine_state, read, settings, dashboard };
     write(dir, journal, &doc).map(|(path, len)| Some((path, len, core_time)))
 }
 

@@ -275,6 +275,15 @@ fn browsers_content_types_and_the_http_details() {
     assert_eq!(upgrade(&s, &format!("/ws?token={TOKEN}"), &[("Origin", APP)]).0, 101);
     assert_eq!(upgrade(&s, "/ws", &[("Authorization", "bearer s3cret")]).0, 101);
     assert_eq!(upgrade(&s, "/ws?token=wrong", &[("Origin", APP)]).0, 401);
+    // The dashboard's own origin (the literal address it was served from, the request's Host) is
+    // allowed without being listed; another port on that address is not.
+    let own = format!("http://{}", s.addr);
+    assert_eq!(upgrade(&s, &format!("/ws?token={TOKEN}"), &[("Origin", own.as_str())]).0, 101);
+    let r = s.request_with("POST", "/risk/update", &[("Origin", own.as_str()), JSON, BEARER], br#"{"max_concurrent_positions": 7}"#);
+    assert_eq!(r.status, 200, "a state change from the page's own origin: {}", r.text);
+    let other_port = format!("http://127.0.0.1:{}", s.addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(1) ^ 1);
+    let r = s.request_with("POST", "/risk/update", &[("Origin", other_port.as_str()), JSON, BEARER], b"{}");
+    assert_eq!(r.status, 403, "another port is another origin: {}", r.text);
 
     // State changes need JSON: POST always, DELETE when it has a body.
     let pause = format!("/api/operations/{id}/pause");

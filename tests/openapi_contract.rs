@@ -126,10 +126,22 @@ fn every_response_matches_its_openapi_schema() {
         ("/api/operations/{id}/orders", format!("/api/operations/{id}/orders?limit=2&offset=1")),
         ("/api/operations/{id}", "/api/operations/999999".to_string()),
         ("/api/operations", "/api/operations?status=bogus".to_string()),
+        ("/api/operations/{id}/bars", format!("/api/operations/{id}/bars?bar_size=1%20min&limit=5")),
+        ("/api/operations/{id}/bars", format!("/api/operations/{id}/bars?bar_size=1%20hour")),
+        ("/api/operations/{id}/decisions", format!("/api/operations/{id}/decisions?limit=3")),
+        ("/api/logs", "/api/logs?level=warn&q=operation&limit=5".to_string()),
+        ("/api/logs", "/api/logs?level=loud".to_string()),
+        ("/api/equity", "/api/equity?limit=10&max_points=3".to_string()),
+        ("/api/audit", "/api/audit?limit=2".to_string()),
     ]);
     for (template, url) in &gets {
         let r = call(&s, &doc, "GET", template, url, None);
-        assert!(r.status == 200 || url.contains("999999") || url.contains("bogus"), "GET {url}: {}", r.text);
+        let refused = url.contains("999999") || url.contains("bogus") || url.contains("loud") || url.contains("1%20hour");
+        assert!(r.status == 200 || refused, "GET {url}: {}", r.text);
+        if refused && r.status == 400 {
+            let field = ["status", "level", "bar_size"].into_iter().find(|f| r.detail().starts_with(&format!("{f}: ")));
+            assert!(field.is_some(), "a 400 names its field: {}", r.text);
+        }
         eprintln!("GET {url} -> {} ok", r.status);
     }
     assert!(gets.len() >= 25, "only {} GETs", gets.len());
@@ -139,7 +151,21 @@ fn every_response_matches_its_openapi_schema() {
     assert_eq!(metrics.header("Content-Type").map(str::to_string), declared, "/metrics answers the type it documents");
 
     // POST routes with valid bodies.
+    // The dashboard's reads: bars with indicator values, an order's decision context, the control
+    // actions (old -> new) and the equity curve.
+    let bars = call(&s, &doc, "GET", "/api/operations/{id}/bars", &format!("/api/operations/{id}/bars"), None).json();
+    assert!(bars["bars"].as_array().is_some_and(|b| b.len() > 1), "{bars}");
+    assert!(bars["bars"].as_array().into_iter().flatten().any(|b| b["indicators"]["ema_fast"].is_number()), "{bars}");
+    let orders = s.get_ok(&format!("/api/operations/{id}/orders?limit=1"));
+    let oid = orders[0]["id"].as_u64().expect("an order id");
+    let url = format!("/api/operations/{id}/decisions?order_id={oid}");
+    let why = call(&s, &doc, "GET", "/api/operations/{id}/decisions", &url, None).json();
+    assert_eq!(why[0]["order_id"], json!(oid), "{why}");
     let r = call(&s, &doc, "POST", "/risk/update", "/risk/update", Some(&json!({ "max_concurrent_positions": 20 })));
+    let audit = call(&s, &doc, "GET", "/api/audit", "/api/audit", None).json();
+    assert_eq!(audit[0]["action"], "risk_updated", "{audit}");
+    assert_eq!(audit[0]["new"]["max_concurrent_positions"], 20, "{audit}");
+    assert!(audit[0]["old"]["max_concurrent_positions"].is_number(), "{audit}");
     assert_eq!(r.status, 200, "{}", r.text);
     let cfg =
         json!({ "symbols": SYMBOLS, "model_path": "example", "target_capital_usd": 50_000.0, "risk": { "max_risk_per_trade_percent": 2 } });
@@ -301,6 +327,11 @@ fn openapi_document_matches_the_routes_both_ways() {
         ("/ws", "get"),
         ("/metrics", "get"),
         ("/api/latency", "get"),
+        ("/api/operations/{id}/bars", "get"),
+        ("/api/operations/{id}/decisions", "get"),
+        ("/api/logs", "get"),
+        ("/api/audit", "get"),
+        ("/api/equity", "get"),
     ];
     for (path, method) in known {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is answered but not in the OpenAPI document");

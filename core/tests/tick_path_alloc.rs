@@ -5,7 +5,9 @@
 //! The live server's telemetry is attached and every tick is stamped as a feed stamps it, so the core's
 //! hop recording (per-instrument counts, `ring_to_tick`, `tick_to_intent`, ...) and the flush stamps of
 //! the event sink are measured too, and so is the cache warming a spinning core does between ticks;
-//! and each recording primitive is then called alone, many times.
+//! and each recording primitive is then called alone, many times. The dashboard's rings (closed bars
+//! with indicator values, the decision context of each order) are written on that path as well and
+//! must not allocate either.
 
 use pinion_core::bars::BarSize;
 use pinion_core::broker::PaperConfig;
@@ -138,6 +140,15 @@ fn ticks_without_orders_allocate_nothing() {
     for hop in [Hop::TickToIntent, Hop::IntentToOrder, Hop::OrderToReport] {
         assert!(telemetry.hop(hop).snapshot().count() > 0, "{hop:?} never recorded");
     }
+    // The dashboard's rings were written on the measured path: bars with indicator values as bars
+    // closed, and a decision context for orders (their ticks are the ones that may allocate).
+    let ema_book = &e.books()[0];
+    assert_eq!(ema_book.chart[0].len(), pinion_core::engine::chart::CHART_BARS, "the 1-minute chart ring is full");
+    assert!(ema_book.chart[0].iter().any(|c| !c.indicators.is_empty()), "indicator values recorded with the bars");
+    assert!(!ema_book.chart[2].is_empty(), "hourly bars recorded too");
+    let d = ema_book.decisions.iter().last().expect("a decision recorded for an order");
+    assert!(ema_book.decision(d.order_id).is_some());
+    assert!(d.indicators.as_slice().iter().any(|(n, ..)| *n == "ema_fast"), "{d:?}");
 }
 
 #[test]

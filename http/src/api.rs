@@ -10,11 +10,13 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub headers: Vec<(&'static str, String)>,
+    /// A body sent as these bytes instead of `body` (the dashboard's static files; set Content-Type).
+    pub raw: Option<&'static [u8]>,
 }
 
 impl Reply {
     pub fn new(status: u16, body: Value) -> Reply {
-        Reply { status, body, headers: Vec::new() }
+        Reply { status, body, headers: Vec::new(), raw: None }
     }
     pub fn ok(body: Value) -> Reply {
         Reply::new(200, body)
@@ -82,6 +84,10 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The `Accept-Encoding` header (the dashboard's assets are answered gzipped when it allows).
+    pub accept_encoding: Option<String>,
+    /// The `If-None-Match` header (a matching ETag is answered 304).
+    pub if_none_match: Option<String>,
 }
 
 fn percent_decode(s: &str) -> String {

@@ -32,6 +32,28 @@ pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     allowed.iter().any(|a| a.eq_ignore_ascii_case(o))
 }
 
+/// True when `origin` is the origin of the page this server itself serves: `http(s)://` plus the
+/// request's `Host`, and that host is `localhost` or a literal IP address (IPv4, or IPv6 in brackets).
+/// A host name is not trusted this way (DNS rebinding could point a foreign page's name at this server);
+/// list it in `allowed_origins` instead.
+pub fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else { return false };
+    let o = origin.trim().trim_end_matches('/');
+    let Some(rest) = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")) else { return false };
+    if !rest.eq_ignore_ascii_case(host) {
+        return false;
+    }
+    let name = match host.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split_once(']')
+                .is_some_and(|(a, port)| a.parse::<std::net::Ipv6Addr>().is_ok() && (port.is_empty() || port.starts_with(':')))
+        }
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
 /// True for the methods that change state.
 pub fn is_state_changing(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
@@ -105,6 +127,17 @@ mod tests {
         assert!(!origin_allowed(&allowed(), "http://app.example.com"));
         assert!(!origin_allowed(&allowed(), "null"));
         assert!(!origin_allowed(&[], "http://localhost:3000"));
+    }
+
+    #[test]
+    fn the_page_own_origin_is_its_host_on_literal_addresses_only() {
+        assert!(same_origin("http://127.0.0.1:8000", Some("127.0.0.1:8000")));
+        assert!(same_origin("http://localhost:8000/", Some("LOCALHOST:8000")));
+        assert!(same_origin("http://[::1]:8000", Some("[::1]:8000")));
+        assert!(!same_origin("http://127.0.0.1:8001", Some("127.0.0.1:8000")), "another port");
+        assert!(!same_origin("http://evil.example:8000", Some("evil.example:8000")), "a host name may be rebound");
+        assert!(!same_origin("http://127.0.0.1:8000", None));
+        assert!(!same_origin("null", Some("127.0.0.1:8000")));
     }
 
     #[test]

@@ -76,7 +76,9 @@ pub fn apply_outside_engine(app: &App, c: &Committed) {
     for p in &app.extensions.providers {
         p.on_change(app, c);
     }
-    log::info!(target: CONTROL_TARGET, "{}", describe(&c.change));
+    let line = describe(&c.change);
+    app.read.recent.audit(&c.change, c.applied.now_ns, &line);
+    log::info!(target: CONTROL_TARGET, "{line}");
 }
 
 /// The log message of a control action (what changed, naming the operation).

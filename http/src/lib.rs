@@ -8,6 +8,7 @@ pub mod app;
 pub mod bodies;
 pub mod browser;
 pub mod changes;
+pub mod dashboard;
 pub mod extensions;
 pub mod front;
 pub mod history_pages;

@@ -55,7 +55,7 @@ pub const ROUTES: &[(&str, &str, &str, u16)] = &[
 /// Every (path, method) the server answers, extensions included.
 pub fn all_routes(app: &App) -> Vec<(String, String, String, u16)> {
     let mut v: Vec<(String, String, String, u16)> =
-        ROUTES.iter().map(|(p, m, s, c)| (p.to_string(), m.to_string(), s.to_string(), *c)).collect();
+        ROUTES.iter().chain(crate::dashboard::ROUTES).map(|(p, m, s, c)| (p.to_string(), m.to_string(), s.to_string(), *c)).collect();
     for p in &app.extensions.providers {
         for (path, method, summary) in p.describe() {
             let code = if method == "post" && path == "/session/start" { 202 } else { 200 };
@@ -241,6 +241,7 @@ fn builtin_schemas(s: &mut Schemas) {
         .response::<StatsView>("/api/operations/{id}/stats", "get")
         .response::<OverallStatsView>("/api/stats/overall", "get")
         .response::<crate::metrics::LatencyView>("/api/latency", "get");
+    crate::dashboard::schemas(s);
     let status = json!({ "type": "string", "enum": ["active", "paused", "closed", "error"] });
     s.query("/api/operations", "get", "status", "Only operations with this status", status);
     for p in [

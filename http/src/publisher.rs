@@ -196,6 +196,13 @@ pub fn start(
             if ws.is_some() && last_account.elapsed() >= cfg.account_every {
                 last_account = Instant::now();
                 let s = read.read();
+                read.recent.equity_point(crate::dashboard::recent::EquityPointView {
+                    time: s.account.ts_ns.max(s.now_ns) as f64 / 1e9,
+                    equity: s.account.nav().as_f64(),
+                    balance: s.account.balance.as_f64(),
+                    unrealized: s.account.unrealized.as_f64(),
+                    drawdown: crate::views::round_dp(s.equity.drawdown(), 6),
+                });
                 send(Topic::Account, &account_data_with(&s, cfg.live.as_deref()));
                 let mut metric = metric_data(&s);
                 if let Some(p) = &probe {

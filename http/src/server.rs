@@ -111,7 +111,8 @@ fn respond(rq: tiny_http::Request, reply: Reply) {
     // A reply that sets its own Content-Type carries its body as text (`/metrics`), not as JSON.
     let own_type = reply.header("Content-Type").is_some();
     let body = match (reply.status, &reply.body) {
-        (204, _) => Vec::new(),
+        (204 | 304, _) => Vec::new(),
+        _ if reply.raw.is_some() => reply.raw.unwrap_or_default().to_vec(),
         (_, serde_json::Value::String(text)) if own_type => text.as_bytes().to_vec(),
         _ => serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec()),
     };
@@ -122,7 +123,7 @@ fn respond(rq: tiny_http::Request, reply: Reply) {
         Ok(h) => resp.add_header(h),
         Err(()) => log::warn!("header {name} not sent: its value is not valid"),
     };
-    if reply.status != 204 && !own_type {
+    if !matches!(reply.status, 204 | 304) && !own_type {
         add("Content-Type", "application/json");
     }
     if reply.status == 401 {
@@ -149,7 +150,17 @@ fn handle(app: &App, mut rq: tiny_http::Request) {
     let method = rq.method().as_str().to_ascii_uppercase();
     let timer = crate::metrics::request_timer(app, &method, &path);
     let origin = header(&rq, "Origin");
-    let allowed = &app.config.allowed_origins;
+    // The dashboard's own origin (the request's Host, when it names a loopback or literal address) is
+    // allowed like a configured one.
+    let host = header(&rq, "Host");
+    let own;
+    let allowed = match origin.as_deref().filter(|o| browser::same_origin(o, host.as_deref())) {
+        Some(o) => {
+            own = [app.config.allowed_origins.as_slice(), &[o.trim().to_string()]].concat();
+            &own
+        }
+        None => &app.config.allowed_origins,
+    };
     let answer = |rq, reply: Reply| {
         let status = reply.status;
         respond(rq, browser::with_cors(reply, allowed, origin.as_deref()));
@@ -169,7 +180,7 @@ fn handle(app: &App, mut rq: tiny_http::Request) {
         };
         return answer(rq, reply);
     }
-    if path != "/health" && !authorized(app, header(&rq, "Authorization").as_deref()) {
+    if path != "/health" && !crate::dashboard::assets::is_public(&path) && !authorized(app, header(&rq, "Authorization").as_deref()) {
         return answer(rq, ApiError::new(401, "missing or invalid bearer token (Authorization: Bearer <token>)").into_reply());
     }
     let limit = app.config.max_body_bytes;
@@ -180,7 +191,15 @@ fn handle(app: &App, mut rq: tiny_http::Request) {
     if body.len() > limit {
         return answer(rq, ApiError::new(413, format!("request body too large: limit is {limit} bytes")).into_reply());
     }
-    let req = Request { method, path, query, content_type: header(&rq, "Content-Type"), body };
+    let req = Request {
+        method,
+        path,
+        query,
+        content_type: header(&rq, "Content-Type"),
+        body,
+        accept_encoding: header(&rq, "Accept-Encoding"),
+        if_none_match: header(&rq, "If-None-Match"),
+    };
     let reply = catch_unwind(AssertUnwindSafe(|| dispatch(app, &req))).unwrap_or_else(|e| {
         let msg = panic_message(e.as_ref());
         log::error!("panic while handling {} {}: {msg}", req.method, req.path);
@@ -201,6 +220,9 @@ pub fn dispatch(app: &App, req: &Request) -> Reply {
         let get = Request { method: "GET".into(), ..req.clone() };
         return dispatch(app, &get);
     }
+    if let Some(page) = crate::dashboard::assets::route(req) {
+        return page;
+    }
     let allow = crate::openapi::allow(app, &req.path);
     if req.method == "OPTIONS" {
         return match allow {
@@ -216,6 +238,8 @@ pub fn dispatch(app: &App, req: &Request) -> Reply {
     let result = if req.path == "/api/openapi.json" && req.method == "GET" {
         Some(Ok(Reply::ok(crate::openapi::document(app))))
     } else if let Some(r) = crate::metrics::route(app, req) {
+        Some(r)
+    } else if let Some(r) = crate::dashboard::route(app, req) {
         Some(r)
     } else if req.path.starts_with("/api/") {
         crate::operations::route(app, req)

@@ -1,6 +1,7 @@
 //! A book: one strategy instance trading one instrument (an operation, or the session), with its bars,
 //! protective-order rules, sizing and capital.
 
+use super::chart::{ChartBar, Decision, Ring, CHART_BARS, DECISIONS};
 use crate::bars::{Bar, BarAggregator, BarSize};
 use crate::events::BookStatus;
 use crate::fixed::Money;
@@ -118,6 +119,11 @@ pub struct Book {
     /// Closed bars of the current tick, delivered after aggregation (capacity reserved up front).
     pub(crate) closed: Vec<(usize, Bar)>,
     pub(crate) intents: Intents,
+    /// The latest closed bars of each bar size (indexed like `bars`), with the strategy's indicator
+    /// values on the primary size (the dashboard's chart).
+    pub chart: Vec<Ring<ChartBar>>,
+    /// The decision context of the book's latest orders (the dashboard's "why" panel).
+    pub decisions: Ring<Decision>,
 }
 
 impl Book {
@@ -141,7 +147,14 @@ impl Book {
             entry_blocked: false,
             closed: Vec::with_capacity(n * 2 + 2),
             intents: Intents::default(),
+            chart: (0..n).map(|_| Ring::new(CHART_BARS)).collect(),
+            decisions: Ring::new(DECISIONS),
         }
+    }
+
+    /// The decision context recorded when order `id` was sent, if still held.
+    pub fn decision(&self, id: crate::order::OrderId) -> Option<&Decision> {
+        self.decisions.iter().rev().find(|d| d.order_id == id)
     }
 
     /// Initial capital plus realized P&L minus commission.

@@ -5,6 +5,7 @@
 pub mod book;
 mod capital;
 mod changes;
+pub mod chart;
 pub mod event_ring;
 mod latency;
 pub mod pipeline;
@@ -517,6 +518,13 @@ impl Engine {
                 intents: &mut book.intents,
             };
             book.strategy.on_bar(i, &bar, &mut ctx);
+            let mut indicators = crate::strategy::IndicatorValues::default();
+            if i == book.primary {
+                book.strategy.indicators(&mut indicators);
+            }
+            if let Some(ring) = book.chart.get_mut(i) {
+                ring.push(chart::ChartBar { bar, indicators });
+            }
         }
         if let Some(t) = tick {
             let mut ctx = StrategyContext {
@@ -542,10 +550,14 @@ impl Engine {
             return;
         }
         let n = self.books[b].intents.len();
+        // Bar strategies decide when a primary bar closes; tick strategies on any tick.
+        let on_bar_close = self.books[b].closed.iter().any(|(i, _)| *i == self.books[b].primary);
         for k in 0..n {
             let Some(intent) = self.books[b].intents.get(k) else { continue };
             let id = BookId(b as u32);
             let inst = self.books[b].instrument;
+            let from = self.events.len();
+            let position_before = self.broker.net_quantity(id, inst);
             match intent {
                 Intent::Close => {
                     let _ = self.broker.close_position(id, inst, OrderPurpose::Exit, self.now_ns, &mut self.events);
@@ -557,6 +569,13 @@ impl Engine {
                     }
                 }
             }
+            if self.events.len() > from {
+                let what = match intent {
+                    Intent::Close => chart::DecisionIntent::Close,
+                    Intent::Enter { side, .. } => chart::DecisionIntent::Enter(side),
+                };
+                self.record_decision(b, inst, from, what, on_bar_close, position_before);
+            }
             // An order now at the external venue changes the position only when it reports: the
             // rest (a reversal's entry after its close) waits for that, else it would be checked
             // against the position about to close. The strategy asks again on the next ticks.
@@ -565,6 +584,34 @@ impl Engine {
             }
         }
         self.books[b].intents.clear();
+    }
+
+    /// Records the decision context of the orders `book` sent from `events[from..]` (see [`chart`]).
+    pub(crate) fn record_decision(
+        &mut self,
+        b: usize,
+        inst: InstrumentId,
+        from: usize,
+        intent: chart::DecisionIntent,
+        on_bar_close: bool,
+        position_before: i64,
+    ) {
+        let book = &mut self.books[b];
+        let mut indicators = crate::strategy::IndicatorValues::default();
+        book.strategy.indicators(&mut indicators);
+        let q = self.broker.quote(inst);
+        let base = chart::DecisionBase {
+            ts_ns: self.now_ns,
+            intent,
+            on_bar_close,
+            bar: if inst == book.instrument { book.bars.last_closed(book.primary).copied() } else { None },
+            indicators,
+            bid: q.bid,
+            ask: q.ask,
+            position_before,
+            entries_allowed: book.status == BookStatus::Active,
+        };
+        chart::record(&mut book.decisions, BookId(b as u32), &self.events[from..], base);
     }
 
     /// Sizes, protects and sends an entry. Rejections are published as REJECTED orders.

@@ -298,8 +298,13 @@ impl Engine {
             for slot in 0..s.symbols.len() {
                 if s.mask[slot] > 0.0 {
                     let inst = s.symbols[slot];
-                    let target = s.actions[slot].clamp(-1.0, 1.0) as f64 * per_symbol_cap;
+                    let action = s.actions[slot].clamp(-1.0, 1.0);
+                    let target = action as f64 * per_symbol_cap;
+                    let (from, before) = (self.events.len(), self.broker.net_quantity(s.book, inst));
                     self.rebalance(s.book, inst, target);
+                    if self.events.len() > from && (s.book.0 as usize) < self.books.len() {
+                        self.record_decision(s.book.0 as usize, inst, from, super::chart::DecisionIntent::Model { action }, true, before);
+                    }
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! previous `lookback` bars plus `multiplier * ATR`, short on the mirror break below the lowest low;
 //! an opposite breakout reverses the position.
 
-use super::{check_period, check_range_f64, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, IndicatorValues, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::atr::Atr;
 use crate::order::Side;
@@ -46,6 +46,16 @@ impl Strategy for AtrBreakout {
 
     fn name(&self) -> &'static str {
         "ATRBreakout"
+    }
+
+    fn indicators(&self, out: &mut IndicatorValues) {
+        if self.seen >= self.cfg.lookback && self.atr.is_ready() {
+            let hh = self.highs.iter().copied().fold(f64::MIN, f64::max);
+            let ll = self.lows.iter().copied().fold(f64::MAX, f64::min);
+            let band = self.cfg.multiplier * self.atr.value();
+            out.push("breakout_high", hh + band, true);
+            out.push("breakout_low", ll - band, true);
+        }
     }
 
     fn on_bar(&mut self, size_index: usize, bar: &Bar, ctx: &mut StrategyContext) {

@@ -1,7 +1,7 @@
 //! `BollingerBandsMeanReversion`: on primary bar closes, buy a close below the lower band, sell a close
 //! above the upper band, and exit when price returns to the middle band.
 
-use super::{check_period, check_range_f64, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, IndicatorValues, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::bollinger::Bollinger;
 use crate::order::Side;
@@ -39,6 +39,15 @@ impl Strategy for BollingerReversion {
 
     fn name(&self) -> &'static str {
         "BollingerBandsMeanReversion"
+    }
+
+    fn indicators(&self, out: &mut IndicatorValues) {
+        if self.bands.is_ready() {
+            let b = self.bands.value();
+            out.push("bb_upper", b.upper, true);
+            out.push("bb_middle", b.middle, true);
+            out.push("bb_lower", b.lower, true);
+        }
     }
 
     fn on_bar(&mut self, size_index: usize, bar: &Bar, ctx: &mut StrategyContext) {

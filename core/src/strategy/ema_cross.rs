@@ -1,7 +1,7 @@
 //! `ema_cross`: a tick-level fast/slow EMA crossover that is always in the market once both EMAs are
 //! ready, long when fast >= slow and short otherwise, reversing with two market orders.
 
-use super::{check_period, size_to_quantity, Strategy, StrategyContext, StrategyError};
+use super::{check_period, size_to_quantity, IndicatorValues, Strategy, StrategyContext, StrategyError};
 use crate::fixed::Quantity;
 use crate::indicators::ema::Ema;
 use crate::instrument::Instrument;
@@ -55,6 +55,13 @@ impl Strategy for EmaCross {
 
     fn name(&self) -> &'static str {
         "ema_cross"
+    }
+
+    fn indicators(&self, out: &mut IndicatorValues) {
+        if self.fast.is_ready() && self.slow.is_ready() {
+            out.push("ema_fast", self.fast.value(), true);
+            out.push("ema_slow", self.slow.value(), true);
+        }
     }
 
     fn on_tick(&mut self, tick: &Tick, ctx: &mut StrategyContext) {

@@ -70,6 +70,36 @@ impl Intents {
     }
 }
 
+/// Most indicator values one strategy shows.
+pub const MAX_INDICATORS: usize = 6;
+
+/// The indicator values a strategy shows on the dashboard's price chart and in an order's "why"
+/// context: `(name, value, overlay)` where `overlay` means "a price level, drawn over the candles"
+/// (an EMA, a band) and false an oscillator (RSI, MACD). Fixed capacity, so filling it never allocates.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IndicatorValues {
+    items: [(&'static str, f64, bool); MAX_INDICATORS],
+    len: usize,
+}
+
+impl IndicatorValues {
+    /// Adds a value (a seventh one is dropped; non-finite values are skipped: not ready).
+    pub fn push(&mut self, name: &'static str, value: f64, overlay: bool) {
+        if self.len < MAX_INDICATORS && value.is_finite() {
+            self.items[self.len] = (name, value, overlay);
+            self.len += 1;
+        }
+    }
+    /// The values, in the order pushed.
+    pub fn as_slice(&self) -> &[(&'static str, f64, bool)] {
+        &self.items[..self.len]
+    }
+    /// Whether no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// What a strategy sees when called.
 pub struct StrategyContext<'a> {
     /// The instrument the book trades (precisions, pip size).
@@ -120,6 +150,9 @@ pub trait Strategy: Send {
     fn on_tick(&mut self, _tick: &Tick, _ctx: &mut StrategyContext) {}
     /// Every closed bar of every size of the book; most strategies act only when `size_index == ctx.primary`.
     fn on_bar(&mut self, _size_index: usize, _bar: &Bar, _ctx: &mut StrategyContext) {}
+    /// Writes the current indicator values the strategy decides on (none by default). Called on the core
+    /// thread when a primary bar closes and when an order is sent: must not allocate.
+    fn indicators(&self, _out: &mut IndicatorValues) {}
     /// The whole state (configuration and indicators) for a snapshot, restored by [`restore_strategy`];
     /// None when this strategy cannot be saved (a snapshot is then skipped, never written partial).
     fn save_state(&self) -> Option<serde_json::Value> {

@@ -6,7 +6,7 @@
 //! higher bar). Exit: the opposite MACD cross, RSI reaching the far extreme, or price retreating more than
 //! `atr_multiplier * ATR(14)` from the best close since entry.
 
-use super::{check_period, check_range_f64, Cross, CrossDetector, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, Cross, CrossDetector, IndicatorValues, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::{atr::Atr, macd::Macd, rsi::Rsi};
 use crate::order::Side;
@@ -95,6 +95,19 @@ impl Strategy for Momentum {
 
     fn name(&self) -> &'static str {
         "MomentumStrategy"
+    }
+
+    fn indicators(&self, out: &mut IndicatorValues) {
+        if self.rsi.is_ready() {
+            out.push("rsi", self.rsi.value(), false);
+        }
+        if self.macd.is_ready() {
+            out.push("macd", self.macd.macd(), false);
+            out.push("macd_signal", self.macd.signal(), false);
+        }
+        if self.atr.is_ready() {
+            out.push("atr", self.atr.value(), false);
+        }
     }
 
     fn on_bar(&mut self, size_index: usize, bar: &Bar, ctx: &mut StrategyContext) {

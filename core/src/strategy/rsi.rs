@@ -2,7 +2,7 @@
 //! `oversold`, short when it crosses back down through `overbought`; a long exits when RSI reaches
 //! `exit_long` (default 50), a short when it falls to `exit_short` (default 50).
 
-use super::{check_period, check_range_f64, Strategy, StrategyContext, StrategyError};
+use super::{check_period, check_range_f64, IndicatorValues, Strategy, StrategyContext, StrategyError};
 use crate::bars::Bar;
 use crate::indicators::rsi::Rsi;
 use crate::order::Side;
@@ -52,6 +52,12 @@ impl Strategy for RsiReversal {
 
     fn name(&self) -> &'static str {
         "RSIStrategy"
+    }
+
+    fn indicators(&self, out: &mut IndicatorValues) {
+        if self.rsi.is_ready() {
+            out.push("rsi", self.rsi.value(), false);
+        }
     }
 
     fn on_bar(&mut self, size_index: usize, bar: &Bar, ctx: &mut StrategyContext) {

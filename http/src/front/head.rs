@@ -53,7 +53,8 @@ pub(super) fn sniff(buf: &[u8], full: bool, cfg: &FrontConfig) -> Sniffed {
         return Sniffed::Proxy(info);
     }
     // A page from a foreign origin must not open a socket with the user's credentials.
-    if let Some(origin) = header("origin").filter(|o| !origin_allowed(&cfg.allowed_origins, o)) {
+    let host = header("host");
+    if let Some(origin) = header("origin").filter(|o| !origin_allowed(&cfg.allowed_origins, o) && !crate::browser::same_origin(o, host)) {
         let detail = crate::browser::refusal(origin).detail;
         return Sniffed::Reject(json_error(403, &detail, ""));
     }

@@ -176,6 +176,8 @@ pub struct ReadModel {
     feed_now: AtomicI64,
     /// Where the history rows go, and the older pages come from.
     history: Arc<dyn HistoryStore>,
+    /// The dashboard's bounded tails: log records, control actions, the equity curve.
+    pub recent: crate::dashboard::recent::Recent,
 }
 
 /// Rows per book and list kept in memory by default.
@@ -207,6 +209,7 @@ impl ReadModel {
                 window: DEFAULT_WINDOW,
             }),
             history,
+            recent: crate::dashboard::recent::Recent::new(serde_json::to_value(pinion_core::risk::RiskLimits::default()).ok()),
             applied: Mutex::new(0),
             changed: Condvar::new(),
             checkpoint: Mutex::new(None),

@@ -66,7 +66,7 @@ pub fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn enum_name<T: Serialize>(v: T) -> String {
+pub(crate) fn enum_name<T: Serialize>(v: T) -> String {
     match serde_json::to_value(v) {
         Ok(Value::String(s)) => s,
         _ => String::new(),
