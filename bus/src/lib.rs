@@ -4,6 +4,7 @@
 //! store by content hash) and the live export of journaled events.
 
 pub mod common;
+pub mod export;
 pub mod objects;
 pub mod sweep;
 pub mod worker;

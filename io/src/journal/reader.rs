@@ -90,6 +90,33 @@ impl JournalReader {
         self.seg.as_ref().map(|s| (s.path.as_path(), self.last_offset))
     }
 
+    /// Follows a journal that is still being written: reads what was appended to the current segment
+    /// since it was loaded, so that [`next_record`](Self::next_record) goes on where it stopped (and on
+    /// into segments started since). A torn tail that was only a record still being written is read
+    /// again. Used by the live event export, which tails the journal.
+    pub fn refresh(&mut self) -> Result<(), JournalError> {
+        let Some(seg) = &self.seg else {
+            // No segment existed when opened: open again now.
+            *self = JournalReader::open(&self.dir, self.from_seq)?;
+            return Ok(());
+        };
+        let path = seg.path.clone();
+        let mut file = std::fs::File::open(&path).map_err(|source| JournalError::Io { path: path.clone(), source })?;
+        use std::io::{Read, Seek, SeekFrom};
+        // Re-read from the next unread record: bytes past it may have been a record cut short (and
+        // cut off again by the writer after a failed write).
+        let at = self.buf.len().min(self.off);
+        self.buf.truncate(at);
+        file.seek(SeekFrom::Start(at as u64)).map_err(|source| JournalError::Io { path: path.clone(), source })?;
+        file.read_to_end(&mut self.buf).map_err(|source| JournalError::Io { path: path.clone(), source })?;
+        if self.short_header {
+            self.short_header = !check_header(seg, &self.buf)?;
+        }
+        self.torn = None;
+        self.done = false;
+        Ok(())
+    }
+
     /// The torn tail that ended the iteration, if any.
     pub fn torn_tail(&self) -> Option<&TornTail> {
         self.torn.as_ref()
