@@ -4,6 +4,7 @@ mod affinity;
 mod commands;
 mod config;
 mod durable;
+mod event_export;
 mod live;
 mod live_exec;
 mod live_ticks;

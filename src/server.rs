@@ -386,7 +386,7 @@ impl Recovered {
             server.live_exec = Some(crate::live_exec::LiveExec::start(live, Arc::downgrade(&b.app), b.table.clone(), awaiting, last_txn)?);
         }
         if let (Some(url), Some(j)) = (&cfg.events_to, server.journal.as_ref()) {
-            server.events_export = Some(start_export(url, cfg, &j.handle)?);
+            server.events_export = Some(crate::event_export::start(url, cfg, &j.handle)?);
         }
         let forward = server.live_exec.as_ref().map(|x| x.forwarder());
         let hook = server.journal.as_ref().map(|j| crate::durable::event_hook(j.handle.clone(), forward));
@@ -525,7 +525,7 @@ impl Server {
         }
         // What is journaled leaves for NATS too (for at most EXPORT_DRAIN; the rest when NATS is back).
         if let Some(x) = self.events_export.take() {
-            x.stop(EXPORT_DRAIN);
+            x.stop(crate::event_export::EXPORT_DRAIN);
         }
         // Everything the publisher handed over is written before the process ends.
         self.history.close();
@@ -553,37 +553,6 @@ fn join(what: &str, handle: Option<JoinHandle<()>>) {
 }
 
 /// Opens (and repairs a torn tail of) the journal and starts its group-commit thread.
-/// Longest a shutdown waits for the event export to publish what is journaled.
-const EXPORT_DRAIN: Duration = Duration::from_secs(3);
-
-/// Starts the export of journaled events to NATS JetStream (`events_to`), named by `node` (default:
-/// the host name).
-fn start_export(url: &str, cfg: &ServeConfig, journal: &JournalHandle) -> anyhow::Result<pinion_bus::export::Exporter> {
-    let node = match &cfg.node {
-        Some(n) => n.clone(),
-        None => {
-            let host = std::fs::read_to_string("/etc/hostname").ok().or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_default();
-            let clean: String = host.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(64).collect();
-            if clean.is_empty() {
-                "pinion".to_string()
-            } else {
-                clean
-            }
-        }
-    };
-    let handle = journal.clone();
-    let opts = pinion_bus::export::ExportOptions {
-        url: url.to_string(),
-        node: node.clone(),
-        journal_dir: cfg.data_dir.join("journal"),
-        durable_seq: Box::new(move || handle.durable_seq()),
-        kind_of: crate::durable::export_kind,
-    };
-    let x = pinion_bus::export::Exporter::start(opts).context("starting the event export")?;
-    log::info!("exporting journaled events to {url} as pinion.{node}.events.<kind>");
-    Ok(x)
-}
-
 fn open_journal(dir: &std::path::Path) -> anyhow::Result<OpenJournal> {
     let (journal, rec) = Journal::open(dir, Default::default()).with_context(|| format!("opening the journal in {}", dir.display()))?;
     if let Some((seg, off)) = &rec.torn_at {

@@ -326,6 +326,28 @@ mod tests {
     }
 
     #[test]
+    fn refresh_follows_a_journal_being_written_across_segments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut r = JournalReader::open(dir.path(), 0).expect("reader of nothing");
+        assert!(r.next_record().expect("read").is_none());
+        let (mut j, _) = Journal::open(dir.path(), small_opts()).expect("open");
+        let mut seen = Vec::new();
+        for round in 0..5u64 {
+            for seq in round * 20 + 1..=round * 20 + 20 {
+                j.append(2, &payload(seq)).expect("append");
+            }
+            j.commit().expect("commit");
+            r.refresh().expect("refresh");
+            while let Some(rec) = r.next_record().expect("read") {
+                assert_eq!(rec.payload, payload(rec.seq).as_slice());
+                seen.push(rec.seq);
+            }
+        }
+        assert_eq!(seen, (1..=100).collect::<Vec<_>>());
+        assert!(list_segments(dir.path()).expect("list").len() > 1, "the test crossed segments");
+    }
+
+    #[test]
     fn dump_renders_records() {
         let dir = tempfile::tempdir().expect("tempdir");
         build(dir.path(), 5);
