@@ -3,8 +3,13 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
+use indicatif::ProgressBar;
 use pinion_core::fixed::format_decimal;
-use pinion_io::backtest::{run_recorded, SummarySink, DEFAULT_RING_CAPACITY};
+use pinion_io::backtest::{run_recorded_counted, SummarySink, DEFAULT_RING_CAPACITY};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Runs over at least this many ticks (about a second or more) show a progress bar.
+const PROGRESS_FROM_TICKS: usize = 3_000_000;
 use pinion_io::backtest_spec::{finish, RunSettings};
 use pinion_io::{load_many, ImportInput, ImportOptions};
 use std::io::Write;
@@ -48,7 +53,7 @@ pub struct BacktestArgs {
     /// CPU for the core thread (default: the last one).
     #[arg(long)]
     pub pin_cpu: Option<usize>,
-    /// No progress bar while loading the data (none is drawn when stderr is not a terminal anyway).
+    /// No progress bars (loading, and runs of millions of ticks); none is drawn when stderr is not a terminal.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -85,7 +90,26 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     let mut sink = SummarySink::new(a.fills_out.is_some());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = a.pin_cpu.or(Some(cpus - 1));
-    let run = run_recorded(&mut engine, data.ticks(), &mut sink, DEFAULT_RING_CAPACITY, pin);
+    // A bar over ticks for runs long enough to watch (drawn only on a terminal, never with --quiet).
+    let bar = if a.quiet || data.len() < PROGRESS_FROM_TICKS {
+        ProgressBar::hidden()
+    } else {
+        super::sweep::progress(data.len() as u64, false, "ticks")
+    };
+    let fed = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let run = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(fed.load(Ordering::Relaxed));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let run = run_recorded_counted(&mut engine, data.ticks(), &mut sink, DEFAULT_RING_CAPACITY, pin, &fed);
+        done.store(true, Ordering::Relaxed);
+        run
+    });
+    bar.finish_and_clear();
     finish(&mut engine, &mut sink);
 
     if let Some(path) = &a.fills_out {
