@@ -68,11 +68,11 @@ fn three_workers_one_killed_mid_job_give_the_local_table() {
     let dist = dir.path().join("dist");
     let mut coord = coordinator(&nats, &dist);
     let caches: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("cache{i}"))).collect();
-    let mut victim = worker(&nats, &caches[0], 1500);
+    let mut victim = worker(&nats, &caches[0], 3000);
     victim.wait_line(Duration::from_secs(30), "the victim's first job", |l| count(l, "started") >= 1);
-    let others: Vec<Proc> = caches[1..].iter().map(|c| worker(&nats, c, 150)).collect();
     victim.kill();
     assert_eq!(count(&victim.lines(), " done"), 0, "the victim was killed before finishing its job");
+    let others: Vec<Proc> = caches[1..].iter().map(|c| worker(&nats, c, 150)).collect();
     assert!(coord.wait(Duration::from_secs(120)), "coordinator failed: {:?}", coord.lines());
     assert_eq!(table(&local), table(&dist));
     assert_eq!(table(&dist).len(), 1 + 12);

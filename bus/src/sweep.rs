@@ -167,11 +167,23 @@ async fn coordinate_async(
         ack.await.map_err(nats("queueing a job"))?;
     }
 
+    // The ordered reader recreates itself after a lost connection; only a long run of errors ends the sweep.
+    let mut errors = 0;
     while done.len() < total {
         let Some(msg) = messages.next().await else {
             return Err(BusError::Nats { what: "reading results".into(), msg: "the results reader ended".into() });
         };
-        let msg = msg.map_err(nats("reading results"))?;
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) if errors < 60 => {
+                errors += 1;
+                log::warn!("sweep {sweep}: reading results: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(nats("reading results")(e)),
+        };
+        errors = 0;
         take_result(&sweep, &msg.payload, &msg.subject, &mut done)?;
         progress(done.len());
     }

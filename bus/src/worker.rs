@@ -38,19 +38,40 @@ pub struct WorkerStats {
     pub downloads: u64,
 }
 
-/// Runs the worker until `idle_exit` passes without a job (blocking; the client runs on its own runtime).
+/// Runs the worker until `idle_exit` passes without a job (blocking; the client runs on its own
+/// runtime). A lost connection or a failed download is retried after a second (an unacknowledged job
+/// comes back); with `idle_exit`, an error that lasts longer than it ends the worker.
 pub fn work(url: &str, opts: &WorkerOptions) -> Result<WorkerStats, BusError> {
-    crate::common::runtime()?.block_on(work_async(url, opts))
+    let rt = crate::common::runtime()?;
+    let mut total = WorkerStats::default();
+    let mut last_progress = std::time::Instant::now();
+    loop {
+        let mut stats = WorkerStats::default();
+        let outcome = rt.block_on(work_async(url, opts, &mut stats));
+        total.jobs += stats.jobs;
+        total.downloads += stats.downloads;
+        if stats.jobs > 0 {
+            last_progress = std::time::Instant::now();
+        }
+        match outcome {
+            Ok(()) => return Ok(total),
+            Err(e) if opts.idle_exit.is_some_and(|d| last_progress.elapsed() >= d) => return Err(e),
+            Err(e) => {
+                log::warn!("worker: {e}; retrying in 1 s");
+                eprintln!("worker: {e}; retrying in 1 s");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
-async fn work_async(url: &str, opts: &WorkerOptions) -> Result<WorkerStats, BusError> {
+async fn work_async(url: &str, opts: &WorkerOptions, stats: &mut WorkerStats) -> Result<(), BusError> {
     let client = connect(url, Duration::from_secs(10)).await?;
     let js = jetstream::new(client);
     results_stream(&js).await?;
     let consumer = workers_consumer(&js, opts.ack_wait).await?;
     let store = objects::bucket(&js).await?;
     let mut loaded: HashMap<String, Arc<TickData>> = HashMap::new();
-    let mut stats = WorkerStats::default();
     let mut idle_since = tokio::time::Instant::now();
     loop {
         let mut batch =
@@ -119,7 +140,7 @@ async fn work_async(url: &str, opts: &WorkerOptions) -> Result<WorkerStats, BusE
         if got {
             idle_since = tokio::time::Instant::now();
         } else if opts.idle_exit.is_some_and(|d| idle_since.elapsed() >= d) {
-            return Ok(stats);
+            return Ok(());
         }
     }
 }
