@@ -29,6 +29,11 @@ fn exported(nats: &Nats) -> Vec<pinion_bus::export::ExportedEvent> {
     pinion_bus::export::read_all(&nats.url(), NODE).expect("reading the events stream")
 }
 
+/// What is exported so far (nothing while the export has not created its stream yet).
+fn exported_so_far(nats: &Nats) -> Vec<pinion_bus::export::ExportedEvent> {
+    pinion_bus::export::read_all(&nats.url(), NODE).unwrap_or_default()
+}
+
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
@@ -49,7 +54,7 @@ fn every_journaled_event_is_exported_once_in_order_across_a_nats_outage() {
         "strategy_config": { "fast": 2, "slow": 5, "trade_size": 1000 },
     });
     srv.post("/api/operations", &body, 201);
-    wait_for("fills exported", Duration::from_secs(60), || exported(&nats).iter().any(|e| e.subject.ends_with(".fill")));
+    wait_for("fills exported", Duration::from_secs(60), || exported_so_far(&nats).iter().any(|e| e.subject.ends_with(".fill")));
 
     // NATS goes away while the operation keeps trading; the core and the journal do not wait.
     let before = exported(&nats).last().map_or(0, |e| e.seq);
@@ -58,7 +63,7 @@ fn every_journaled_event_is_exported_once_in_order_across_a_nats_outage() {
     let journal_during = journaled(&data).last().map_or(0, |r| r.0);
     assert!(journal_during > before, "the journal went on during the outage");
     nats.restart();
-    wait_for("the export to catch up", Duration::from_secs(60), || exported(&nats).last().is_some_and(|e| e.seq >= journal_during));
+    wait_for("the export to catch up", Duration::from_secs(60), || exported_so_far(&nats).last().is_some_and(|e| e.seq >= journal_during));
 
     srv.signal("TERM");
     let (status, _) = srv.wait_exit(Duration::from_secs(60));

