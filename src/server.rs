@@ -131,6 +131,7 @@ pub struct Server {
     live_exec: Option<crate::live_exec::LiveExec>,
     session_api: Arc<SessionApi>,
     snapshot_dir: std::path::PathBuf,
+    events_export: Option<pinion_bus::export::Exporter>,
 }
 
 /// What a shutdown did.
@@ -351,6 +352,7 @@ impl Recovered {
             live_exec: None,
             session_api: b.session_api.clone(),
             snapshot_dir: crate::snapshots::dir(&cfg.data_dir),
+            events_export: None,
         };
         // From here on, an error drops `server`, which stops and joins whatever was started.
         let rest = RestServer::start(b.app.clone(), "127.0.0.1:0", cfg.rest_threads).context("starting the REST workers")?;
@@ -404,6 +406,9 @@ impl Recovered {
                 last_txn,
                 b.metrics.telemetry().clone(),
             )?);
+        }
+        if let (Some(url), Some(j)) = (&cfg.events_to, server.journal.as_ref()) {
+            server.events_export = Some(crate::event_export::start(url, cfg, &j.handle)?);
         }
         let forward = server.live_exec.as_ref().map(|x| x.forwarder());
         let hook = server.journal.as_ref().map(|j| crate::durable::event_hook(j.handle.clone(), forward));
@@ -552,6 +557,10 @@ impl Server {
                 Ok(Err(e)) => log::error!("the journal thread ended with an error: {e}"),
                 Err(_) => log::error!("the journal thread panicked"),
             }
+        }
+        // What is journaled leaves for NATS too (for at most EXPORT_DRAIN; the rest when NATS is back).
+        if let Some(x) = self.events_export.take() {
+            x.stop(crate::event_export::EXPORT_DRAIN);
         }
         // Everything the publisher handed over is written before the process ends.
         self.history.close();

@@ -9,7 +9,7 @@ use pinion_core::events::EngineEvent;
 use pinion_core::fixed::Money;
 use pinion_core::order::{Fill, OrderStatus};
 use pinion_core::tick::Tick;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Ring capacity used between the feed and core threads.
@@ -34,6 +34,22 @@ pub fn run_recorded<S: EventSink>(
     ring_capacity: usize,
     pin_cpu: Option<usize>,
 ) -> PipelineRun {
+    run_recorded_counted(engine, ticks, sink, ring_capacity, pin_cpu, &AtomicU64::new(0))
+}
+
+/// Ticks the feed hands over between updates of the `fed` counter of [`run_recorded_counted`].
+const COUNT_EVERY: usize = 1 << 16;
+
+/// [`run_recorded`], adding the ticks the feed has written into the ring to `fed` as it goes (what a
+/// progress bar shows). The ticks, their order and the core's work are the same.
+pub fn run_recorded_counted<S: EventSink>(
+    engine: &mut Engine,
+    ticks: &[Tick],
+    sink: &mut S,
+    ring_capacity: usize,
+    pin_cpu: Option<usize>,
+    fed: &AtomicU64,
+) -> PipelineRun {
     let (mut producer, mut consumer) = rtrb::RingBuffer::<Tick>::new(ring_capacity.max(2));
     let (_commands_tx, commands_rx) = crossbeam_channel::bounded::<Command>(1);
     let stop = AtomicBool::new(false);
@@ -43,7 +59,17 @@ pub fn run_recorded<S: EventSink>(
         let feed = std::thread::Builder::new()
             .name("pinion-feed".into())
             .spawn_scoped(s, || {
-                let stats = replay(ticks, &mut producer, Pacing::AsFastAsPossible, &stop);
+                let mut stats = ReplayStats::default();
+                for chunk in ticks.chunks(COUNT_EVERY) {
+                    let part = replay(chunk, &mut producer, Pacing::AsFastAsPossible, &stop);
+                    stats.pushed += part.pushed;
+                    stats.waits += part.waits;
+                    stats.drops += part.drops;
+                    fed.fetch_add(part.pushed, Ordering::Relaxed);
+                    if part.pushed < chunk.len() as u64 {
+                        break;
+                    }
+                }
                 drop(producer);
                 stats
             })

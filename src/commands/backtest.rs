@@ -3,14 +3,14 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use pinion_core::bars::BarSize;
-use pinion_core::broker::PaperConfig;
-use pinion_core::engine::{BookSpec, Engine, StopLossType, TakeProfitType};
-use pinion_core::fixed::{format_decimal, Money, Rate};
-use pinion_core::instrument::InstrumentTable;
-use pinion_core::order::OrderPurpose;
-use pinion_core::strategy::build_strategy;
-use pinion_io::backtest::{run_recorded, SummarySink, DEFAULT_RING_CAPACITY};
+use indicatif::ProgressBar;
+use pinion_core::fixed::format_decimal;
+use pinion_io::backtest::{run_recorded_counted, SummarySink, DEFAULT_RING_CAPACITY};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Runs over at least this many ticks (about a second or more) show a progress bar.
+const PROGRESS_FROM_TICKS: usize = 3_000_000;
+use pinion_io::backtest_spec::{finish, RunSettings};
 use pinion_io::{load_many, ImportInput, ImportOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -53,77 +53,64 @@ pub struct BacktestArgs {
     /// CPU for the core thread (default: the last one).
     #[arg(long)]
     pub pin_cpu: Option<usize>,
+    /// No progress bars (loading, and runs of millions of ticks); none is drawn when stderr is not a terminal.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
-fn parse_protection<T: serde::de::DeserializeOwned>(flag: &str, s: &str) -> anyhow::Result<(T, f64)> {
-    let (kind, value) = s.split_once(':').with_context(|| format!("--{flag} must look like TYPE:VALUE, got {s:?}"))?;
-    let kind: T = serde_json::from_value(serde_json::Value::String(kind.trim().to_ascii_uppercase()))
-        .map_err(|_| anyhow::anyhow!("--{flag}: unknown type {kind:?}"))?;
-    let value: f64 = value.trim().parse().with_context(|| format!("--{flag}: value {value:?} is not a number"))?;
-    if !(value.is_finite() && value > 0.0) {
-        bail!("--{flag}: value must be positive, got {value}");
-    }
-    Ok((kind, value))
+/// Reads `--config`: a JSON object, or `@FILE` holding one.
+pub(crate) fn read_config(text: &str) -> anyhow::Result<serde_json::Value> {
+    let config_text = match text.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading --config file {path}"))?,
+        None => text.to_string(),
+    };
+    serde_json::from_str(&config_text).context("--config is not valid JSON")
 }
 
 pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
-    let config_text = match a.config.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading --config file {path}"))?,
-        None => a.config.clone(),
+    let settings = RunSettings {
+        strategy: a.strategy.clone(),
+        config: read_config(&a.config)?,
+        capital: a.capital.clone(),
+        commission_rate: a.commission_rate.clone(),
+        instrument: a.instrument.clone(),
+        bar_sizes: a.bar_sizes.clone(),
+        primary_bar_size: a.primary_bar_size.clone(),
+        stop_loss: a.stop_loss.clone(),
+        take_profit: a.take_profit.clone(),
     };
-    let config: serde_json::Value = serde_json::from_str(&config_text).context("--config is not valid JSON")?;
-    let capital = Money::parse(&a.capital).map_err(|e| anyhow::anyhow!("--capital: {e}"))?;
-    if capital.0 <= 0 {
-        bail!("--capital must be positive");
-    }
-    let commission_rate = Rate::parse(&a.commission_rate).map_err(|e| anyhow::anyhow!("--commission-rate: {e}"))?;
-    if commission_rate.0 < 0 {
-        bail!("--commission-rate must not be negative");
-    }
-    let sizes: Vec<BarSize> = a.bar_sizes.split(',').map(|s| BarSize::parse(s.trim())).collect::<Result<_, _>>().context("--bar-sizes")?;
-    let primary = match &a.primary_bar_size {
-        Some(p) => {
-            let p = BarSize::parse(p).context("--primary-bar-size")?;
-            sizes.iter().position(|s| *s == p).with_context(|| format!("--primary-bar-size {p} is not one of --bar-sizes"))?
-        }
-        None => 0,
-    };
-    let stop_loss = a.stop_loss.as_deref().map(|s| parse_protection::<StopLossType>("stop-loss", s)).transpose()?;
-    let take_profit = a.take_profit.as_deref().map(|s| parse_protection::<TakeProfitType>("take-profit", s)).transpose()?;
-
+    let spec = settings.spec()?;
     let inputs: Vec<ImportInput> = a.data.iter().map(ImportInput::new).collect();
-    let data = load_many(&inputs, &ImportOptions::quiet()).context("loading tick data")?;
+    let opts = if a.quiet { ImportOptions::quiet() } else { ImportOptions::default() };
+    let data = load_many(&inputs, &opts).context("loading tick data")?;
     if data.is_empty() {
         bail!("the data files hold no ticks");
     }
-    let mut table = InstrumentTable::new();
-    for inst in data.instruments() {
-        table.add(inst.clone())?;
-    }
-    let inst_id = match &a.instrument {
-        Some(name) => table.resolve(name).with_context(|| format!("--instrument {name} is not in the data"))?,
-        None => pinion_core::instrument::InstrumentId(0),
-    };
-    let instrument = table.get(inst_id).clone();
-    let strategy = build_strategy(&a.strategy, &config, &instrument)?;
-
-    let mut engine = Engine::new(table, PaperConfig { starting_balance: capital, commission_rate });
-    engine.add_book(BookSpec {
-        instrument: inst_id,
-        bar_sizes: sizes,
-        primary,
-        strategy,
-        capital,
-        stop_loss,
-        take_profit,
-        risk_fraction: 0.01,
-    })?;
+    let (mut engine, instrument) = spec.build_engine(data.instruments())?;
     let mut sink = SummarySink::new(a.fills_out.is_some());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = a.pin_cpu.or(Some(cpus - 1));
-    let run = run_recorded(&mut engine, data.ticks(), &mut sink, DEFAULT_RING_CAPACITY, pin);
-    engine.close_all(OrderPurpose::Close);
-    engine.drain_events(|e| pinion_core::engine::pipeline::EventSink::publish(&mut sink, std::slice::from_ref(e)));
+    // A bar over ticks for runs long enough to watch (drawn only on a terminal, never with --quiet).
+    let bar = if a.quiet || data.len() < PROGRESS_FROM_TICKS {
+        ProgressBar::hidden()
+    } else {
+        super::sweep::progress(data.len() as u64, false, "ticks")
+    };
+    let fed = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let run = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(fed.load(Ordering::Relaxed));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let run = run_recorded_counted(&mut engine, data.ticks(), &mut sink, DEFAULT_RING_CAPACITY, pin, &fed);
+        done.store(true, Ordering::Relaxed);
+        run
+    });
+    bar.finish_and_clear();
+    finish(&mut engine, &mut sink);
 
     if let Some(path) = &a.fills_out {
         write_fills(path, &sink, &instrument)?;
@@ -148,7 +135,8 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_fills(path: &PathBuf, sink: &SummarySink, inst: &pinion_core::instrument::Instrument) -> anyhow::Result<()> {
+/// Writes every fill of `sink` as CSV (ts_ns,side,qty,price,commission); shared with `pinion sweep --keep-fills`.
+pub(crate) fn write_fills(path: &std::path::Path, sink: &SummarySink, inst: &pinion_core::instrument::Instrument) -> anyhow::Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
     writeln!(w, "ts_ns,side,qty,price,commission")?;

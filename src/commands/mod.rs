@@ -7,3 +7,5 @@ pub mod journal;
 pub mod journal_bench;
 pub mod model;
 pub mod serve;
+pub mod sweep;
+pub mod worker;

@@ -44,6 +44,12 @@ pub struct ServeArgs {
     /// Log line format: text (default) or json.
     #[arg(long)]
     pub log_format: Option<crate::logging::LogFormat>,
+    /// Export every journaled event to NATS JetStream at this URL (e.g. nats://HOST:4222).
+    #[arg(long)]
+    pub events_to: Option<String>,
+    /// This node's name in exported subjects pinion.<node>.events.<kind> (default: the host name).
+    #[arg(long)]
+    pub node: Option<String>,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -71,6 +77,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = a.log_format {
         cfg.log_format = v;
+    }
+    if let Some(v) = a.events_to {
+        cfg.events_to = Some(v);
+    }
+    if let Some(v) = a.node {
+        cfg.node = Some(v);
     }
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;

@@ -210,13 +210,8 @@ pub fn run_core<S: EventSink>(
         if available > 0 {
             if let Ok(chunk) = ticks.read_chunk(available.min(cfg.batch)) {
                 let (a, b) = chunk.as_slices();
-                for t in a.iter().chain(b.iter()) {
-                    engine.on_tick(t);
-                    if cfg.account_every_ns > 0 && t.ts_ns.saturating_sub(last_account) >= cfg.account_every_ns {
-                        last_account = t.ts_ns;
-                        engine.publish_account();
-                    }
-                }
+                feed_batch(engine, a, cfg, &mut last_account);
+                feed_batch(engine, b, cfg, &mut last_account);
                 stats.ticks += chunk.len() as u64;
                 chunk.commit_all();
                 stats.batches += 1;
@@ -239,6 +234,33 @@ pub fn run_core<S: EventSink>(
             engine.warm();
         }
         cfg.idle.idle(idle_rounds, cfg.max_idle_sleep);
+    }
+    flush(engine, sink);
+    stats
+}
+
+/// Feeds one batch of ticks to the engine (the core loop's inner step, shared by [`run_core`] and [`run_slice`]).
+fn feed_batch(engine: &mut Engine, ticks: &[Tick], cfg: &CoreConfig, last_account: &mut i64) {
+    for t in ticks {
+        engine.on_tick(t);
+        if cfg.account_every_ns > 0 && t.ts_ns.saturating_sub(*last_account) >= cfg.account_every_ns {
+            *last_account = t.ts_ns;
+            engine.publish_account();
+        }
+    }
+}
+
+/// Drives the engine on the calling thread straight over `ticks` (e.g. a memory-mapped tick file),
+/// in batches of `cfg.batch` with the same per-batch step and event flush as [`run_core`], without a
+/// feed thread or ring: what a sweep run uses. Pinning, idling, holds and commands do not apply.
+pub fn run_slice<S: EventSink>(engine: &mut Engine, ticks: &[Tick], sink: &mut S, cfg: &CoreConfig) -> CoreStats {
+    let mut stats = CoreStats::default();
+    let mut last_account = i64::MIN;
+    for batch in ticks.chunks(cfg.batch.max(1)) {
+        feed_batch(engine, batch, cfg, &mut last_account);
+        stats.ticks += batch.len() as u64;
+        stats.batches += 1;
+        flush(engine, sink);
     }
     flush(engine, sink);
     stats

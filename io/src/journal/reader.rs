@@ -90,6 +90,33 @@ impl JournalReader {
         self.seg.as_ref().map(|s| (s.path.as_path(), self.last_offset))
     }
 
+    /// Follows a journal that is still being written: reads what was appended to the current segment
+    /// since it was loaded, so that [`next_record`](Self::next_record) goes on where it stopped (and on
+    /// into segments started since). A torn tail that was only a record still being written is read
+    /// again. Used by the live event export, which tails the journal.
+    pub fn refresh(&mut self) -> Result<(), JournalError> {
+        let Some(seg) = &self.seg else {
+            // No segment existed when opened: open again now.
+            *self = JournalReader::open(&self.dir, self.from_seq)?;
+            return Ok(());
+        };
+        let path = seg.path.clone();
+        let mut file = std::fs::File::open(&path).map_err(|source| JournalError::Io { path: path.clone(), source })?;
+        use std::io::{Read, Seek, SeekFrom};
+        // Re-read from the next unread record: bytes past it may have been a record cut short (and
+        // cut off again by the writer after a failed write).
+        let at = self.buf.len().min(self.off);
+        self.buf.truncate(at);
+        file.seek(SeekFrom::Start(at as u64)).map_err(|source| JournalError::Io { path: path.clone(), source })?;
+        file.read_to_end(&mut self.buf).map_err(|source| JournalError::Io { path: path.clone(), source })?;
+        if self.short_header {
+            self.short_header = !check_header(seg, &self.buf)?;
+        }
+        self.torn = None;
+        self.done = false;
+        Ok(())
+    }
+
     /// The torn tail that ended the iteration, if any.
     pub fn torn_tail(&self) -> Option<&TornTail> {
         self.torn.as_ref()
@@ -296,6 +323,28 @@ mod tests {
         }
         assert_eq!(n, 50);
         assert_eq!(reader.torn_tail().map(|t| t.bytes), Some(13));
+    }
+
+    #[test]
+    fn refresh_follows_a_journal_being_written_across_segments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut r = JournalReader::open(dir.path(), 0).expect("reader of nothing");
+        assert!(r.next_record().expect("read").is_none());
+        let (mut j, _) = Journal::open(dir.path(), small_opts()).expect("open");
+        let mut seen = Vec::new();
+        for round in 0..5u64 {
+            for seq in round * 20 + 1..=round * 20 + 20 {
+                j.append(2, &payload(seq)).expect("append");
+            }
+            j.commit().expect("commit");
+            r.refresh().expect("refresh");
+            while let Some(rec) = r.next_record().expect("read") {
+                assert_eq!(rec.payload, payload(rec.seq).as_slice());
+                seen.push(rec.seq);
+            }
+        }
+        assert_eq!(seen, (1..=100).collect::<Vec<_>>());
+        assert!(list_segments(dir.path()).expect("list").len() > 1, "the test crossed segments");
     }
 
     #[test]
