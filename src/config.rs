@@ -49,9 +49,6 @@ pub struct ServeConfig {
     pub history_window: usize,
     /// What the pinned core thread does when idle: `busy_spin` (a dedicated core), `backoff` or `yielding`.
     pub idle_policy: IdlePolicy,
-    /// Under `busy_spin`, the spinning core reads its working set back into the cache every ~25 µs
-    /// so ticks on a quiet market find it warm (default true; see `pinion_core::warm`).
-    pub idle_warm: bool,
     /// `text` (default) or `json` (one JSON object per log line).
     pub log_format: LogFormat,
     /// The venue: the embedded paper broker on the replayed feed (default), or OANDA v20.
@@ -122,7 +119,6 @@ impl Default for ServeConfig {
             history_window: pinion_http::readmodel::DEFAULT_WINDOW,
             broker: BrokerConfig::default(),
             idle_policy: IdlePolicy::default(),
-            idle_warm: true,
             log_format: LogFormat::default(),
             events_to: None,
             node: None,
@@ -223,13 +219,6 @@ impl ServeConfig {
         }
         if let Some(v) = get("PINION_IDLE_POLICY") {
             self.idle_policy = v.parse().with_context(|| format!("PINION_IDLE_POLICY={v:?}"))?;
-        }
-        if let Some(v) = get("PINION_IDLE_WARM") {
-            self.idle_warm = match v.trim() {
-                "1" | "true" | "on" => true,
-                "0" | "false" | "off" => false,
-                other => anyhow::bail!("PINION_IDLE_WARM={other:?}: expected true or false"),
-            };
         }
         if let Some(v) = get("PINION_LOG_FORMAT") {
             self.log_format = v.parse().with_context(|| format!("PINION_LOG_FORMAT={v:?}"))?;

@@ -427,7 +427,6 @@ impl Recovered {
             on_start: (cfg.idle_policy == pinion_core::idle::IdlePolicy::BusySpin).then_some(crate::affinity::raise_core_priority as fn()),
             // Nothing runs ahead of the journal: while it cannot write, the core takes no ticks.
             hold: journal_handle.as_ref().map(JournalHandle::fault_flag),
-            warm_every_rounds: if cfg.idle_warm { CoreConfig::default().warm_every_rounds } else { 0 },
             ..CoreConfig::default()
         };
         if journal_handle.is_some() || b.live.is_some() {

@@ -232,11 +232,6 @@ impl BarAggregator {
         BarAggregator { slots: sizes.iter().map(|&size| Slot { size, current: None, last_closed: None }).collect(), now_ns: i64::MIN }
     }
 
-    /// Reads its slots into this core's cache (see [`crate::warm`]).
-    pub fn warm(&self) {
-        crate::warm::touch_slice(&self.slots);
-    }
-
     /// Number of sizes (valid size indices are `0..len()`).
     pub fn len(&self) -> usize {
         self.slots.len()

@@ -22,4 +22,3 @@ pub mod strategy;
 pub mod telemetry;
 pub mod tick;
 pub mod time;
-pub mod warm;

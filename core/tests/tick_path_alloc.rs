@@ -4,10 +4,9 @@
 //! history, so bars closing, indicators updating and strategies deciding are all on the measured path.
 //! The live server's telemetry is attached and every tick is stamped as a feed stamps it, so the core's
 //! hop recording (per-instrument counts, `ring_to_tick`, `tick_to_intent`, ...) and the flush stamps of
-//! the event sink are measured too, and so is the cache warming a spinning core does between ticks;
-//! and each recording primitive is then called alone, many times. The dashboard's rings (closed bars
-//! with indicator values, the decision context of each order) are written on that path as well and
-//! must not allocate either.
+//! the event sink are measured too; and each recording primitive is then called alone, many times. The
+//! dashboard's rings (closed bars with indicator values, the decision context of each order) are written
+//! on that path as well and must not allocate either.
 
 use pinion_core::bars::BarSize;
 use pinion_core::broker::PaperConfig;
@@ -118,8 +117,6 @@ fn ticks_without_orders_allocate_nothing() {
         let before = allocs();
         let received = telemetry.feed_received(&mut tick);
         telemetry.feed_pushed(received, 1);
-        // What a busy-spinning core does between ticks (cache warming) is measured with the tick.
-        e.warm();
         e.on_tick(&tick);
         sink.publish(e.events());
         let after = allocs();

@@ -33,14 +33,6 @@ pub struct Rates {
 }
 
 impl Rates {
-    /// Reads the mids, precisions and routes into this core's cache (see [`crate::warm`]).
-    pub fn warm(&self) {
-        crate::warm::touch_slice(&self.mid_x2);
-        crate::warm::touch_slice(&self.precision);
-        crate::warm::touch_slice(&self.size_precision);
-        crate::warm::touch_slice(&self.routes);
-    }
-
     /// Conversion routes for every instrument of `table`, with no mids known yet.
     pub fn new(table: &InstrumentTable) -> Rates {
         let mut routes = Vec::with_capacity(table.len());

@@ -160,21 +160,6 @@ impl PaperBroker {
         self.positions.values().filter(|p| !p.is_flat())
     }
 
-    /// Reads the state a tick touches (quotes, rates, positions, protective orders) into this core's
-    /// cache (see [`crate::warm`]).
-    pub fn warm(&self) {
-        crate::warm::touch(self);
-        crate::warm::touch_slice(&self.quotes);
-        self.rates.warm();
-        for p in self.positions.values() {
-            crate::warm::touch(p);
-        }
-        for list in &self.protected {
-            crate::warm::touch_slice(list);
-        }
-        crate::warm::touch_slice(&self.awaiting);
-    }
-
     /// Records a quote and fires any protective order it triggers. Allocation-free unless an order fills.
     pub fn on_tick(&mut self, tick: &Tick, out: &mut Vec<EngineEvent>) {
         if !tick.is_quote() {

@@ -124,31 +124,6 @@ impl Engine {
         }
     }
 
-    /// Reads the state the next tick touches back into this core's cache: what a core spinning
-    /// between ticks calls every few tens of microseconds so a tick on a quiet market finds it warm
-    /// (see [`crate::warm`]). Reads only; allocation-free.
-    pub fn warm(&self) {
-        use crate::warm::{touch, touch_capacity, touch_slice};
-        touch(self);
-        touch_slice(&self.books);
-        for b in &self.books {
-            touch(&*b.strategy);
-            b.bars.warm();
-            touch_capacity(&b.closed, 2);
-        }
-        for list in &self.by_instrument {
-            touch_slice(list);
-        }
-        touch_capacity(&self.events, 8);
-        self.broker.warm();
-        if let Some(r) = &self.risk {
-            touch(r);
-        }
-        if let Some(l) = &self.latency {
-            touch(l);
-        }
-    }
-
     /// Installs (or removes) the pre-trade risk engine.
     pub fn set_risk(&mut self, risk: Option<RiskEngine>) {
         self.risk = risk;

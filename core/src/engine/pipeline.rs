@@ -135,10 +135,6 @@ pub struct CoreConfig {
     /// Run once on the core thread after pinning, before the loop (the server raises its scheduling
     /// priority there under `busy_spin`).
     pub on_start: Option<fn()>,
-    /// Under `busy_spin`, reads the engine's working set back into the cache every this many idle
-    /// rounds (a round is a pause plus the checks, ~0.1 µs; 256 is ~25 µs), so a tick on a quiet
-    /// market finds it warm ([`Engine::warm`]); 0 never does.
-    pub warm_every_rounds: u32,
 }
 
 impl Default for CoreConfig {
@@ -152,7 +148,6 @@ impl Default for CoreConfig {
             max_idle_sleep: Duration::from_micros(200),
             hold: None,
             on_start: None,
-            warm_every_rounds: 256,
         }
     }
 }
@@ -230,9 +225,6 @@ pub fn run_core<S: EventSink>(
             break;
         }
         idle_rounds = idle_rounds.saturating_add(1);
-        if cfg.warm_every_rounds > 0 && idle_rounds.is_multiple_of(cfg.warm_every_rounds) && cfg.idle == IdlePolicy::BusySpin {
-            engine.warm();
-        }
         cfg.idle.idle(idle_rounds, cfg.max_idle_sleep);
     }
     flush(engine, sink);

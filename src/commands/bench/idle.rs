@@ -9,7 +9,7 @@
 //!   and the scrape's own latency and size.
 
 use super::http::HttpConn;
-use super::{change_pct, data_path, median_u64, note, start_server_warm, start_server_with, IdleArgs, Pct, ScrapeArgs};
+use super::{change_pct, data_path, median_u64, note, start_server_with, IdleArgs, Pct, ScrapeArgs};
 use anyhow::{bail, Context};
 use pinion_core::idle::IdlePolicy;
 use serde_json::{json, Value};
@@ -30,19 +30,11 @@ pub(super) fn run_idle(a: IdleArgs) -> anyhow::Result<()> {
     }
     let data = data_path(&a.data)?;
     let mut table = Vec::new();
-    // (policy, warm): busy_spin warms while idle unless told not to; --compare-warm adds the cold one.
-    let mut runs: Vec<(IdlePolicy, bool)> = policies.iter().map(|p| (*p, true)).collect();
-    if a.compare_warm && policies.contains(&IdlePolicy::BusySpin) {
-        runs.push((IdlePolicy::BusySpin, false));
-    }
     for speed in &speeds {
-        for (policy, warm) in &runs {
-            let (policy, warm) = (*policy, *warm);
-            let h = start_server_warm(data.clone(), *speed, policy, warm)?;
+        for policy in &policies {
+            let h = start_server_with(data.clone(), *speed, *policy)?;
             std::thread::sleep(Duration::from_secs(1));
-            let label =
-                if policy == IdlePolicy::BusySpin && !warm { "busy_spin (no idle warming)".to_string() } else { policy.to_string() };
-            note(format!("{label} at {speed}x: {} s", a.seconds));
+            note(format!("{policy} at {speed}x: {} s", a.seconds));
             let core = Pct::of(h.core_window(a.seconds)?);
             let (status, body) = HttpConn::connect(h.server.addr)?.request("GET", "/api/latency", None)?;
             if status != 200 {
@@ -56,14 +48,13 @@ pub(super) fn run_idle(a: IdleArgs) -> anyhow::Result<()> {
             let line = json!({
                 "bench": "idle",
                 "idle_policy": policy.name(),
-                "idle_warm": warm && policy == IdlePolicy::BusySpin,
                 "replay_speed": speed,
                 "seconds": a.seconds,
                 "core_tick_to_intent_ns": core.json(1.0),
                 "server_hops_p50_p99_ns": hops,
             });
             println!("{line}");
-            table.push((label, *speed, core.count, core.p50, core.p99));
+            table.push((policy.name(), *speed, core.count, core.p50, core.p99));
             drop(h);
         }
     }

@@ -124,9 +124,6 @@ pub struct IdleArgs {
     /// Length of each measurement window.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Also measure `busy_spin` without idle cache warming (`idle_warm = false`), for comparison.
-    #[arg(long)]
-    pub compare_warm: bool,
 }
 
 #[derive(Args)]
@@ -336,14 +333,6 @@ fn start_server(data: PathBuf, replay_speed: f64) -> anyhow::Result<Harness> {
 /// [`start_server`] with the core's idle policy.
 fn start_server_with(data: PathBuf, replay_speed: f64, idle_policy: IdlePolicy) -> anyhow::Result<Harness> {
     start_server_cfg(data, replay_speed, |cfg| cfg.idle_policy = idle_policy)
-}
-
-/// [`start_server_with`], choosing whether a busy-spinning core warms its caches while idle.
-fn start_server_warm(data: PathBuf, replay_speed: f64, idle_policy: IdlePolicy, warm: bool) -> anyhow::Result<Harness> {
-    start_server_cfg(data, replay_speed, |cfg| {
-        cfg.idle_policy = idle_policy;
-        cfg.idle_warm = warm;
-    })
 }
 
 /// [`start_server`] with the configuration changed by `adjust` before the server starts.
