@@ -298,6 +298,10 @@ fn operation_doc(path: &str, method: &str, summary: &str, code: u16, rs: Option<
         params.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }));
         responses.insert("404".into(), err.clone());
     }
+    if path.contains("{order_id}") {
+        params.push(json!({ "name": "order_id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }));
+        responses.insert("400".into(), err.clone());
+    }
     if matches!(method, "post" | "delete") && path.starts_with("/api/operations/") {
         responses.insert("409".into(), err.clone());
     }

@@ -37,6 +37,12 @@ pub const ROUTES: &[(&str, &str, &str, u16)] = &[
         "Why each order was sent: the bar, indicator values or model action, quote and risk verdict (?order_id, ?limit), newest first",
         200,
     ),
+    (
+        "/api/operations/{id}/orders/{order_id}/why",
+        "get",
+        "Why this order was sent: its decision context (404 when it is older than the kept decisions)",
+        200,
+    ),
     ("/api/logs", "get", "Recent log records at INFO or above, newest first (?level, ?q, ?limit)", 200),
     ("/api/audit", "get", "Control actions (who, when, old -> new), newest first (?limit)", 200),
     ("/api/equity", "get", "The account's equity curve at the metric cadence, oldest first (?limit, ?max_points)", 200),
@@ -46,6 +52,7 @@ pub const ROUTES: &[(&str, &str, &str, u16)] = &[
 pub fn schemas(s: &mut Schemas) {
     s.response::<BarsView>("/api/operations/{id}/bars", "get")
         .response::<Vec<DecisionView>>("/api/operations/{id}/decisions", "get")
+        .response::<DecisionView>("/api/operations/{id}/orders/{order_id}/why", "get")
         .response::<Vec<LogRecordView>>("/api/logs", "get")
         .response::<Vec<AuditEntryView>>("/api/audit", "get")
         .response::<Vec<EquityPointView>>("/api/equity", "get");
@@ -157,6 +164,29 @@ fn decisions(app: &App, req: &Request, id: u64) -> ApiResult {
     Ok(Reply::ok(crate::views::to_json(&views)))
 }
 
+/// One order's decision context (`/api/operations/{id}/orders/{order_id}/why`).
+fn why(app: &App, id: u64, raw_order: &str) -> ApiResult {
+    let order_id = match raw_order.parse::<u64>() {
+        Ok(n) if n >= 1 => n,
+        _ => return Err(ApiError::field("order_id", format!("must be an order id (an integer of at least 1), got {raw_order:?}"))),
+    };
+    let (book, inst) = {
+        let s = app.read.read();
+        let op = s.operation(id).ok_or_else(|| ApiError::not_found(format!("operation {id} not found")))?;
+        (op.book, app.instruments.find(&op.asset).and_then(|i| app.instruments.try_get(i).cloned()))
+    };
+    let inst = inst.ok_or_else(|| ApiError::new(500, format!("operation {id}: instrument unknown to the server")))?;
+    let (found, _) =
+        app.run_on_core(move |e| e.book(book).and_then(|b| b.decisions.iter().rev().find(|d| d.order_id == order_id).copied()))?;
+    let d = found.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no decision kept for order {order_id} of operation {id} (the newest {} decisions are kept)",
+            pinion_core::engine::chart::DECISIONS
+        ))
+    })?;
+    Ok(Reply::ok(crate::views::to_json(&chart_views::decision_view(&d, &inst))))
+}
+
 fn logs(app: &App, req: &Request) -> ApiResult {
     let level = match req.query_param("level").map(str::to_ascii_lowercase).as_deref() {
         None | Some("info") => log::Level::Info,
@@ -182,6 +212,7 @@ pub fn route(app: &App, req: &Request) -> Option<ApiResult> {
             let max = int_param(req, "max_points", 2, recent::EQUITY_CAPACITY, 5000)?;
             Ok(Reply::ok(crate::views::to_json(&app.read.recent.equity(limit, max))))
         })(),
+        ["api", "operations", raw, "orders", order, "why"] if get => op_id(raw).and_then(|id| why(app, id, order)),
         ["api", "operations", raw, w @ ("bars" | "decisions")] if get => match op_id(raw) {
             Ok(id) if *w == "bars" => bars(app, req, id),
             Ok(id) => decisions(app, req, id),
