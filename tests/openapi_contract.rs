@@ -154,6 +154,10 @@ fn every_response_matches_its_openapi_schema() {
     // POST routes with valid bodies.
     // The dashboard's reads: bars with indicator values, an order's decision context, the control
     // actions (old -> new) and the equity curve.
+    // A closed bar and the forming one (trades can come before the first minute has closed).
+    poll(&format!("operation {id} to have a closed bar"), Duration::from_secs(60), || {
+        s.get_ok(&format!("/api/operations/{id}/bars"))["bars"].as_array().is_some_and(|b| b.len() > 1).then_some(())
+    });
     let bars = call(&s, &doc, "GET", "/api/operations/{id}/bars", &format!("/api/operations/{id}/bars"), None).json();
     assert!(bars["bars"].as_array().is_some_and(|b| b.len() > 1), "{bars}");
     assert!(bars["bars"].as_array().into_iter().flatten().any(|b| b["indicators"]["ema_fast"].is_number()), "{bars}");
