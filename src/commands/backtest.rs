@@ -20,6 +20,23 @@ pub struct BacktestArgs {
     /// Tick files: .pinticks, CSV quotes/trades or OANDA JSON lines (several are merged in time order).
     #[arg(long, required = true, num_args = 1..)]
     pub data: Vec<PathBuf>,
+    /// The strategy and how it trades (shared with `pinion sweep`).
+    #[command(flatten)]
+    pub run: RunFlags,
+    /// Write every fill as CSV: ts_ns,side,qty,price,commission.
+    #[arg(long)]
+    pub fills_out: Option<PathBuf>,
+    /// CPU for the core thread (default: the last one).
+    #[arg(long)]
+    pub pin_cpu: Option<usize>,
+    /// No progress bars (loading, and runs of millions of ticks); none is drawn when stderr is not a terminal.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The flags of one run, the same for `pinion backtest` and `pinion sweep`.
+#[derive(Args)]
+pub struct RunFlags {
     /// Strategy name: ema_cross, MomentumStrategy, RSIStrategy, BollingerBandsMeanReversion, ATRBreakout, BuyAndHoldStrategy.
     #[arg(long)]
     pub strategy: String,
@@ -32,9 +49,6 @@ pub struct BacktestArgs {
     /// Commission as a fraction of notional per fill (0.00002 = 0.2 bp).
     #[arg(long, default_value = "0")]
     pub commission_rate: String,
-    /// Write every fill as CSV: ts_ns,side,qty,price,commission.
-    #[arg(long)]
-    pub fills_out: Option<PathBuf>,
     /// Instrument to trade (default: the first instrument of the data).
     #[arg(long)]
     pub instrument: Option<String>,
@@ -50,35 +64,40 @@ pub struct BacktestArgs {
     /// Attached take-profit as TYPE:VALUE (RISK_REWARD, ATR, PERCENTAGE, FIXED, PIPS).
     #[arg(long)]
     pub take_profit: Option<String>,
-    /// CPU for the core thread (default: the last one).
-    #[arg(long)]
-    pub pin_cpu: Option<usize>,
-    /// No progress bars (loading, and runs of millions of ticks); none is drawn when stderr is not a terminal.
-    #[arg(long, short)]
-    pub quiet: bool,
+}
+
+impl RunFlags {
+    /// The settings these flags give (`--config` read and parsed).
+    pub fn settings(&self) -> anyhow::Result<RunSettings> {
+        Ok(RunSettings {
+            strategy: self.strategy.clone(),
+            config: read_config(&self.config)?,
+            capital: self.capital.clone(),
+            commission_rate: self.commission_rate.clone(),
+            instrument: self.instrument.clone(),
+            bar_sizes: self.bar_sizes.clone(),
+            primary_bar_size: self.primary_bar_size.clone(),
+            stop_loss: self.stop_loss.clone(),
+            take_profit: self.take_profit.clone(),
+        })
+    }
+}
+
+/// A flag's text, or the contents of the file it names as `@FILE`.
+pub(crate) fn text_or_file(flag: &str, s: &str) -> anyhow::Result<String> {
+    match s.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading --{flag} file {path}")),
+        None => Ok(s.to_string()),
+    }
 }
 
 /// Reads `--config`: a JSON object, or `@FILE` holding one.
 pub(crate) fn read_config(text: &str) -> anyhow::Result<serde_json::Value> {
-    let config_text = match text.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading --config file {path}"))?,
-        None => text.to_string(),
-    };
-    serde_json::from_str(&config_text).context("--config is not valid JSON")
+    serde_json::from_str(&text_or_file("config", text)?).context("--config is not valid JSON")
 }
 
 pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
-    let settings = RunSettings {
-        strategy: a.strategy.clone(),
-        config: read_config(&a.config)?,
-        capital: a.capital.clone(),
-        commission_rate: a.commission_rate.clone(),
-        instrument: a.instrument.clone(),
-        bar_sizes: a.bar_sizes.clone(),
-        primary_bar_size: a.primary_bar_size.clone(),
-        stop_loss: a.stop_loss.clone(),
-        take_profit: a.take_profit.clone(),
-    };
+    let settings = a.run.settings()?;
     let spec = settings.spec()?;
     let inputs: Vec<ImportInput> = a.data.iter().map(ImportInput::new).collect();
     let opts = if a.quiet { ImportOptions::quiet() } else { ImportOptions::default() };
@@ -117,7 +136,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     }
     let wall = run.wall.as_secs_f64();
     let summary = serde_json::json!({
-        "strategy": a.strategy,
+        "strategy": a.run.strategy,
         "instrument": instrument.symbol,
         "ticks": run.core.ticks,
         "wall_seconds": (wall * 1e6).round() / 1e6,

@@ -3,7 +3,7 @@
 //! NATS JetStream work queue for `pinion worker`s (`--nats`). Writes the ranked table as CSV and JSON
 //! and an HTML report to `--out`, and prints one JSON summary line.
 
-use super::backtest::{read_config, write_fills};
+use super::backtest::{text_or_file, write_fills, RunFlags};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -18,9 +18,6 @@ pub struct SweepArgs {
     /// Tick files (.pinticks, CSV, OANDA JSON lines); every parameter set runs on each file separately.
     #[arg(long, required = true, num_args = 1..)]
     pub data: Vec<PathBuf>,
-    /// Strategy name (as for `pinion backtest`).
-    #[arg(long)]
-    pub strategy: String,
     /// Parameters to vary, as a JSON object (or @FILE): key -> list of values; with --random, a list or
     /// {"min":..,"max":..}.
     #[arg(long)]
@@ -31,30 +28,9 @@ pub struct SweepArgs {
     /// Seed of --random.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Strategy configuration every run starts from (JSON object or @FILE); --grid keys override it.
-    #[arg(long, default_value = "{}")]
-    pub config: String,
-    /// Starting balance in USD.
-    #[arg(long, default_value = "100000")]
-    pub capital: String,
-    /// Commission as a fraction of notional per fill.
-    #[arg(long, default_value = "0")]
-    pub commission_rate: String,
-    /// Instrument to trade (default: the first instrument of each file).
-    #[arg(long)]
-    pub instrument: Option<String>,
-    /// Bar sizes, comma-separated.
-    #[arg(long, default_value = "1 min")]
-    pub bar_sizes: String,
-    /// Primary bar size (default: the first of --bar-sizes).
-    #[arg(long)]
-    pub primary_bar_size: Option<String>,
-    /// Attached stop-loss as TYPE:VALUE, e.g. PIPS:20.
-    #[arg(long)]
-    pub stop_loss: Option<String>,
-    /// Attached take-profit as TYPE:VALUE.
-    #[arg(long)]
-    pub take_profit: Option<String>,
+    /// The strategy and how each run trades (as for `pinion backtest`; --grid keys override --config).
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Runs at a time (default: every CPU).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -79,13 +55,6 @@ pub struct SweepArgs {
     /// With --nats: seconds a worker may hold a job without a sign of life before it is redelivered.
     #[arg(long, default_value_t = 30)]
     pub ack_wait: u64,
-}
-
-fn text_or_file(flag: &str, s: &str) -> anyhow::Result<String> {
-    match s.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading --{flag} file {path}")),
-        None => Ok(s.to_string()),
-    }
 }
 
 /// Names rows by file name, or by the path as given when two files share a name.
@@ -122,17 +91,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let settings = RunSettings {
-        strategy: a.strategy.clone(),
-        config: read_config(&a.config)?,
-        capital: a.capital.clone(),
-        commission_rate: a.commission_rate.clone(),
-        instrument: a.instrument.clone(),
-        bar_sizes: a.bar_sizes.clone(),
-        primary_bar_size: a.primary_bar_size.clone(),
-        stop_loss: a.stop_loss.clone(),
-        take_profit: a.take_profit.clone(),
-    };
+    let settings = a.run.settings()?;
     let spec = settings.spec()?;
     let grid = sweep::parse_grid(&text_or_file("grid", &a.grid)?)?;
     if let Some((x, y)) = &heat {
