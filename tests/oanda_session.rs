@@ -113,7 +113,7 @@ fn a_paused_operation_sends_no_entry_its_stop_stays_at_oanda_and_trading_resumes
     poll("a new entry after the stall", Duration::from_secs(120), || entries(&p, id).len() > during);
     let (st, body) = p.req("DELETE", &format!("/api/operations/{id}"), None);
     assert_eq!(st, 200, "{body}");
-    poll("nothing left open at OANDA", Duration::from_secs(30), || oanda_units(&fake) == 0);
+    poll("nothing left open at OANDA", Duration::from_secs(60), || oanda_units(&fake) == 0);
     for (client, n) in fake.order_counts() {
         assert_eq!(n, 1, "{client} was sent {n} times");
     }
@@ -152,4 +152,31 @@ fn close_all_recovery_closes_the_position_at_oanda_after_a_crash() {
         assert_eq!(n, 1, "{client} was sent {n} times");
     }
     assert_eq!(fake.order_counts().len(), 2, "the entry and the recovery close, nothing else (held {held})");
+}
+
+#[test]
+fn an_operation_stopped_with_its_entry_in_flight_leaves_nothing_open_at_oanda() {
+    let fake = fake(30.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = Pinion::start(dir.path(), &fake.base_url());
+    poll("prices to flow", Duration::from_secs(30), || p.get("/health")["engine"] == "running");
+    // OANDA fills the entry but answers 3 s late; the operation is stopped meanwhile.
+    fake.faults().delay_next("POST /orders", 1, Duration::from_secs(3));
+    let op = json!({ "asset": "AUD_USD", "bar_sizes": ["1 min"], "strategy_name": "BuyAndHoldStrategy", "strategy_config": {},
+        "stop_loss_type": "PIPS", "stop_loss_value": 50, "crash_recovery_mode": "RESUME" });
+    let (st, body) = p.req("POST", "/api/operations", Some(&op));
+    assert_eq!(st, 201, "{body}");
+    poll("the entry to reach OANDA", Duration::from_secs(60), || !fake.order_counts().is_empty());
+    let (st, body) = p.req("DELETE", "/api/operations/1", None);
+    assert_eq!(st, 200, "{body}");
+    poll("the late fill closed at OANDA", Duration::from_secs(30), || {
+        oanda_units(&fake) == 0
+            && p.get("/api/operations/1/orders").as_array().is_some_and(|os| {
+                os.iter().any(|o| o["purpose"] == "ENTRY" && o["status"] == "FILLED") && os.iter().all(|o| o["status"] != "SUBMITTED")
+            })
+    });
+    assert_eq!(p.get("/api/operations/1/positions").as_array().map(Vec::len), Some(0));
+    for (client, n) in fake.order_counts() {
+        assert_eq!(n, 1, "{client} was sent {n} times");
+    }
 }

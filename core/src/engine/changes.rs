@@ -170,7 +170,21 @@ impl Engine {
                 }
             }
             Change::VenueReported { report } => {
+                let filled = match report {
+                    crate::broker::VenueReport::Filled { order_id, .. } => {
+                        self.broker.awaiting().iter().find(|a| a.order.id == *order_id).map(|a| (a.order.book, a.order.instrument))
+                    }
+                    _ => None,
+                };
                 self.broker.apply_report(report, &mut self.events).map_err(ChangeError::Conflict)?;
+                // An order that was still at the venue when its operation stopped: what its fill
+                // opened is closed at once (a closed book holds nothing).
+                if let Some((book, inst)) = filled {
+                    let closed = self.book(book).is_some_and(|b| b.status == BookStatus::Closed);
+                    if closed && self.broker.net_quantity(book, inst) != 0 && !self.broker.has_awaiting(book, inst) {
+                        self.close_positions(book, inst, OrderPurpose::Close);
+                    }
+                }
             }
         }
         Ok(())

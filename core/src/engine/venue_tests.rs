@@ -168,3 +168,19 @@ fn a_reversal_at_the_venue_sends_its_entry_only_once_the_exit_has_filled() {
     let entry = e.broker().awaiting()[0].order;
     assert_eq!((entry.purpose, entry.side, entry.quantity), (OrderPurpose::Entry, Side::Sell, Quantity(1000)));
 }
+
+#[test]
+fn a_fill_that_arrives_after_its_operation_stopped_is_closed_at_once() {
+    let mut e = live_engine();
+    e.on_tick(&tick(1, 110_000, 110_010));
+    let entry = e.broker().awaiting()[0].order;
+    // Stopped while the entry is still at the venue: nothing is open yet, so nothing closes.
+    e.lifecycle(BookId(0), crate::events::OperationAction::Stop, OrderPurpose::Close).expect("stopped");
+    assert_eq!(e.book(BookId(0)).map(|b| b.status), Some(BookStatus::Closed));
+    report(&mut e, VenueReport::Filled { order_id: entry.id, price: Price(110_010), ts_ns: 2, venue_txn: 3 }).expect("fill");
+    let close = e.broker().awaiting().iter().find(|a| a.order.book == BookId(0)).map(|a| a.order).expect("a close sent at once");
+    assert_eq!((close.side, close.quantity, close.purpose), (Side::Sell, Quantity(1000), OrderPurpose::Close));
+    report(&mut e, VenueReport::Filled { order_id: close.id, price: Price(110_000), ts_ns: 4, venue_txn: 5 }).expect("close fill");
+    assert_eq!(e.broker().net_quantity(BookId(0), InstrumentId(0)), 0);
+    assert!(e.broker().awaiting().is_empty());
+}
