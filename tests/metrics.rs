@@ -182,7 +182,12 @@ fn assert_json_logs(path: &Path) {
 fn metrics_rise_as_the_server_trades_and_histograms_agree() {
     let s = serve_with_journal();
     let a = s.addr.clone();
-    let first = scrape(&a);
+    // The replay feed thread starts just after the HTTP front answers: wait for it to say it is
+    // connected (a scrape in between rightly reports 0).
+    let first = poll("the feed connected", WAIT, || {
+        let f = scrape(&a);
+        (value(&f, "pinion_feed_connected", &[]) == Some(1.0)).then_some(f)
+    });
     for (name, kind) in REQUIRED {
         let f = first.get(*name).unwrap_or_else(|| panic!("family {name} missing"));
         assert_eq!(f.kind, *kind, "{name}");
