@@ -1,7 +1,9 @@
 //! The model and session routes (`/models`, `/session/status|config|start|stop`), served by the HTTP
 //! layer through its route-provider hook because they need libtorch (the `models` crate).
 
-use crate::session_views::{ActionView, SessionConfigView, SessionStatusView, StartedView, StoppedView, UnitsView, WarmupBars, WarmupView};
+use crate::session_views::{
+    ActionView, ClosedView, SessionConfigView, SessionStatusView, StartedView, StoppedView, UnitsView, WarmupBars, WarmupView,
+};
 use pinion_core::bounds;
 use pinion_core::change::{Change, SessionConfigSpec};
 use pinion_core::engine::ChangeResources;
@@ -395,6 +397,25 @@ impl RouteProvider for SessionRoutes {
                 let open_positions = st.open_positions.iter().map(|(s, u)| UnitsView { instrument: s.clone(), units: *u }).collect();
                 Ok(Reply::ok(serde_json::to_value(StoppedView { stopped: true, open_positions }).unwrap_or(Value::Null)))
             })(),
+            ("POST", "/session/positions/close") => (|| {
+                if let Some(k) = req.optional_json_object()?.keys().next() {
+                    return Err(ApiError::field(k, "unknown field; /session/positions/close takes no fields"));
+                }
+                let held = app.call(|e| e.session_status())?.open_positions;
+                let committed = app.propose(Change::SessionPositionsClosed { closes: Vec::new() }, ChangeResources::default())?;
+                let closes = match &committed.change {
+                    Change::SessionPositionsClosed { closes } => closes.clone(),
+                    _ => Vec::new(),
+                };
+                let closed = held
+                    .into_iter()
+                    .filter(|(s, _)| closes.contains(s))
+                    .map(|(instrument, units)| UnitsView { instrument, units })
+                    .collect();
+                let st = app.call(|e| e.session_status())?;
+                api.publish_status(&api.status_json(&st, app));
+                Ok(Reply::ok(serde_json::to_value(ClosedView { closed }).unwrap_or(Value::Null)))
+            })(),
             _ => return None,
         })
     }
@@ -406,6 +427,7 @@ impl RouteProvider for SessionRoutes {
             ("/session/config", "post", "Configure the model session (symbols, model_path, target_capital_usd, risk)"),
             ("/session/start", "post", "Start the session: 202, warm-up runs in the background (cold_start_timeout_sec)"),
             ("/session/stop", "post", "Stop new decisions; reports what is still open"),
+            ("/session/positions/close", "post", "Close at market every position the stopped session holds (409 while it runs)"),
         ]
     }
 

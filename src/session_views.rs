@@ -101,6 +101,13 @@ pub struct StoppedView {
     pub open_positions: Vec<UnitsView>,
 }
 
+/// `POST /session/positions/close`: the positions the stopped session held, now being closed at market
+/// (their fills follow as `order` frames and in `/account/trades`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ClosedView {
+    pub closed: Vec<UnitsView>,
+}
+
 /// Declares the session routes' schemas and query parameters.
 pub fn declare(s: &mut Schemas) {
     s.response::<Vec<ModelInfo>>("/models", "get")
@@ -116,5 +123,6 @@ pub fn declare(s: &mut Schemas) {
         .request::<SessionConfigBody>("/session/config", "post", true)
         .response::<StartedView>("/session/start", "post")
         .request::<SessionStartBody>("/session/start", "post", false)
-        .response::<StoppedView>("/session/stop", "post");
+        .response::<StoppedView>("/session/stop", "post")
+        .response::<ClosedView>("/session/positions/close", "post");
 }

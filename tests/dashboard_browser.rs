@@ -179,13 +179,14 @@ fn the_dashboard_drives_the_engine_in_a_real_browser() {
     b.type_into("confirm-input", "STOP");
     b.click("confirm-ok");
     b.find("toast-emergency", 30);
+    b.screenshot("emergency-stop");
     let ops = s.get_ok("/api/operations");
     assert!(ops.as_array().is_some_and(|a| a.iter().all(|o| o["status"] == "closed")), "{ops}");
-    // Every operation's position is closed; the model session's (if it opened any) keep their stops: the
-    // session API has no call that closes them, and the toast says so.
-    let left = s.get_ok("/account/positions");
-    assert!(left.as_array().is_some_and(|a| a.iter().all(|p| p["holder"]["session"] == true)), "{left}");
-    assert_ne!(s.get_ok("/session/status")["state"], "running");
+    // Every position is closed: the operations' and the model session's.
+    poll("every position closed", Duration::from_secs(30), || s.get_ok("/account/positions").as_array()?.is_empty().then_some(()));
+    let st = s.get_ok("/session/status");
+    assert_ne!(st["state"], "running", "{st}");
+    assert_eq!(st["open_positions"], json!([]), "{st}");
     no_console_errors(&b, "in the session, risk, log, reconnect, settings, reload and emergency steps");
 }
 

@@ -390,10 +390,36 @@ fn models_config_and_session_lifecycle() {
     let r = s.post_json("/session/stop", &json!({}));
     assert_eq!(r.status, 409, "stop again: {}", r.text);
 
+    // The operator closes what the stopped session holds, at market (the dashboard's emergency stop).
+    let r = s.post_json("/session/positions/close", &json!({ "now": true }));
+    assert_eq!(r.status, 400, "unknown field: {}", r.text);
+    assert!(r.detail().contains("now"), "{}", r.text);
+    let held = session_positions(&s);
+    let r = s.post_json("/session/positions/close", &json!({}));
+    match r.status {
+        200 => {
+            let closed = r.json();
+            let names: Vec<&str> = closed["closed"].as_array().into_iter().flatten().filter_map(|p| p["instrument"].as_str()).collect();
+            assert!(!names.is_empty() && names.iter().all(|n| held.contains_key(*n)), "closed {closed}, held {held:?}");
+            eprintln!("session positions closed at market: {closed}");
+        }
+        // Their stop-losses or targets closed them all first.
+        409 => assert!(session_positions(&s).is_empty(), "409 while positions are open: {}", r.text),
+        other => panic!("close: {other} {}", r.text),
+    }
+    poll("the session's positions closed", WAIT, || session_positions(&s).is_empty().then_some(()));
+    assert_eq!(status(&s)["open_positions"], json!([]));
+    let r = s.post_json("/session/positions/close", &json!({}));
+    assert_eq!(r.status, 409, "nothing to close: {}", r.text);
+    assert!(r.detail().contains("no open positions"), "{}", r.text);
+
     // A stopped session can be started again.
     let r = s.post_json("/session/start", &json!({}));
     assert_eq!(r.status, 202, "restart: {} (server: {})", r.text, s.stderr_tail());
     poll("decisions after restart", WAIT, || Some(status(&s)).filter(|st| st["state"] == "running" && decisions(st) > 0));
+    let r = s.post_json("/session/positions/close", &json!({}));
+    assert_eq!(r.status, 409, "close while running: {}", r.text);
+    assert!(r.detail().contains("stop it first"), "{}", r.text);
     let r = s.post_json("/session/stop", &json!({}));
     assert_eq!(r.status, 200, "second stop: {}", r.text);
     eprintln!("models_config_and_session_lifecycle: {:.1} s", t0.elapsed().as_secs_f64());

@@ -59,6 +59,12 @@ pub enum Change {
     },
     /// The model session stopped taking decisions.
     SessionStopped,
+    /// The operator closed, at market, every position the stopped model session still held (the
+    /// dashboard's emergency stop; `POST /session/positions/close`).
+    SessionPositionsClosed {
+        /// The instruments whose positions it closes (decided when the change is prepared).
+        closes: Vec<String>,
+    },
     /// The warming-up session failed (its warm-up did not complete in time).
     SessionFailed {
         /// Why.
@@ -114,6 +120,7 @@ impl Change {
             Change::SessionConfigured { .. } => "session_configured",
             Change::SessionStarted { .. } => "session_started",
             Change::SessionStopped => "session_stopped",
+            Change::SessionPositionsClosed { .. } => "session_positions_closed",
             Change::SessionFailed { .. } => "session_failed",
             Change::CrashRecoveryApplied { .. } => "crash_recovery_applied",
             Change::BarsSeeded { .. } => "bars_seeded",
@@ -254,6 +261,7 @@ mod tests {
             Change::SessionConfigured { config: config.clone() },
             Change::SessionStarted { config, limits: Some(RiskLimits::default()), cold_start_timeout_sec: 120.0 },
             Change::SessionStopped,
+            Change::SessionPositionsClosed { closes: vec!["EUR_USD".into(), "AUD_USD".into()] },
             Change::SessionFailed { reason: "warm-up not ready".into() },
             Change::CrashRecoveryApplied {
                 op_id: 1,

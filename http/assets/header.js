@@ -79,23 +79,21 @@ export function initHeader() {
 
 async function emergencyStop() {
   const ok = await confirmAction('Emergency stop',
-    'Stops every operation (closing its positions at market), then stops the session. This cannot be undone.', 'STOP');
+    'Stops every operation (closing its positions at market), stops the session and closes its positions at market. This cannot be undone.', 'STOP');
   if (!ok) return;
   const failures = [];
-  let left = [];
+  let closed = [];
   try {
     const ops = await get('/api/operations?limit=1000');
     for (const op of ops.filter((o) => o.status !== 'closed')) {
       try { await del(`/api/operations/${op.id}`); } catch (e) { if (!(e instanceof ApiError && e.status === 409)) failures.push(`operation ${op.id}: ${e.detail}`); }
     }
-    try {
-      const stopped = await post('/session/stop', {});
-      left = stopped?.open_positions || [];
-    } catch (e) { if (e.status !== 409) failures.push(`session: ${e.detail}`); }
+    try { await post('/session/stop', {}); } catch (e) { if (e.status !== 409) failures.push(`session: ${e.detail}`); }
+    // 409 here: the session holds nothing (or never ran).
+    try { closed = (await post('/session/positions/close', {}))?.closed || []; } catch (e) { if (e.status !== 409) failures.push(`session positions: ${e.detail}`); }
   } catch (e) { failures.push(e.detail || e.message); }
   if (failures.length) toast('error', 'Emergency stop incomplete', failures.join('; '));
-  else if (left.length) {
-    // The session API stops the model but has no call that closes its positions: say so.
-    toast('warn', 'Emergency stop done', `operations stopped and closed, session stopped; the session still holds ${left.map((p) => `${p.units} ${p.instrument}`).join(', ')} with its stop-loss and take-profit`, 'toast-emergency');
+  else if (closed.length) {
+    toast('warn', 'Emergency stop done', `every operation stopped with its positions closed, the session stopped and its ${closed.map((p) => `${p.units} ${p.instrument}`).join(', ')} closed at market`, 'toast-emergency');
   } else toast('warn', 'Emergency stop done', 'every operation stopped with its positions closed, the session stopped', 'toast-emergency');
 }

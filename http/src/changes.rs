@@ -114,6 +114,7 @@ pub fn describe(change: &Change) -> String {
             config.model_path
         ),
         Change::SessionStopped => "session stopped".to_string(),
+        Change::SessionPositionsClosed { closes } => format!("session positions closed at market: {}", closes.join(", ")),
         Change::SessionFailed { reason } => format!("session failed: {reason}"),
         Change::CrashRecoveryApplied { op_id, mode, closes, .. } => format!(
             "crash recovery applied to operation {op_id}: {} closed {}",

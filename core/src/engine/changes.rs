@@ -76,6 +76,26 @@ impl Engine {
                 true => Ok(change),
                 false => Err(ChangeError::Conflict("no session is running".into())),
             },
+            Change::SessionPositionsClosed { .. } => {
+                if self.session_running() {
+                    return Err(ChangeError::Conflict(
+                        "the session is running and would open positions again: stop it first (POST /session/stop)".into(),
+                    ));
+                }
+                let book = self.session_book().ok_or_else(|| ChangeError::Conflict("no session has run: it holds no positions".into()))?;
+                let mut closes: Vec<String> = self
+                    .broker
+                    .positions()
+                    .filter(|p| p.book == book && p.quantity != 0)
+                    .map(|p| self.instruments().get(p.instrument).symbol.clone())
+                    .collect();
+                closes.sort();
+                closes.dedup();
+                if closes.is_empty() {
+                    return Err(ChangeError::Conflict("the session holds no open positions".into()));
+                }
+                Ok(Change::SessionPositionsClosed { closes })
+            }
             Change::SessionFailed { .. } => match self.session_warming_up() {
                 true => Ok(change),
                 false => Err(ChangeError::Conflict("no session is warming up".into())),
@@ -150,6 +170,16 @@ impl Engine {
             }
             Change::SessionStopped => {
                 self.stop_session().map_err(|e| ChangeError::Conflict(e.to_string()))?;
+            }
+            Change::SessionPositionsClosed { closes } => {
+                let book = self.session_book().ok_or_else(|| ChangeError::Conflict("no session has run".into()))?;
+                for symbol in closes {
+                    let inst = self
+                        .instruments()
+                        .find(symbol)
+                        .ok_or_else(|| ChangeError::invalid("closes", format!("unknown instrument {symbol:?}")))?;
+                    self.close_positions(book, inst, OrderPurpose::Close);
+                }
             }
             Change::SessionFailed { reason } => self.fail_session(reason.clone()),
             Change::CrashRecoveryApplied { book, closes, .. } => {

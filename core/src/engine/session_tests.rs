@@ -255,3 +255,31 @@ fn a_session_at_an_external_venue_warms_up_from_seeded_bars_and_waits_for_each_r
     apply(&mut e, Change::SessionStopped).expect("stopped");
     assert!(e.broker().awaiting().is_empty());
 }
+
+#[test]
+fn the_stopped_sessions_positions_are_closed_at_market_on_request() {
+    use crate::change::{Change, ChangeError};
+    let mut e = two_symbol_engine();
+    let close = || Change::SessionPositionsClosed { closes: Vec::new() };
+    assert!(matches!(apply(&mut e, close()), Err(ChangeError::Conflict(m)) if m.contains("no session")));
+    feed(&mut e, 0, 10);
+    let policy = FixedPolicy { shape: PolicyShape { max_symbols: 4, lookback_window: 20, n_features: 6 }, calls: Default::default() };
+    let spec = SessionSpec {
+        symbols: vec![InstrumentId(0), InstrumentId(1)],
+        target_capital: Money::from_units(20_000),
+        policy: Box::new(policy),
+    };
+    let book = e.start_session(spec).unwrap();
+    feed(&mut e, 10, 40);
+    assert!(e.broker().net_quantity(book, InstrumentId(0)) > 0 && e.broker().net_quantity(book, InstrumentId(1)) < 0);
+    // While it runs it would open them again: refused, nothing closed.
+    assert!(matches!(apply(&mut e, close()), Err(ChangeError::Conflict(m)) if m.contains("stop it first")));
+    apply(&mut e, Change::SessionStopped).expect("stopped");
+    // The prepared change names what it closes, so a replay closes exactly that.
+    let prepared = e.prepare_change(close(), &ChangeResources::default()).expect("prepared");
+    assert_eq!(prepared, Change::SessionPositionsClosed { closes: vec!["AUD_USD".into(), "EUR_USD".into()] });
+    e.apply_change(&prepared, ChangeResources::default()).expect("closed");
+    assert_eq!((e.broker().net_quantity(book, InstrumentId(0)), e.broker().net_quantity(book, InstrumentId(1))), (0, 0));
+    assert!(e.session_status().open_positions.is_empty());
+    assert!(matches!(apply(&mut e, close()), Err(ChangeError::Conflict(m)) if m.contains("no open positions")));
+}

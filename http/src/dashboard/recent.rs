@@ -207,6 +207,7 @@ impl Recent {
                 let old = g.session_state.replace("stopped").unwrap_or("running");
                 ("operator", "session".into(), json!(old), json!("stopped"))
             }
+            Change::SessionPositionsClosed { closes } => ("operator", "session".into(), Value::Null, json!({ "closed": closes })),
             Change::SessionFailed { reason } => {
                 let old = g.session_state.replace("failed").unwrap_or("running");
                 ("engine", "session".into(), json!(old), json!({ "state": "failed", "reason": reason }))
