@@ -27,6 +27,9 @@ pub const CHANGE: u16 = 1;
 pub const PROGRESS: u16 = 20;
 /// Journal record kind of an engine event (orders, fills, trades; see `event_json`).
 pub const EVENT: u16 = 21;
+/// Journal record kind of an account mark (the `account` frame's data, once a second), journaled only
+/// for the event export (`events_to`): derived state, never read back by a restart.
+pub const MARK: u16 = 23;
 
 /// The name of a record kind (for `pinion journal dump`).
 pub fn kind_name(code: u16) -> &'static str {
@@ -35,6 +38,7 @@ pub fn kind_name(code: u16) -> &'static str {
         PROGRESS => "progress",
         EVENT => "event",
         crate::live_ticks::TICK => "tick",
+        MARK => "account_mark",
         _ => "unknown",
     }
 }
@@ -86,6 +90,7 @@ pub fn export_kind(kind: u16, payload: &[u8]) -> Option<String> {
     match kind {
         EVENT => serde_json::from_slice::<Value>(payload).ok()?.get("e")?.as_str().map(String::from),
         CHANGE => serde_json::from_slice::<JournaledChange>(payload).ok().map(|c| c.change.name().to_string()),
+        MARK => Some("account_mark".to_string()),
         _ => None,
     }
 }
@@ -107,6 +112,17 @@ fn event_json(e: &EngineEvent) -> Option<Value> {
             "entry": t.entry_price.0, "exit": t.exit_price.0, "pnl": t.pnl.0, "commission": t.commission.0, "ts": t.exit_ns,
         }),
         _ => return None,
+    })
+}
+
+/// The publisher's account-mark hook for the event export: journals each mark (the `account` frame's
+/// data) as a [`MARK`] record without waiting for it to be durable (the export sends only durable
+/// records, so a mark leaves with the next fsync).
+pub fn mark_hook(handle: JournalHandle) -> pinion_http::publisher::MarkHook {
+    Box::new(move |account: &Value| {
+        if let Err(err) = handle.append_nowait(MARK, account.to_string().into_bytes()) {
+            log::error!("journaling an account mark failed: {err}");
+        }
     })
 }
 
@@ -193,7 +209,11 @@ pub fn read_log(dir: &Path, from_seq: u64, after_tick: u64) -> anyhow::Result<Jo
             }
             // Live prices: read by `live_ticks::read` when the feed is a live broker's.
             crate::live_ticks::TICK => Ok(()),
-            other => Err(format!("record kind {other} is not one this build reads (1 change, 20 progress, 21 event, 22 tick)")),
+            // Account marks: for the event export only (derived state).
+            MARK => serde_json::from_slice::<Value>(r.payload).map(|_| ()).map_err(|e| e.to_string()),
+            other => {
+                Err(format!("record kind {other} is not one this build reads (1 change, 20 progress, 21 event, 22 tick, 23 account mark)"))
+            }
         };
         log.records += 1;
         if let Err(why) = parsed {

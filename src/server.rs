@@ -415,8 +415,13 @@ impl Recovered {
         let (broadcaster_for_watch, status_for_watch) = (broadcaster.clone(), status.clone());
         let telemetry = b.metrics.telemetry().clone();
         let (sink, stamps) = StampedSink::new(b.sink, telemetry.clock());
-        let publisher_cfg =
-            PublisherConfig { probe: Some(PublisherProbe::new(b.metrics.clone(), Some(stamps))), live: live_view, ..Default::default() };
+        let publisher_cfg = PublisherConfig {
+            probe: Some(PublisherProbe::new(b.metrics.clone(), Some(stamps))),
+            live: live_view,
+            // Account marks are journaled only to be exported.
+            on_mark: server.journal.as_ref().filter(|_| cfg.events_to.is_some()).map(|j| crate::durable::mark_hook(j.handle.clone())),
+            ..Default::default()
+        };
         server.publisher = Some(pinion_http::publisher::start(b.events, b.read.clone(), Some(broadcaster), status, hook, publisher_cfg)?);
 
         let core_cfg = CoreConfig {

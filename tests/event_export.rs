@@ -1,6 +1,6 @@
 //! End-to-end test of the live event export (`pinion serve --events-to`): with a real nats-server
-//! stopped and restarted while an operation trades, every journaled order, fill, trade and change
-//! reaches the JetStream stream exactly once, in journal order, with the journal's payload.
+//! stopped and restarted while an operation trades, every journaled order, fill, trade, change and
+//! account mark reaches the JetStream stream exactly once, in journal order, with the journal's payload.
 
 mod nats_support;
 #[allow(dead_code)]
@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 const NODE: &str = "node-a";
 
-/// Journal records the export publishes (changes and events), as (seq, payload).
+/// Journal records the export publishes (changes, events and account marks), as (seq, payload).
 fn journaled(data: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
     JournalReader::open(data.join("journal"), 0)
         .expect("opening the journal")
         .map(|r| r.expect("a journal record"))
-        .filter(|r| r.kind == 1 || r.kind == 21)
+        .filter(|r| matches!(r.kind, 1 | 21 | 23))
         .map(|r| (r.seq, r.payload))
         .collect()
 }
@@ -81,5 +81,13 @@ fn every_journaled_event_is_exported_once_in_order_across_a_nats_outage() {
     }
     assert!(got.iter().any(|e| e.subject.ends_with(".operation_created")));
     assert!(got.iter().any(|e| e.subject.ends_with(".order")));
+    // The account, marked once a second, during the outage too.
+    let marks: Vec<_> = got.iter().filter(|e| e.subject.ends_with(".account_mark")).collect();
+    assert!(marks.len() >= 3 && marks.iter().any(|e| e.seq > before && e.seq <= journal_during), "{} marks", marks.len());
+    for m in &marks {
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("a mark is JSON");
+        assert!(v["NAV"].is_string() || v["NAV"].is_number(), "{v}");
+        assert!(v["balance"].is_string() || v["balance"].is_number(), "{v}");
+    }
     assert!(got.iter().any(|e| e.seq > before && e.seq <= journal_during), "records of the outage were exported after it");
 }

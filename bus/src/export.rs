@@ -1,6 +1,6 @@
 //! Live event export (`pinion serve --events-to nats://...`): a thread of its own tails the journal
 //! (only records already durable, in journal order) and publishes the ones the caller names (orders,
-//! fills, trades, operation and session changes) to the JetStream stream `PINION_EVENTS` as
+//! fills, trades, operation and session changes, account marks) to the JetStream stream `PINION_EVENTS` as
 //! `pinion.<node>.events.<kind>`, the payload being the journal record as written. Each message
 //! carries `Nats-Msg-Id: <node>.<seq>` (a resend is dropped) and `Pinion-Seq: <seq>`; after a NATS
 //! outage (or a restart) the export asks the stream for the node's last message and goes on after its

@@ -25,6 +25,10 @@ pub type StatusFn = Arc<dyn Fn(&ReadState) -> Value + Send + Sync>;
 /// that is not is never applied or shown, nor is anything after it.
 pub type BatchHook = Box<dyn FnMut(&[EngineEvent]) -> bool + Send>;
 
+/// Called with each account mark (the `account` frame's data), once every `account_every`, after the
+/// batches before it were journaled: `--events-to` journals marks so the export sends them in order.
+pub type MarkHook = Box<dyn FnMut(&Value) + Send>;
+
 pub struct PublisherConfig {
     pub account_every: Duration,
     pub status_every: Duration,
@@ -32,11 +36,19 @@ pub struct PublisherConfig {
     pub probe: Option<PublisherProbe>,
     /// The live broker whose account the `account` frame shows (None: the paper broker's).
     pub live: Option<Arc<dyn crate::live_account::LiveAccount>>,
+    /// Receives every account mark (None: marks go only to WebSocket clients).
+    pub on_mark: Option<MarkHook>,
 }
 
 impl Default for PublisherConfig {
     fn default() -> Self {
-        PublisherConfig { account_every: Duration::from_secs(1), status_every: Duration::from_secs(5), probe: None, live: None }
+        PublisherConfig {
+            account_every: Duration::from_secs(1),
+            status_every: Duration::from_secs(5),
+            probe: None,
+            live: None,
+            on_mark: None,
+        }
     }
 }
 
@@ -116,6 +128,7 @@ pub fn start(
         let mut last_status = Instant::now();
         let mut durable_lost = false;
         let mut probe = cfg.probe.take();
+        let mut on_mark = cfg.on_mark.take();
         let send_from = |topic: Topic, data: &Value, origin: u64| {
             if let Some(b) = &ws {
                 if let Ok(f) = Frame::json(topic, data) {
@@ -193,7 +206,7 @@ pub fn start(
                 crate::logs::log_refusals(&refused);
                 crate::logs::log_book_errors(&errored);
             }
-            if ws.is_some() && last_account.elapsed() >= cfg.account_every {
+            if (ws.is_some() || on_mark.is_some()) && last_account.elapsed() >= cfg.account_every {
                 last_account = Instant::now();
                 let s = read.read();
                 read.recent.equity_point(crate::dashboard::recent::EquityPointView {
@@ -203,7 +216,11 @@ pub fn start(
                     unrealized: s.account.unrealized.as_f64(),
                     drawdown: crate::views::round_dp(s.equity.drawdown(), 6),
                 });
-                send(Topic::Account, &account_data_with(&s, cfg.live.as_deref()));
+                let account = account_data_with(&s, cfg.live.as_deref());
+                if let Some(h) = on_mark.as_mut().filter(|_| !durable_lost) {
+                    h(&account);
+                }
+                send(Topic::Account, &account);
                 let mut metric = metric_data(&s);
                 if let Some(p) = &probe {
                     p.metric_frame(&mut metric);
