@@ -484,5 +484,5 @@ fn bearer_token_guards_rest_and_never_leaks() {
     let r = get("/account/trades?limit=0", &auth);
     assert_eq!(r.status, 400);
     assert!(!r.text.contains(TOKEN));
-    assert!(!s.stderr_tail().contains(TOKEN), "the server log holds the token");
+    assert!(!s.stderr_has(TOKEN), "the server log holds the token");
 }

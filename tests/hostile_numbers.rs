@@ -137,9 +137,7 @@ fn an_operation_whose_capital_is_exhausted_goes_to_error_and_stops_opening_posit
         |s: &Server| s.all_pages(&format!("/api/operations/{id}/orders")).into_values().filter(|o| o["purpose"] == "ENTRY").count();
     let at_error = entries(&s);
     assert!(at_error >= 1, "it traded before");
-    poll("the WARN record naming the operation", WAIT, || {
-        s.stderr_tail().contains(&format!("operation {id}: error: capital exhausted")).then_some(())
-    });
+    poll("the WARN record naming the operation", WAIT, || s.stderr_has(&format!("operation {id}: error: capital exhausted")).then_some(()));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(entries(&s), at_error, "no entry order after the error");
     assert_eq!(s.post_json(&format!("/api/operations/{id}/resume"), &json!({})).status, 409, "resume is refused");

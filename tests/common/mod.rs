@@ -110,6 +110,11 @@ impl Server {
         tail(&self.dir.path().join("stderr.log"))
     }
 
+    /// Whether the server's whole stderr log holds `needle` (a busy server writes past any tail).
+    pub fn stderr_has(&self, needle: &str) -> bool {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default().contains(needle)
+    }
+
     /// Sends one request; `content_type` None sends no Content-Type header.
     pub fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Resp {
         let mut headers = Vec::new();
