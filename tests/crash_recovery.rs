@@ -132,7 +132,7 @@ fn final_run(c: &Checker, data: &Path, log: &Path, stop_at: u64, ops: &[Op]) -> 
         let s = srv.get("/account/summary");
         if s != last.0 {
             last = (s, Instant::now());
-        } else if last.1.elapsed() >= Duration::from_secs(1) {
+        } else if last.1.elapsed() >= Duration::from_secs(3) {
             break;
         }
         assert!(Instant::now() < deadline, "the final run did not settle");

@@ -80,7 +80,7 @@ fn pages_beyond_the_window_come_from_sqlite_without_duplicate_or_gap_and_survive
 
     // A graceful stop, a restart: the same history, served past the window from the database.
     srv.signal("TERM");
-    srv.wait_exit(Duration::from_secs(10));
+    srv.wait_exit(Duration::from_secs(60));
     let stopped_orders = by_id(walked);
     let srv = Server::start(&data, &tmp.path().join("stderr-2.log"), 400.0, &env);
     assert!(data.join("history.sqlite3").exists(), "no history database in the data directory");
@@ -105,10 +105,8 @@ fn pages_beyond_the_window_come_from_sqlite_without_duplicate_or_gap_and_survive
             "{what}: cursor and offset paging differ"
         );
     }
-    let stats = srv.get(&format!("/api/operations/{id}/stats"));
+    // The list first, the stats after: trades only ever add up, so the stats count at least as many.
     let closed = srv.all_pages(&format!("/api/operations/{id}/trades"), false).len() as u64;
-    assert!(
-        stats["total_trades"].as_u64().is_some_and(|n| n >= closed.saturating_sub(5) && n > 0),
-        "stats {stats} vs {closed} trades listed"
-    );
+    let stats = srv.get(&format!("/api/operations/{id}/stats"));
+    assert!(stats["total_trades"].as_u64().is_some_and(|n| n >= closed && n > 0), "stats {stats} vs {closed} trades listed");
 }

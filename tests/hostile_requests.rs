@@ -171,7 +171,9 @@ fn slow_bodies_get_408_and_never_starve_the_api() {
             assert!(r.status == 200 || r.status == 404, "{path} during slow uploads: {r:?}");
         }
     }
-    assert!(worst < Duration::from_millis(500), "a request took {worst:?} while slow clients trickled");
+    // A starved API would wait for the slow clients' 10 s cut-off; the bound leaves room for a loaded
+    // 2-core CI machine.
+    assert!(worst < Duration::from_secs(3), "a request took {worst:?} while slow clients trickled");
     for t in slow {
         let answer = t.join().unwrap();
         assert!(answer.starts_with("HTTP/1.1 408"), "slow client answer: {answer:?}");
@@ -184,7 +186,7 @@ fn slow_bodies_get_408_and_never_starve_the_api() {
 #[test]
 fn idle_keep_alive_connections_are_closed() {
     let _g = serial();
-    let s = Server::start_with_env(SPEED, &[("PINION_IDLE_TIMEOUT_SECS", "1")]);
+    let s = Server::start_with_env(SPEED, &[("PINION_IDLE_TIMEOUT_SECS", "3")]);
     let mut c = TcpStream::connect(&s.addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let ask = |c: &mut TcpStream| {
@@ -200,14 +202,15 @@ fn idle_keep_alive_connections_are_closed() {
     };
     assert_eq!(ask(&mut c), Some(200));
     std::thread::sleep(Duration::from_millis(500));
-    // Within the idle time the connection still serves.
-    assert_eq!(ask(&mut c), Some(200));
+    // Within the idle time the connection still serves. The server's idle clock starts when it
+    // answers, so ours starts before we ask.
     let idle = Instant::now();
+    assert_eq!(ask(&mut c), Some(200));
     let mut chunk = [0u8; 16];
     let n = c.read(&mut chunk).expect("the server closes an idle connection");
     assert_eq!(n, 0, "unexpected bytes on an idle connection");
     let waited = idle.elapsed();
-    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "closed after {waited:?}");
+    assert!(waited >= Duration::from_millis(2900) && waited < Duration::from_secs(12), "closed after {waited:?}");
 }
 
 #[test]
@@ -223,7 +226,7 @@ fn a_panicking_handler_is_answered_500_and_the_workers_survive() {
     for _ in 0..10 {
         alive(&s, None);
     }
-    assert!(s.stderr_tail().contains("panic while handling GET /debug/panic"), "{}", s.stderr_tail());
+    assert!(s.stderr_has("panic while handling GET /debug/panic"), "{}", s.stderr_tail());
 }
 
 type Client = WebSocket<TcpStream>;

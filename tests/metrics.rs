@@ -259,7 +259,7 @@ fn metrics_rise_as_the_server_trades_and_histograms_agree() {
     assert!(checked >= 7 + 3, "only {checked} histogram series");
     // Hop figures are plausible: the core's hops are far below a second.
     let p = |name: &str| v(&later, "pinion_hop_latency_seconds_sum", &[("hop", name)]) / hop_count(&later, name);
-    assert!(p("tick_to_intent") < 0.01, "mean tick -> intent {} s", p("tick_to_intent"));
+    assert!(p("tick_to_intent") < 0.05, "mean tick -> intent {} s", p("tick_to_intent"));
 
     // The latest p50/p99 per hop: GET /api/latency and the metric frame.
     let lat = get(&a, "/api/latency");

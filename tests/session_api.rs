@@ -307,7 +307,9 @@ fn models_config_and_session_lifecycle() {
     let r = s.post_json("/session/start", &json!({ "cold_start_timeout_sec": 60 }));
     assert_eq!(r.status, 202, "start: {} (server: {})", r.text, s.stderr_tail());
     assert_eq!(r.json(), json!({ "started": true }));
-    assert!(asked.elapsed() < Duration::from_secs(3), "start took {:?}", asked.elapsed());
+    // At once (the model loads, warm-up runs in the background); the bound only catches a start that
+    // waits for the warm-up, with room for a loaded CI machine.
+    assert!(asked.elapsed() < Duration::from_secs(10), "start took {:?}", asked.elapsed());
     let first = status(&s);
     assert_eq!(first["running"], true, "{first}");
     match first["state"].as_str() {
@@ -441,6 +443,7 @@ fn warmup_timeout_fails_the_session() {
     let asked = Instant::now();
     let r = s.post_json("/session/start", &json!({ "cold_start_timeout_sec": 2 }));
     assert_eq!(r.status, 202, "start: {} (server: {})", r.text, s.stderr_tail());
+    let answered = Instant::now();
     let st = status(&s);
     assert_eq!((st["state"].as_str(), st["running"].as_bool()), (Some("warming_up"), Some(true)), "{st}");
     assert_eq!(st["warmup"]["ready"], false, "{st}");
@@ -449,11 +452,12 @@ fn warmup_timeout_fails_the_session() {
         assert_eq!(b["need"], 200, "{st}");
     }
 
-    let st = poll("the warm-up to time out", Duration::from_secs(8), || Some(status(&s)).filter(|st| st["state"] != "warming_up"));
-    let waited = asked.elapsed();
+    let st = poll("the warm-up to time out", Duration::from_secs(30), || Some(status(&s)).filter(|st| st["state"] != "warming_up"));
+    let (waited, since_answer) = (asked.elapsed(), answered.elapsed());
     assert_eq!((st["state"].as_str(), st["running"].as_bool()), (Some("failed"), Some(false)), "{st}");
     assert!(waited >= Duration::from_millis(1900), "failed after {waited:?}, before the 2 s timeout: {st}");
-    assert!(waited <= Duration::from_secs(5), "failed only after {waited:?}");
+    // The 2 s run from the start's answer; the slack is for a loaded machine.
+    assert!(since_answer <= Duration::from_secs(10), "failed only {since_answer:?} after the start answered");
     let reason = st["reason"].as_str().unwrap_or_else(|| panic!("no reason: {st}"));
     assert!(reason.contains("cold_start_timeout_sec") && reason.contains("warm-up"), "reason {reason:?}");
     assert_eq!(decisions(&st), 0, "{st}");

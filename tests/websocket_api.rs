@@ -162,7 +162,7 @@ impl Client {
 
     /// The four frames of the on-connect snapshot, in order.
     fn snapshot(&mut self) -> Vec<Got> {
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(10);
         let snap: Vec<Got> = (0..4).map_while(|_| self.next(deadline)).collect();
         let kinds: Vec<&str> = snap.iter().map(|g| g.kind.as_str()).collect();
         assert_eq!(kinds, ["status", "account", "positions", "metric"], "the on-connect snapshot, first and in order");
@@ -222,7 +222,8 @@ fn snapshot_on_connect_then_account_and_metric_every_second() {
     let t0 = Instant::now();
     let mut c = connect(&s.addr, "/ws", &[]);
     let snap = c.snapshot();
-    assert!(t0.elapsed() < Duration::from_secs(2), "snapshot took {:?}", t0.elapsed());
+    // At once: the bound only catches a snapshot that waits for something (a loaded CI machine is slow).
+    assert!(t0.elapsed() < Duration::from_secs(8), "snapshot took {:?}", t0.elapsed());
     let status = &snap[0].data;
     assert_eq!(text(status, "engine"), "running", "{status}");
     assert!(status["operations"]["total"].as_u64().is_some(), "{status}");
@@ -232,20 +233,20 @@ fn snapshot_on_connect_then_account_and_metric_every_second() {
 
     // Then `account` and `metric` once a second, `status` every 5 s.
     let start = Instant::now();
-    let frames = c.collect(Duration::from_millis(6200));
+    let frames = c.collect(Duration::from_millis(8000));
     let end = Instant::now();
     let of = |k: &str| frames.iter().filter(|g| g.kind == k).collect::<Vec<_>>();
     let (metrics, accounts, statuses) = (of("metric"), of("account"), of("status"));
     metrics.iter().for_each(|g| check_metric(&g.data));
     accounts.iter().for_each(|g| check_account(&g.data));
-    assert!((4..=8).contains(&metrics.len()), "about one metric frame a second: {} in 6.2 s", metrics.len());
-    assert!((4..=8).contains(&accounts.len()), "about one account frame a second: {} in 6.2 s", accounts.len());
+    assert!((4..=10).contains(&metrics.len()), "about one metric frame a second: {} in 8 s", metrics.len());
+    assert!((4..=10).contains(&accounts.len()), "about one account frame a second: {} in 8 s", accounts.len());
     let times: Vec<Instant> = metrics.iter().map(|g| g.at).collect();
     let gap = max_gap(&times, start, end);
-    // ~1 s apart; the slack absorbs a busy machine (tests of other crates building alongside).
-    assert!(gap <= Duration::from_millis(2000), "metric frames about 1 s apart: largest gap {gap:?}");
-    // Within the first 3 seconds already two or more.
-    assert!(times.iter().filter(|t| t.duration_since(start) <= Duration::from_secs(3)).count() >= 2, "2+ metric frames within 3 s");
+    // ~1 s apart; the slack absorbs a busy 2-core CI machine (a stall of the publisher's thread).
+    assert!(gap <= Duration::from_millis(3500), "metric frames about 1 s apart: largest gap {gap:?}");
+    // Within the first 5 seconds already two or more.
+    assert!(times.iter().filter(|t| t.duration_since(start) <= Duration::from_secs(5)).count() >= 2, "2+ metric frames within 5 s");
     // Replay time moves on between frames (the feed is live) and never goes back.
     let stamps: Vec<f64> = metrics.iter().map(|g| iso_secs(text(&g.data, "timestamp"))).collect();
     assert!(stamps.windows(2).all(|w| w[1] >= w[0]), "metric timestamps never go back: {stamps:?}");
@@ -258,7 +259,7 @@ fn snapshot_on_connect_then_account_and_metric_every_second() {
             m.raw
         );
     }
-    assert!(!statuses.is_empty(), "a status frame at least every 5 s: none in 6.2 s");
+    assert!(!statuses.is_empty(), "a status frame at least every 5 s: none in 8 s");
     for st in statuses {
         assert_eq!(text(&st.data, "engine"), "running");
     }
@@ -396,10 +397,11 @@ fn subscribe_narrows_topics_and_bad_commands_get_error_frames() {
     c.until("an order frame before narrowing", WAIT, |g| g.kind == "order");
 
     c.send(&json!({"type": "subscribe", "topics": ["metric"]}));
-    let pre = c.until("the subscribed ack", Duration::from_secs(5), |g| g.kind == "subscribed");
+    let pre = c.until("the subscribed ack", WAIT, |g| g.kind == "subscribed");
     assert_eq!(pre.last().unwrap().data, json!({"topics": ["metric"]}));
-    let frames = c.collect(Duration::from_millis(2600));
-    assert!(frames.len() >= 2, "2+ metric frames in 2.6 s after subscribing, got {}", frames.len());
+    // Two frames after the ack, each checked (a metric frame comes once a second).
+    let mut frames = c.until("a metric frame after subscribing", WAIT, |_| true);
+    frames.extend(c.until("a second metric frame after subscribing", WAIT, |_| true));
     for g in &frames {
         assert_eq!(g.kind, "metric", "only metric frames after subscribing to metric: {}", g.raw);
         check_metric(&g.data);
@@ -415,7 +417,7 @@ fn subscribe_narrows_topics_and_bad_commands_get_error_frames() {
         ("not json".to_string(), "invalid"),
     ] {
         c.ws.send(Message::text(cmd.clone())).unwrap();
-        let got = c.until(&format!("an error frame for {cmd}"), Duration::from_secs(5), |g| g.kind != "metric");
+        let got = c.until(&format!("an error frame for {cmd}"), WAIT, |g| g.kind != "metric");
         let e = got.last().unwrap();
         assert_eq!(e.kind, "error", "answer to {cmd}: {}", e.raw);
         let detail = text(&e.data, "detail");
@@ -427,15 +429,15 @@ fn subscribe_narrows_topics_and_bad_commands_get_error_frames() {
 
     // Unsubscribing the last topic leaves nothing.
     c.send(&json!({"type": "unsubscribe", "topics": ["metric"]}));
-    c.until("the unsubscribe ack", Duration::from_secs(5), |g| g.kind == "subscribed" && g.data == json!({"topics": []}));
+    c.until("the unsubscribe ack", WAIT, |g| g.kind == "subscribed" && g.data == json!({"topics": []}));
     let quiet = c.collect(Duration::from_millis(1500));
     assert!(quiet.is_empty(), "no frames with no topics: {:?}", quiet.iter().map(|g| &g.raw).collect::<Vec<_>>());
 
     // Orders and positions only.
     c.send(&json!({"type": "subscribe", "topics": ["order", "positions"]}));
-    c.until("the ack", Duration::from_secs(5), |g| g.kind == "subscribed" && g.data == json!({"topics": ["positions", "order"]}));
-    let frames = c.collect(Duration::from_millis(2500));
-    assert!(frames.iter().any(|g| g.kind == "order"), "order frames flow while the operation trades");
+    c.until("the ack", WAIT, |g| g.kind == "subscribed" && g.data == json!({"topics": ["positions", "order"]}));
+    // Order frames flow while the operation trades.
+    let frames = c.until("an order frame after subscribing", WAIT, |g| g.kind == "order");
     for g in &frames {
         assert!(matches!(g.kind.as_str(), "order" | "positions"), "only order/positions frames: {}", g.raw);
         if g.kind == "order" {
@@ -528,12 +530,14 @@ fn a_client_that_never_reads_is_dropped_while_others_keep_their_cadence() {
     );
     assert!(orders > 100, "the operations generate order traffic: only {orders} order frames");
     let gap = max_gap(&metric_times, start, end);
-    assert!(gap <= Duration::from_millis(2500), "the normal client got metric frames at ~1 Hz throughout: largest gap {gap:?}");
-    assert!(metric_times.len() as f64 >= secs * 0.6, "{} metric frames in {secs:.1} s", metric_times.len());
+    // ~1 Hz; the slack is for a loaded 2-core CI machine (a client that blocked the others would stop
+    // their frames until it was dropped, for far longer).
+    assert!(gap <= Duration::from_millis(4000), "the normal client got metric frames at ~1 Hz throughout: largest gap {gap:?}");
+    assert!(metric_times.len() as f64 >= secs * 0.4, "{} metric frames in {secs:.1} s", metric_times.len());
 
     assert!(dropped_after.is_some(), "the client that never reads was not disconnected within 40 s");
     // It was dropped for being slow (the server says so at WARN).
-    poll("the server's slow-client warning", Duration::from_secs(5), || s.stderr_tail().contains("too slow").then_some(()));
+    poll("the server's slow-client warning", WAIT, || s.stderr_has("too slow").then_some(()));
     // Reading now ends in EOF or a reset, never in more data for ever.
     slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = vec![0u8; 1 << 16];
@@ -595,7 +599,7 @@ fn websocket_upgrade_needs_the_token_when_auth_is_on() {
     for (path, h) in [("/ws".to_string(), vec![("Authorization", bearer.as_str())]), (format!("/ws?token={TOKEN}"), vec![])] {
         let mut c = connect(&s.addr, &path, &h);
         let snap = c.snapshot();
-        let more = c.until("a metric frame", Duration::from_secs(3), |g| g.kind == "metric");
+        let more = c.until("a metric frame", WAIT, |g| g.kind == "metric");
         frames.extend(snap.into_iter().chain(more));
     }
     for g in &frames {

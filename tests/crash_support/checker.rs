@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const STARTING_BALANCE_CENTS: i64 = 100_000 * 100;
 /// Deadline of the money check's quiescent snapshot.
-const MONEY_TIMEOUT: Duration = Duration::from_secs(15);
+const MONEY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Fills by (order_id, ENTRY/EXIT).
 pub type Fills = BTreeMap<(u64, String), Value>;
