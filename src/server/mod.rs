@@ -502,93 +502,6 @@ impl Server {
     pub fn front(&self) -> Option<&FrontHandle> {
         self.front.as_ref()
     }
-
-    /// Stops and joins every thread, in order: the front stops accepting and lets the REST exchanges in
-    /// flight finish (at most [`REST_GRACE`]), the REST workers, the feed and the snapshot thread, the
-    /// core (between tick batches; its last events the publisher then drains), the publisher; then a
-    /// final snapshot of the stopped engine with the read model (when the journal is on), the journal
-    /// (its queue flushed and closed), and last the front, which closes WebSocket clients with 1001.
-    pub fn shutdown(mut self) -> Stopped {
-        self.stop_all()
-    }
-
-    fn stop_all(&mut self) -> Stopped {
-        let t0 = Instant::now();
-        let mut out = Stopped::default();
-        if let Some(f) = &self.front {
-            out.cut_off = f.drain(REST_GRACE);
-        }
-        if let Some(r) = self.rest.take() {
-            r.stop();
-        }
-        self.feed_stop.store(true, Ordering::Release);
-        self.snapshots_stop.store(true, Ordering::Release);
-        join("feed", self.feed.take());
-        if let Some(p) = self.pricing.take() {
-            p.stop();
-        }
-        if let Some(x) = self.live_exec.take() {
-            x.stop();
-        }
-        if let Some(l) = &self.live {
-            l.stop();
-        }
-        join("snapshot", self.snapshots.take());
-        join("storage watch", self.storage_watch.take());
-        join("recovery wait", self.recovery_wait.take());
-        let engine = self.core.take().and_then(|core| {
-            core.request_stop();
-            core.join().map(|(engine, _sink, _stats)| engine).map_err(|_| log::error!("the core thread panicked")).ok()
-        });
-        if let Some(p) = self.publisher.take() {
-            p.stop();
-        }
-        if let Some(j) = self.journal.take() {
-            if let Some(engine) = &engine {
-                out.ticks = Some(engine.ticks_processed());
-                let quiet = crate::snapshots::Quiet::Shutdown;
-                match crate::snapshots::write_quiet(&self.snapshot_dir, &j.handle, engine, &self.app, &self.session_api, quiet) {
-                    Ok(seq) => out.final_snapshot = seq,
-                    Err(e) => log::error!("final snapshot failed (the journal still holds everything): {e:#}"),
-                }
-            }
-            out.journal_seq = Some(j.handle.last_queued_seq());
-            if let Err(e) = j.handle.close() {
-                log::error!("closing the journal: {e}");
-            }
-            match j.thread.join() {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => log::error!("the journal thread ended with an error: {e}"),
-                Err(_) => log::error!("the journal thread panicked"),
-            }
-        }
-        // What is journaled leaves for NATS too (for at most EXPORT_DRAIN; the rest when NATS is back).
-        if let Some(x) = self.events_export.take() {
-            x.stop(crate::event_export::EXPORT_DRAIN);
-        }
-        // Everything the publisher handed over is written before the process ends.
-        self.history.close();
-        if let Some(f) = self.front.take() {
-            f.stop();
-        }
-        out.elapsed = t0.elapsed();
-        out
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // After `shutdown` everything is taken already and this does nothing.
-        self.stop_all();
-    }
-}
-
-fn join(what: &str, handle: Option<JoinHandle<()>>) {
-    if let Some(h) = handle {
-        if h.join().is_err() {
-            log::error!("the {what} thread panicked");
-        }
-    }
 }
 
 /// Opens (and repairs a torn tail of) the journal and starts its group-commit thread.
@@ -621,43 +534,6 @@ fn ensure_example_model(dir: &std::path::Path) {
     }
 }
 
+mod stop;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use pinion_http::api::Request;
-
-    fn config(dir: &std::path::Path) -> ServeConfig {
-        ServeConfig { bind: "127.0.0.1:0".into(), data_dir: dir.to_path_buf(), replay_speed: 100.0, ..ServeConfig::default() }
-    }
-
-    fn post(app: &App, path: &str, body: &str) -> u16 {
-        pinion_http::server::dispatch(app, &Request::post_json(path, body)).status
-    }
-
-    /// The three steps, then a shutdown that joins every thread, writes a final snapshot covering the
-    /// journal's last record and closes the journal cleanly: the next start (same data directory)
-    /// recovers what the first one acknowledged.
-    #[test]
-    fn shutdown_joins_every_thread_and_a_restart_recovers() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let server = Server::build(&config(dir.path())).and_then(Built::recover).and_then(Recovered::start_io).expect("start");
-        let body = r#"{"asset": "EUR_USD", "bar_sizes": ["1 min"], "strategy_name": "ema_cross", "stop_loss_type": "PIPS", "stop_loss_value": 10}"#;
-        assert_eq!(post(&server.app, "/api/operations", body), 201);
-        assert_eq!(post(&server.app, "/api/operations/1/pause", ""), 200);
-        let app = Arc::downgrade(&server.app);
-        let stopped = server.shutdown();
-        assert!(app.upgrade().is_none(), "every thread holding the App has been joined");
-        assert!(stopped.final_snapshot.is_some(), "{stopped:?}");
-        assert_eq!(stopped.final_snapshot, stopped.journal_seq, "the final snapshot covers the journal's last record");
-        let newest = pinion_io::journal::snapshot::seqs(crate::snapshots::dir(dir.path())).expect("snapshots").first().copied();
-        assert_eq!(newest, stopped.final_snapshot, "{stopped:?}");
-
-        let server = Server::start(&config(dir.path())).expect("restart");
-        let op = server.app.read.read().operations.first().map(|o| (o.id, o.book));
-        assert_eq!(op.map(|o| o.0), Some(1));
-        let book = op.map(|o| o.1).expect("operation");
-        let status = server.app.call(move |e| e.book(book).map(|b| b.status)).expect("core");
-        assert_eq!(status, Some(pinion_core::events::BookStatus::Paused));
-        server.shutdown();
-    }
-}
+mod tests;
