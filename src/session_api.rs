@@ -1,4 +1,4 @@
-//! The model and session routes (`/models`, `/session/status|config|start|stop`), served by the HTTP
+//! The model and session routes (`/models`, `/session/status|config|start|stop|positions/close`), served by the HTTP
 //! layer through its route-provider hook because they need libtorch (the `models` crate).
 
 use crate::session_views::{

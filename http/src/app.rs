@@ -167,24 +167,13 @@ impl App {
             log::error!("journal: {} could not be made durable, so it was not applied: {e}", record.change.name());
             return Err(ApiError::unavailable(format!("could not persist the change ({e}); it was not applied")));
         }
-        // A new operation's book is named in the read model before the core applies the change: the
-        // core runs on at once, and the first events of the book (orders, an `error` status) must name
-        // the operation in their log records and frames, however late this thread is scheduled.
-        if let Change::OperationCreated { op_id, book, spec } = &record.change {
-            let mut s = self.read.write();
-            if s.operation_of_book(*book).is_none() {
-                let now = s.now_ns;
-                s.operations.push(crate::changes::operation_meta(*op_id, *book, spec, now));
-            }
-        }
+        crate::changes::before_apply(self, &record.change);
         // Journaled: it must apply. The core holds its ticks until this arrives.
         let _ = decision_tx.send(true);
         let applied = match applied_rx.recv() {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => {
-                if let Change::OperationCreated { op_id, .. } = &record.change {
-                    self.read.write().operations.retain(|o| o.id != *op_id);
-                }
+                crate::changes::refused_after_journal(self, &record.change);
                 log::error!("{} was journaled but the engine refused to apply it: {e}", record.change.name());
                 return Err(ApiError::new(500, format!("the engine refused a prepared change: {e}")));
             }

@@ -37,6 +37,27 @@ pub fn operation_meta(op_id: u64, book: BookId, spec: &OperationSpec, now_ns: i6
     }
 }
 
+/// What the read model must know before the core applies a journaled change: a new operation's book
+/// is named at once, because the core runs on as soon as it applies and the book's first events
+/// (orders, an `error` status) must name the operation in their log records and frames, however late
+/// the proposing thread is scheduled. [`apply_outside_engine`] completes it afterwards.
+pub fn before_apply(app: &App, change: &Change) {
+    if let Change::OperationCreated { op_id, book, spec } = change {
+        let mut s = app.read.write();
+        if s.operation_of_book(*book).is_none() {
+            let now = s.now_ns;
+            s.operations.push(operation_meta(*op_id, *book, spec, now));
+        }
+    }
+}
+
+/// Undoes [`before_apply`] for a change the engine refused to apply after all.
+pub fn refused_after_journal(app: &App, change: &Change) {
+    if let Change::OperationCreated { op_id, .. } = change {
+        app.read.write().operations.retain(|o| o.id != *op_id);
+    }
+}
+
 /// Applies the parts of a committed change that live outside the engine, and logs it.
 pub fn apply_outside_engine(app: &App, c: &Committed) {
     match &c.change {

@@ -131,6 +131,17 @@ impl Engine {
         }
     }
 
+    /// Closes at market a book's positions in the instruments a prepared change names (crash recovery,
+    /// the session's close).
+    fn close_named(&mut self, book: BookId, symbols: &[String], purpose: OrderPurpose) -> Result<(), ChangeError> {
+        for symbol in symbols {
+            let inst =
+                self.instruments().find(symbol).ok_or_else(|| ChangeError::invalid("closes", format!("unknown instrument {symbol:?}")))?;
+            self.close_positions(book, inst, purpose);
+        }
+        Ok(())
+    }
+
     /// Applies a prepared (and journaled) change. `Err` only when the state no longer admits it, which
     /// `prepare_change` rules out for a change applied right after it.
     pub fn apply_change(&mut self, change: &Change, res: ChangeResources) -> Result<(), ChangeError> {
@@ -173,24 +184,10 @@ impl Engine {
             }
             Change::SessionPositionsClosed { closes } => {
                 let book = self.session_book().ok_or_else(|| ChangeError::Conflict("no session has run".into()))?;
-                for symbol in closes {
-                    let inst = self
-                        .instruments()
-                        .find(symbol)
-                        .ok_or_else(|| ChangeError::invalid("closes", format!("unknown instrument {symbol:?}")))?;
-                    self.close_positions(book, inst, OrderPurpose::Close);
-                }
+                self.close_named(book, closes, OrderPurpose::Close)?;
             }
             Change::SessionFailed { reason } => self.fail_session(reason.clone()),
-            Change::CrashRecoveryApplied { book, closes, .. } => {
-                for symbol in closes {
-                    let inst = self
-                        .instruments()
-                        .find(symbol)
-                        .ok_or_else(|| ChangeError::invalid("closes", format!("unknown instrument {symbol:?}")))?;
-                    self.close_positions(*book, inst, OrderPurpose::Recovery);
-                }
-            }
+            Change::CrashRecoveryApplied { book, closes, .. } => self.close_named(*book, closes, OrderPurpose::Recovery)?,
             Change::VenueReconciled { .. } => {}
             Change::BarsSeeded { symbol, bars } => {
                 let (inst, _) = self.seed_target(symbol)?;
